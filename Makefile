@@ -1,0 +1,78 @@
+# Jembatan: every routine action has a target. `make run` and `make test` install first
+# when needed, so a fresh clone needs only those two commands.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
+GRPC_OUT := jembatan/grpc_gen
+PYTEST_ARGS ?=
+
+.PHONY: help install proto run test test-unit lint format bench infra-up infra-down infra-status tools clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+install: $(INSTALLED) $(GRPC_OUT)/.generated ## virtualenv, pinned dependencies, gRPC stubs
+
+$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+proto: $(GRPC_OUT)/.generated ## generate the gRPC stubs from proto/
+
+$(GRPC_OUT)/.generated: $(INSTALLED) $(PROTOS)
+	rm -rf $(GRPC_OUT) && mkdir -p $(GRPC_OUT)
+	@if [ -n "$(PROTOS)" ]; then \
+	  $(PY) -m grpc_tools.protoc -Iproto --python_out=$(GRPC_OUT) --pyi_out=$(GRPC_OUT) \
+	    --grpc_python_out=$(GRPC_OUT) $(PROTOS); \
+	fi
+	$(PY) -m jembatan.grpc_stubs_fixup $(GRPC_OUT)
+	touch $@
+
+run: install ## the whole ecosystem on this machine (embedded log and store; Ctrl-C stops)
+	$(VENV)/bin/jembatan run
+
+test: install ## every test, against real Kafka and FerretDB (started here when not running)
+	@started=$$(mktemp); \
+	trap 'bash infra/servers.sh down --recorded "$$started"; rm -f "$$started"' EXIT; \
+	bash infra/servers.sh up all --record "$$started" && \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## the fast tests that need no server
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check jembatan services tests
+	$(VENV)/bin/ruff format --check jembatan services tests
+	$(VENV)/bin/mypy jembatan services
+
+format: install ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format jembatan services tests
+	$(VENV)/bin/ruff check --fix jembatan services tests
+
+bench: install ## benchmarks (ratios against baselines measured in the same run)
+	@started=$$(mktemp); \
+	trap 'bash infra/servers.sh down --recorded "$$started"; rm -f "$$started"' EXIT; \
+	bash infra/servers.sh up all --record "$$started" && \
+	$(PY) -m tests.bench.run
+
+infra-up: ## start Kafka (KRaft) and FerretDB on 127.0.0.1, downloading/building once
+	bash infra/servers.sh up all
+
+infra-down: ## stop the local Kafka and FerretDB
+	bash infra/servers.sh down all
+
+infra-status: ## are the local servers running?
+	bash infra/servers.sh status
+
+tools: ## command-line tools the tests use (kcat, promtool)
+	bash infra/tools.sh
+
+clean: ## remove the virtualenv, generated code and local data (keeps .cache downloads)
+	rm -rf $(VENV) $(GRPC_OUT) .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,209 @@
+"""The consumer loop every service runs: decode, handle, commit; dead-letter what cannot be read.
+
+- At least once: offsets are committed only after the handler returned, so a
+  crash in between means the event comes again (handlers are idempotent).
+- Undecodable records and events the handler refuses as invalid
+  (``EventDecodeError``, ``PermanentError``) go to the group's dead-letter topic
+  with the reason in headers, and the loop moves on.
+- Any other exception is taken as transient: retried with exponential backoff and
+  jitter, a bounded number of times. If it still fails, nothing is skipped: the
+  runner commits what it finished, rewinds to the failing record, reports itself
+  not ready, pauses, and tries again (a store outage must not spill every
+  event into the dead-letter topic).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from jembatan import clock
+from jembatan.bus.port import Bus, BusConsumer, OutgoingRecord, Record
+from jembatan.events.catalog import dead_letter_topic
+from jembatan.events.envelope import CloudEvent, EventDecodeError
+from jembatan.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent], None]
+
+
+class PermanentError(Exception):
+    """The handler can never process this event (it breaks a rule): dead-letter it."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    stall_pause: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter (attempt counts from 1)."""
+        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(cap / 2, cap)
+
+
+class HandlerStalled(Exception):
+    pass
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        bus: Bus,
+        group: str,
+        topics: Sequence[str],
+        handler: Handler,
+        metrics: ServiceMetrics,
+        *,
+        types: Collection[str] | None = None,
+        retry: RetryPolicy | None = None,
+        poll_timeout: float = 0.5,
+        lag_interval: float = 5.0,
+    ) -> None:
+        self.name = f"consumer-{group}"
+        self.bus = bus
+        self.group = group
+        self.topics = list(topics)
+        self.handler = handler
+        self.metrics = metrics
+        self.types = frozenset(types) if types is not None else None
+        self.retry = retry or RetryPolicy()
+        self.poll_timeout = poll_timeout
+        self.lag_interval = lag_interval
+        self.healthy = True
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._dead_letter_topic = dead_letter_topic(group)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Consume until stop(); commit what was processed and leave the group cleanly."""
+        consumer = self.bus.consumer(self.group, self.topics, client_id=self.group)
+        next_lag = 0.0
+        try:
+            while not self._stop.is_set():
+                records = consumer.poll(self.poll_timeout)
+                if records:
+                    self._process_batch(consumer, records)
+                if time.monotonic() >= next_lag:
+                    next_lag = time.monotonic() + self.lag_interval
+                    self._report_lag(consumer)
+        finally:
+            consumer.close()
+
+    def run_in_thread(self) -> threading.Thread:
+        t = threading.Thread(target=self.run, name=f"consumer-{self.group}", daemon=True)
+        t.start()
+        return t
+
+    # -- one batch -------------------------------------------------------------------------
+    def _process_batch(self, consumer: BusConsumer, records: list[Record]) -> None:
+        done: dict[tuple[str, int], int] = {}
+        for record in records:
+            if self._stop.is_set():
+                break
+            try:
+                self._process(record)
+            except HandlerStalled:
+                consumer.commit(done)
+                consumer.rewind()
+                self.healthy = False
+                self._stop.wait(self.retry.stall_pause)
+                return
+            done[(record.topic, record.partition)] = record.offset + 1
+        consumer.commit(done)
+        self.healthy = True
+        self.last_error = None
+
+    def _process(self, record: Record) -> None:
+        try:
+            event = CloudEvent.from_record(record)
+        except EventDecodeError as exc:
+            self._dead_letter(record, "undecodable", str(exc))
+            return
+        if self.types is not None and event.type not in self.types:
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.handler(event)
+            except (EventDecodeError, PermanentError) as exc:
+                self._dead_letter(record, "invalid", str(exc), event)
+                return
+            except Exception as exc:  # transient until proven otherwise
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if attempt >= self.retry.attempts or self._stop.is_set():
+                    log.error(
+                        "handler keeps failing; pausing the consumer",
+                        extra={"group": self.group, "event_id": event.id, "error": self.last_error},
+                    )
+                    self.metrics.events_consumed.labels(
+                        self.metrics.service, self.group, event.type, "stalled"
+                    ).inc()
+                    raise HandlerStalled() from exc
+                self.metrics.handler_retries.labels(self.metrics.service, self.group).inc()
+                log.warning(
+                    "handler failed; retrying",
+                    extra={
+                        "group": self.group,
+                        "event_id": event.id,
+                        "attempt": attempt,
+                        "error": self.last_error,
+                    },
+                )
+                self._stop.wait(self.retry.delay(attempt))
+                continue
+            self.metrics.events_consumed.labels(
+                self.metrics.service, self.group, event.type, "ok"
+            ).inc()
+            self.metrics.event_latency.labels(self.metrics.service, self.group).observe(
+                max(0.0, (clock.now() - event.time).total_seconds())
+            )
+            return
+
+    def _dead_letter(
+        self, record: Record, reason_class: str, reason: str, event: CloudEvent | None = None
+    ) -> None:
+        headers = list(record.headers) + [
+            ("dlq_reason", reason.encode()[:4000]),
+            ("dlq_reason_class", reason_class.encode()),
+            ("dlq_group", self.group.encode()),
+            ("dlq_source_topic", record.topic.encode()),
+            ("dlq_source_partition", str(record.partition).encode()),
+            ("dlq_source_offset", str(record.offset).encode()),
+            ("dlq_time", clock.iso(clock.now()).encode()),
+        ]
+        self.bus.producer().send(
+            [OutgoingRecord(self._dead_letter_topic, record.key, record.value, headers)]
+        )
+        self.metrics.dead_letters.labels(self.metrics.service, self.group, reason_class).inc()
+        self.metrics.events_consumed.labels(
+            self.metrics.service, self.group, event.type if event else "unknown", "dead_letter"
+        ).inc()
+        log.warning(
+            "record sent to the dead-letter topic",
+            extra={
+                "group": self.group,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+            },
+        )
+
+    def _report_lag(self, consumer: BusConsumer) -> None:
+        try:
+            self.metrics.consumer_lag.labels(self.metrics.service, self.group).set(consumer.lag())
+        except Exception as exc:  # lag is informative; never stop consuming for it
+            log.debug("lag unavailable: %s", exc)

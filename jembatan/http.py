@@ -1,0 +1,165 @@
+"""What every service's HTTP face shares: metrics, health, readiness, uniform errors.
+
+Errors have one JSON shape: ``{"error": {"code", "message", "fields"?}}``.
+Store or bus outages answer 503 with Retry-After; an unexpected failure answers
+500 with an error id (the trace goes to the log, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from jembatan.bus.port import BusUnavailable
+from jembatan.metrics import ServiceMetrics
+from jembatan.store.port import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], None]  # raises when not ready
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """A domain error with its HTTP status, machine code and optional field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields or {})
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def error_body(
+    code: str, message: str, fields: Mapping[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        err["fields"] = dict(fields)
+    err.update(extra)
+    return {"error": err}
+
+
+def _route_template(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "other"))
+    return "unmatched"  # bounded label: never the raw path
+
+
+def install(
+    app: FastAPI,
+    metrics: ServiceMetrics,
+    readiness: Mapping[str, ReadinessCheck],
+) -> None:
+    """Add /metrics, /healthz, /readyz, request metrics and the error handlers."""
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        start = time.perf_counter()
+        status = 500
+        try:
+            response: Response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = _route_template(request)
+            metrics.http_requests.labels(metrics.service, route, request.method, str(status)).inc()
+            metrics.http_latency.labels(metrics.service, route, request.method).observe(
+                time.perf_counter() - start
+            )
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(content=body, media_type=content_type)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers. Dependencies are /readyz's business."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        ready = True
+        for name, check in readiness.items():
+            try:
+                check()
+                checks[name] = "ok"
+            except Exception as exc:
+                ready = False
+                checks[name] = f"{type(exc).__name__}: {exc}"[:300]
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.fields, **exc.extra),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields: dict[str, str] = {}
+        for err in exc.errors():
+            loc = [
+                str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")
+            ]
+            fields[".".join(loc) or "body"] = str(err.get("msg", "invalid"))
+        return JSONResponse(
+            error_body("invalid_request", "The request has invalid fields.", fields),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            error_body(f"http_{exc.status_code}", str(exc.detail)),
+            status_code=exc.status_code,
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(BusUnavailable)
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable: %s", exc)
+        return JSONResponse(
+            error_body("unavailable", "A dependency is unavailable; retry later."),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex
+        log.exception("unexpected error", extra={"error_id": error_id})
+        return JSONResponse(
+            error_body("internal", "Unexpected error; it has been logged.", error_id=error_id),
+            status_code=500,
+        )

@@ -1,0 +1,172 @@
+"""Transactional outbox kept inside the owning document (no transactions needed).
+
+A service that changes a document and must announce it writes both in ONE
+atomic document write: the change, plus the pending events under
+``outbox.<event id>`` and ``$inc outbox_pending``. The relay publishes pending
+events in order and marks each sent (``$set sent_at``, ``$inc outbox_pending -1``),
+so only the storage subset's operators are used.
+
+A crash between publishing and marking republishes the same events with the same
+ids: consumers deduplicate by event id, so the effect is once. The bus being down
+only delays events; an accepted write is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import Gauge
+
+from jembatan import clock
+from jembatan.bus.port import Bus, BusUnavailable
+from jembatan.events.envelope import CloudEvent
+from jembatan.metrics import ServiceMetrics
+from jembatan.store.port import Collection, Document, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+PENDING = "outbox_pending"
+
+
+def outbox_update(events: Sequence[tuple[str, CloudEvent]], seq_start: int = 0) -> dict[str, Any]:
+    """Update operators that add (topic, event) pairs to a document's outbox.
+
+    Merge the result into the same update (or insert) that changes the document.
+    ``seq_start`` orders events written by successive updates of one document
+    (pass the document's current version or event count).
+    """
+    fields: dict[str, Any] = {}
+    for i, (topic, event) in enumerate(events):
+        fields[f"outbox.{event.id}"] = {
+            "topic": topic,
+            "seq": seq_start + i,
+            "event": event.to_dict(),
+            "created_at": clock.iso(clock.now()),
+            "sent_at": None,
+        }
+    return {"$set": fields, "$inc": {PENDING: len(events)}}
+
+
+def new_document_outbox(events: Sequence[tuple[str, CloudEvent]]) -> dict[str, Any]:
+    """The outbox fields of a document inserted together with its first events."""
+    update = outbox_update(events)
+    outbox: dict[str, Any] = {}
+    for key, value in update["$set"].items():
+        outbox[key.split(".", 1)[1]] = value
+    return {"outbox": outbox, PENDING: len(events)}
+
+
+def pending_events(doc: Document) -> list[tuple[str, str, CloudEvent]]:
+    """(event id, topic, event) of the document's unsent events, oldest first."""
+    entries = [
+        (eid, entry)
+        for eid, entry in (doc.get("outbox") or {}).items()
+        if entry.get("sent_at") is None
+    ]
+    entries.sort(key=lambda item: (item[1]["seq"], item[1]["created_at"]))
+    return [(eid, e["topic"], CloudEvent.from_dict(e["event"])) for eid, e in entries]
+
+
+class OutboxRelay:
+    """Publishes pending outbox events of one collection; runs as a service worker."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        bus: Bus,
+        metrics: ServiceMetrics,
+        *,
+        batch: int = 100,
+        idle_wait: float = 0.2,
+        error_wait: float = 2.0,
+    ) -> None:
+        self.name = f"outbox-relay-{collection.name}"
+        self.collection = collection
+        self.bus = bus
+        self.metrics = metrics
+        self.batch = batch
+        self.idle_wait = idle_wait
+        self.error_wait = error_wait
+        self.healthy = True
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.backlog = Gauge(
+            "jembatan_outbox_backlog_documents",
+            "Documents with events not yet published.",
+            ["service", "collection"],
+            registry=metrics.registry,
+        )
+        self.relay_lag = Gauge(
+            "jembatan_outbox_oldest_pending_seconds",
+            "Age of the oldest unpublished event seen by the relay (0 when none).",
+            ["service", "collection"],
+            registry=metrics.registry,
+        )
+        collection.create_index([PENDING])
+
+    def wake(self) -> None:
+        """Called after a write: publish now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                published = self.relay_once()
+                self.healthy = True
+                self.last_error = None
+            except (BusUnavailable, StoreUnavailable) as exc:
+                self.healthy = False
+                self.last_error = str(exc)
+                log.warning("outbox relay waiting for its dependencies: %s", exc)
+                self._stop.wait(self.error_wait)
+                continue
+            if published == 0:
+                self._wake.wait(self.idle_wait)
+                self._wake.clear()
+
+    def relay_once(self) -> int:
+        """Publish one batch of pending events; return how many were published."""
+        docs = self.collection.find({PENDING: {"$gt": 0}}, limit=self.batch)
+        labels = (self.metrics.service, self.collection.name)
+        if not docs:
+            self.backlog.labels(*labels).set(0)
+            self.relay_lag.labels(*labels).set(0)
+            return 0
+        self.backlog.labels(*labels).set(self.collection.count_documents({PENDING: {"$gt": 0}}))
+        oldest = min(
+            (
+                clock.parse(e["created_at"])
+                for d in docs
+                for e in (d.get("outbox") or {}).values()
+                if e.get("sent_at") is None
+            ),
+            default=None,
+        )
+        self.relay_lag.labels(*labels).set((clock.now() - oldest).total_seconds() if oldest else 0)
+        producer = self.bus.producer()
+        total = 0
+        for doc in docs:
+            pending = pending_events(doc)
+            if not pending:
+                continue
+            producer.send([event.to_record(topic) for _, topic, event in pending])
+            now = clock.iso(clock.now())
+            self.collection.update_one(
+                {"_id": doc["_id"]},
+                {
+                    "$set": {f"outbox.{eid}.sent_at": now for eid, _, _ in pending},
+                    "$inc": {PENDING: -len(pending)},
+                },
+            )
+            for _, topic, _ in pending:
+                self.metrics.events_published.labels(self.metrics.service, topic).inc()
+            total += len(pending)
+        return total

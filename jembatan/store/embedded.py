@@ -1,0 +1,623 @@
+"""The embedded document store: the single-machine default, on disk, no server.
+
+One SQLite database (stdlib ``sqlite3``) at ``<path>/store.sqlite3`` in WAL mode
+with a busy timeout, shared safely by several OS processes and threads (one
+connection per thread and process). Each collection is a table
+``(id TEXT PRIMARY KEY, doc TEXT)``: ``id`` is the canonical JSON of ``_id``,
+``doc`` the document as JSON.
+
+Queries
+    Filters are translated to SQL over ``json_extract`` so that the expression
+    indexes made by ``create_index`` are used. A translation is either *exact*
+    or a *superset* (``1``) of the matches; anything not exact is finished in
+    Python by :mod:`jembatan.store.query`, the reference semantics, so results
+    are the same either way. Mongo's array semantics (a path that reaches an
+    array matches any element) cannot be expressed with an index, so the store
+    remembers, per collection, every path at which some document ever held an
+    array or a sub-document (table ``_shapes``, only ever grows until
+    ``drop()``). A condition on a path with no array on the way is translated
+    exactly; one that may meet an array is evaluated in Python. Sort, limit and
+    skip are pushed into SQL under the same rule; otherwise matches are sorted
+    in Python with Mongo's BSON ordering.
+
+Writes
+    Every write runs in ``BEGIN IMMEDIATE``: read, apply the update in Python,
+    write back, commit, so update_one / find_one_and_update / upserts are
+    atomic across threads and processes.
+
+Unique indexes
+    Like MongoDB, a missing field counts as null, so two documents both missing
+    a uniquely indexed field clash. Unlike MongoDB, an array value is indexed as
+    a whole (Mongo indexes each element).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from jembatan.store import query as q
+from jembatan.store.port import (
+    Document,
+    DuplicateKey,
+    Filter,
+    SortSpec,
+    StoreUnavailable,
+    Update,
+    UpdateResult,
+)
+
+FILE_NAME = "store.sqlite3"
+BUSY_TIMEOUT_S = 30.0
+_TABLE_PREFIX = "c_"
+_PLAIN_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNAVAILABLE_HINTS = ("locked", "busy", "unable to open", "disk i/o", "readonly", "full")
+
+# Rank of json_type() in BSON sort order: null/missing, numbers, strings, bools.
+_RANK_CASE = (
+    "CASE json_type(doc, {p}) WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'text' THEN 2 "
+    "WHEN 'object' THEN 3 WHEN 'array' THEN 4 WHEN 'true' THEN 5 WHEN 'false' THEN 5 "
+    "ELSE 0 END"
+)
+
+
+class _Sql(NamedTuple):
+    sql: str
+    params: list[Any]
+    exact: bool
+
+
+_TRUE_SUPERSET = _Sql("1", [], False)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json_path(parts: Sequence[str]) -> str | None:
+    """The SQLite JSON path of a field path, or None when it cannot be written."""
+    out = "$"
+    for part in parts:
+        if part.isdigit():  # array index or field named "0": ambiguous in SQL
+            return None
+        if _PLAIN_LABEL.fullmatch(part):
+            out += "." + part
+        elif '"' in part or "\\" in part:
+            return None
+        else:
+            out += '."' + part + '"'
+    return _sql_literal(out)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _canonical_id(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1 and 1.0 are the same _id in Mongo
+    return _dumps(value)
+
+
+def _shapes_of(value: Any, prefix: str, out: set[tuple[str, str]]) -> None:
+    """Paths (array indexes elided) at which the value holds arrays or objects."""
+    if isinstance(value, dict):
+        if prefix:
+            out.add((prefix, "object"))
+        for key, sub in value.items():
+            _shapes_of(sub, f"{prefix}.{key}" if prefix else key, out)
+    elif isinstance(value, list):
+        out.add((prefix, "array"))
+        for element in value:
+            _shapes_of(element, prefix, out)
+
+
+class _Compiler:
+    """Filter -> SQL, exact where no array can be on the path."""
+
+    def __init__(self, arrays: set[str], objects: set[str]) -> None:
+        self.arrays = arrays
+        self.objects = objects
+
+    def path(self, parts: Sequence[str]) -> str | None:
+        for i in range(1, len(parts) + 1):
+            if ".".join(parts[:i]) in self.arrays:
+                return None
+        return _json_path(parts)
+
+    def filter(self, flt: Filter) -> _Sql:
+        if not isinstance(flt, Mapping):
+            raise ValueError("a filter is a mapping")
+        terms: list[_Sql] = []
+        for key, cond in flt.items():
+            if key in ("$and", "$or"):
+                subs = [self.filter(c) for c in q.clauses(key, cond)]
+                joiner = " AND " if key == "$and" else " OR "
+                terms.append(
+                    _Sql(
+                        "(" + joiner.join(s.sql for s in subs) + ")",
+                        [p for s in subs for p in s.params],
+                        all(s.exact for s in subs),
+                    )
+                )
+            elif key.startswith("$"):
+                raise ValueError(f"unsupported top-level operator {key}")
+            else:
+                terms.append(self.field(q.split_path(key), cond))
+        return self._all(terms)
+
+    @staticmethod
+    def _all(terms: list[_Sql]) -> _Sql:
+        if not terms:
+            return _Sql("1", [], True)
+        return _Sql(
+            "(" + " AND ".join(t.sql for t in terms) + ")",
+            [p for t in terms for p in t.params],
+            all(t.exact for t in terms),
+        )
+
+    def field(self, parts: list[str], cond: Any) -> _Sql:
+        if q.is_operator_expression(cond):
+            return self._all([self.operator(parts, op, arg) for op, arg in cond.items()])
+        return self.equal(parts, cond)
+
+    def equal(self, parts: list[str], value: Any) -> _Sql:
+        if parts == ["_id"] and value is not None and not isinstance(value, dict | list):
+            return _Sql("id = ?", [_canonical_id(value)], True)
+        path = self.path(parts)
+        if path is None:
+            return _TRUE_SUPERSET
+        x, t = f"json_extract(doc, {path})", f"json_type(doc, {path})"
+        if value is None:
+            return _Sql(f"{x} IS NULL", [], True)
+        if isinstance(value, bool):
+            return _Sql(f"({x} = ? AND {t} = '{'true' if value else 'false'}')", [value], True)
+        if q.is_number(value):
+            return _Sql(f"({x} = ? AND {t} IN ('integer', 'real'))", [value], True)
+        if isinstance(value, str):
+            return _Sql(f"({x} = ? AND {t} = 'text')", [value], True)
+        return _TRUE_SUPERSET  # sub-documents and arrays: compared in Python
+
+    @staticmethod
+    def negate(inner: _Sql) -> _Sql:
+        if not inner.exact:
+            return _TRUE_SUPERSET
+        return _Sql(f"NOT COALESCE({inner.sql}, 0)", inner.params, True)
+
+    def operator(self, parts: list[str], op: str, arg: Any) -> _Sql:
+        if op == "$eq":
+            return self.equal(parts, arg)
+        if op == "$ne":
+            return self.negate(self.equal(parts, arg))
+        if op in ("$in", "$nin"):
+            if not isinstance(arg, list | tuple):
+                raise ValueError(f"{op} needs a list")
+            subs = [self.equal(parts, v) for v in arg]
+            any_of = (
+                _Sql(
+                    "(" + " OR ".join(s.sql for s in subs) + ")",
+                    [p for s in subs for p in s.params],
+                    all(s.exact for s in subs),
+                )
+                if subs
+                else _Sql("0", [], True)
+            )
+            return any_of if op == "$in" else self.negate(any_of)
+        if op == "$exists":
+            path = self.path(parts)
+            if path is None:
+                return _TRUE_SUPERSET
+            return _Sql(f"json_type(doc, {path}) IS {'NOT ' if arg else ''}NULL", [], True)
+        if op in q.COMPARISONS:
+            path = self.path(parts)
+            if path is None:
+                return _TRUE_SUPERSET
+            sign = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
+            x, t = f"json_extract(doc, {path})", f"json_type(doc, {path})"
+            if q.is_number(arg):
+                return _Sql(f"({x} {sign} ? AND {t} IN ('integer', 'real'))", [arg], True)
+            if isinstance(arg, str):
+                return _Sql(f"({x} {sign} ? AND {t} = 'text')", [arg], True)
+            return _TRUE_SUPERSET
+        raise ValueError(f"unsupported query operator {op}")
+
+    def order(self, sort: list[tuple[str, int]]) -> str | None:
+        """ORDER BY terms when SQL orders exactly as Mongo (no arrays/objects)."""
+        terms: list[str] = []
+        for field, direction in sort:
+            parts = q.split_path(field)
+            path = self.path(parts)
+            if path is None or field in self.objects:
+                return None
+            way = "ASC" if direction > 0 else "DESC"
+            terms.append(f"{_RANK_CASE.format(p=path)} {way}")
+            terms.append(f"json_extract(doc, {path}) {way}")
+        terms.append("rowid ASC")
+        return ", ".join(terms)
+
+
+def _unavailable(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and any(h in text for h in _UNAVAILABLE_HINTS)
+
+
+@contextmanager
+def _translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateKey(str(exc)) from exc
+    except sqlite3.Error as exc:
+        if _unavailable(exc):
+            raise StoreUnavailable(f"embedded store unavailable: {exc}") from exc
+        raise
+
+
+class EmbeddedCollection:
+    def __init__(self, store: EmbeddedStore, name: str) -> None:
+        if not name or "\x00" in name:
+            raise ValueError(f"invalid collection name {name!r}")
+        self._store = store
+        self.name = name
+        self._table = _quote_ident(_TABLE_PREFIX + name)
+
+    # ----------------------------------------------------------- plumbing
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._store._connection()
+        with _translate_errors():
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._store._connection()
+        with _translate_errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._table} "
+                    "(id TEXT PRIMARY KEY, doc TEXT NOT NULL)"
+                )
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _compiler(self, conn: sqlite3.Connection) -> _Compiler:
+        arrays: set[str] = set()
+        objects: set[str] = set()
+        for path, kind in conn.execute(
+            "SELECT path, kind FROM _shapes WHERE coll = ?", (self.name,)
+        ):
+            (arrays if kind == "array" else objects).add(path)
+        return _Compiler(arrays, objects)
+
+    def _record(self, conn: sqlite3.Connection, doc: Document) -> None:
+        shapes: set[tuple[str, str]] = set()
+        _shapes_of(doc, "", shapes)
+        if shapes:
+            conn.executemany(
+                "INSERT OR IGNORE INTO _shapes (coll, path, kind) VALUES (?, ?, ?)",
+                [(self.name, p, k) for p, k in sorted(shapes)],
+            )
+
+    def _select(
+        self,
+        conn: sqlite3.Connection,
+        flt: Filter,
+        sort: SortSpec | None = None,
+        limit: int = 0,
+        skip: int = 0,
+    ) -> list[tuple[int, Document]]:
+        spec = q.check_sort(sort)
+        if limit < 0 or skip < 0:
+            raise ValueError("limit and skip must not be negative")
+        compiler = self._compiler(conn)
+        where = compiler.filter(flt)
+        order = compiler.order(spec) if spec else "rowid ASC"
+        base = f"SELECT rowid, doc FROM {self._table} WHERE {where.sql}"
+        try:
+            if where.exact and order is not None:
+                sql, params = f"{base} ORDER BY {order}", list(where.params)
+                if limit or skip:
+                    sql += " LIMIT ? OFFSET ?"
+                    params += [limit or -1, skip]
+                return [(rowid, json.loads(doc)) for rowid, doc in conn.execute(sql, params)]
+            rows = [
+                (rowid, d)
+                for rowid, doc in conn.execute(f"{base} ORDER BY rowid", where.params)
+                if q.matches(d := json.loads(doc), flt)
+            ]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                q.matches({}, flt)  # still reject a malformed filter
+                return []
+            raise
+        if spec:
+            keyed = {id(d): rowid for rowid, d in rows}
+            docs = q.sort_documents([d for _, d in rows], spec)
+            rows = [(keyed[id(d)], d) for d in docs]
+        end = skip + limit if limit else None
+        return rows[skip:end]
+
+    def _insert(self, conn: sqlite3.Connection, doc: Document) -> None:
+        try:
+            conn.execute(
+                f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)",
+                (_canonical_id(doc["_id"]), _dumps(doc)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKey(f"{self.name}: {exc}") from exc
+        self._record(conn, doc)
+
+    def _replace(self, conn: sqlite3.Connection, rowid: int, doc: Document) -> None:
+        try:
+            conn.execute(f"UPDATE {self._table} SET doc = ? WHERE rowid = ?", (_dumps(doc), rowid))
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKey(f"{self.name}: {exc}") from exc
+        self._record(conn, doc)
+
+    @staticmethod
+    def _prepare(doc: Document) -> Document:
+        if not isinstance(doc, dict):
+            raise TypeError("a document is a dict")
+        clean = json.loads(_dumps(doc))  # a private, JSON-only copy
+        _id = clean.pop("_id", None) if "_id" in clean else uuid.uuid4().hex
+        if isinstance(_id, list):
+            raise ValueError("_id cannot be an array")
+        return {"_id": _id, **clean}
+
+    def _upsert(self, conn: sqlite3.Connection, flt: Filter, update: Update) -> Document:
+        doc = self._prepare(q.apply_update(q.upsert_seed(flt), update, inserting=True))
+        self._insert(conn, doc)
+        return doc
+
+    @staticmethod
+    def _changed(old: Document, new: Document) -> bool:
+        return _dumps(old) != _dumps(new)
+
+    # --------------------------------------------------------------- port
+
+    def create_index(self, fields: Sequence[str], unique: bool = False) -> None:
+        fields = list(fields)
+        if not fields:
+            raise ValueError("an index needs at least one field")
+        paths = []
+        for field in fields:
+            path = _json_path(q.split_path(field))
+            if path is None:
+                raise ValueError(f"cannot index field {field!r}")
+            paths.append(path)
+        digest = hashlib.sha1(_dumps(fields).encode()).hexdigest()[:16]
+        with self._write() as conn:
+            plain = ", ".join(f"json_extract(doc, {p})" for p in paths)
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {_quote_ident(f'ix_{self.name}_{digest}')} "
+                f"ON {self._table} ({plain})"
+            )
+            if unique:
+                # (type rank, value) with missing == null, as Mongo's unique indexes.
+                keys = ", ".join(
+                    f"{_RANK_CASE.format(p=p)}, IFNULL(json_extract(doc, {p}), 0)" for p in paths
+                )
+                try:
+                    conn.execute(
+                        f"CREATE UNIQUE INDEX IF NOT EXISTS "
+                        f"{_quote_ident(f'ux_{self.name}_{digest}')} ON {self._table} ({keys})"
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise DuplicateKey(f"{self.name}: existing documents clash: {exc}") from exc
+
+    def insert_one(self, doc: Document) -> Any:
+        prepared = self._prepare(doc)
+        with self._write() as conn:
+            self._insert(conn, prepared)
+        return prepared["_id"]
+
+    def find_one(self, filter: Filter) -> Document | None:
+        found = self.find(filter, limit=1)
+        return found[0] if found else None
+
+    def find(
+        self,
+        filter: Filter,
+        sort: SortSpec | None = None,
+        limit: int = 0,
+        skip: int = 0,
+    ) -> list[Document]:
+        with self._read() as conn:
+            return [doc for _, doc in self._select(conn, filter, sort, limit, skip)]
+
+    def update_one(self, filter: Filter, update: Update, upsert: bool = False) -> UpdateResult:
+        q.validate_update(update)
+        with self._write() as conn:
+            rows = self._select(conn, filter, limit=1)
+            if rows:
+                rowid, old = rows[0]
+                new = q.apply_update(old, update)
+                if not self._changed(old, new):
+                    return UpdateResult(1, 0)
+                self._replace(conn, rowid, new)
+                return UpdateResult(1, 1)
+            if upsert:
+                return UpdateResult(0, 0, self._upsert(conn, filter, update)["_id"])
+            return UpdateResult(0, 0)
+
+    def update_many(self, filter: Filter, update: Update) -> UpdateResult:
+        q.validate_update(update)
+        modified = 0
+        with self._write() as conn:
+            rows = self._select(conn, filter)
+            for rowid, old in rows:
+                new = q.apply_update(old, update)
+                if self._changed(old, new):
+                    self._replace(conn, rowid, new)
+                    modified += 1
+        return UpdateResult(len(rows), modified)
+
+    def find_one_and_update(
+        self,
+        filter: Filter,
+        update: Update,
+        upsert: bool = False,
+        return_new: bool = True,
+        sort: SortSpec | None = None,
+    ) -> Document | None:
+        q.validate_update(update)
+        with self._write() as conn:
+            rows = self._select(conn, filter, sort, limit=1)
+            if rows:
+                rowid, old = rows[0]
+                new = q.apply_update(old, update)
+                if self._changed(old, new):
+                    self._replace(conn, rowid, new)
+                return new if return_new else old
+            if upsert:
+                inserted = self._upsert(conn, filter, update)
+                return inserted if return_new else None
+            return None
+
+    def delete_one(self, filter: Filter) -> int:
+        with self._write() as conn:
+            rows = self._select(conn, filter, limit=1)
+            for rowid, _ in rows:
+                conn.execute(f"DELETE FROM {self._table} WHERE rowid = ?", (rowid,))
+            return len(rows)
+
+    def delete_many(self, filter: Filter) -> int:
+        with self._write() as conn:
+            rows = self._select(conn, filter)
+            conn.executemany(
+                f"DELETE FROM {self._table} WHERE rowid = ?", [(rowid,) for rowid, _ in rows]
+            )
+            return len(rows)
+
+    def count_documents(self, filter: Filter) -> int:
+        with self._read() as conn:
+            where = self._compiler(conn).filter(filter)
+            if where.exact:
+                try:
+                    row = conn.execute(
+                        f"SELECT COUNT(*) FROM {self._table} WHERE {where.sql}", where.params
+                    ).fetchone()
+                    return int(row[0])
+                except sqlite3.OperationalError as exc:
+                    if "no such table" in str(exc):
+                        return 0
+                    raise
+            return len(self._select(conn, filter))
+
+    def group_count(
+        self, filter: Filter, by: Sequence[str], sum_field: str | None = None
+    ) -> dict[tuple[Any, ...], float]:
+        with self._read() as conn:
+            docs = [doc for _, doc in self._select(conn, filter)]
+        return q.group_count(docs, by, sum_field)
+
+
+class EmbeddedStore:
+    """DocumentStore on one SQLite file; safe across threads and processes."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.file = self.path / FILE_NAME
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._collections: dict[str, EmbeddedCollection] = {}
+        self._closed = False
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create {self.path}: {exc}") from exc
+        with _translate_errors():
+            conn = self._connection()
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS _shapes (coll TEXT NOT NULL, path TEXT NOT NULL, "
+                "kind TEXT NOT NULL, PRIMARY KEY (coll, path, kind)) WITHOUT ROWID"
+            )
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable("the embedded store is closed")
+        pid = os.getpid()
+        cached = getattr(self._local, "conn", None)
+        if cached is not None and cached[0] == pid:
+            return cached[1]  # type: ignore[no-any-return]
+        with _translate_errors():
+            conn = sqlite3.connect(
+                self.file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")  # an accepted report survives power loss
+        self._local.conn = (pid, conn)
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def collection(self, name: str) -> EmbeddedCollection:
+        with self._lock:
+            coll = self._collections.get(name)
+            if coll is None:
+                coll = self._collections[name] = EmbeddedCollection(self, name)
+            return coll
+
+    def ping(self) -> None:
+        try:
+            self._connection().execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"embedded store unavailable: {exc}") from exc
+
+    def drop(self) -> None:
+        conn = self._connection()
+        with _translate_errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                tables = [
+                    name
+                    for (name,) in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? "
+                        "ESCAPE '\\'",
+                        (_TABLE_PREFIX.replace("_", "\\_") + "%",),
+                    )
+                ]
+                for table in tables:
+                    conn.execute(f"DROP TABLE IF EXISTS {_quote_ident(table)}")
+                conn.execute("DELETE FROM _shapes")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        pid = os.getpid()
+        cached = getattr(self._local, "conn", None)
+        for conn in connections:
+            if cached is not None and cached[1] is conn and cached[0] != pid:
+                continue  # inherited over fork: the parent owns it
+            with suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()

@@ -1,0 +1,112 @@
+"""Fixtures for the real servers and for the port adapters.
+
+Integration and contract tests talk to the real Kafka broker and the real
+Mongo-wire server (FerretDB) that `make test` starts (or the ones that
+KAFKA_BOOTSTRAP_SERVERS / MONGO_URL point at). Under CI a server that cannot be
+reached fails the test; elsewhere the test is skipped with one loud line.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+KAFKA_DEFAULT = "127.0.0.1:9092"
+MONGO_DEFAULT = "mongodb://127.0.0.1:27017/"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _reachable(host_port: str, timeout: float = 2.0) -> bool:
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _need(server: str, address: str) -> None:
+    if _reachable(address):
+        return
+    message = (
+        f"{server} is not reachable at {address}: start it with `make infra-up` "
+        f"or point the tests at one"
+    )
+    if _in_ci():
+        pytest.fail(f"CI needs the real {server}: {message}", pytrace=False)
+    print(f"\n!!! SKIPPING: {message}", file=sys.stderr)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", KAFKA_DEFAULT)
+    _need("Kafka broker", servers.split(",")[0])
+    return servers
+
+
+@pytest.fixture(scope="session")
+def mongo_url() -> str:
+    url = os.environ.get("MONGO_URL", MONGO_DEFAULT)
+    hostport = url.split("://", 1)[-1].split("/", 1)[0].split("@")[-1].split(",")[0]
+    if ":" not in hostport:
+        hostport += ":27017"
+    _need("Mongo-wire server", hostport)
+    return url
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A name no other test run uses: topics, groups and databases stay apart."""
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """The bus port under both adapters, for the contract suite."""
+    if request.param == "embedded":
+        from jembatan.bus.embedded import EmbeddedBus
+
+        b = EmbeddedBus(tmp_path / "log")
+    else:
+        from jembatan.bus.kafka import KafkaBus
+
+        b = KafkaBus(request.getfixturevalue("kafka_bootstrap"))
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture(params=["embedded", "mongo"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -> Iterator[object]:
+    """The store port under both adapters, for the contract suite."""
+    if request.param == "embedded":
+        from jembatan.store.embedded import EmbeddedStore
+
+        s = EmbeddedStore(tmp_path / "store")
+    else:
+        from jembatan.store.mongo import MongoStore
+
+        s = MongoStore(request.getfixturevalue("mongo_url"), unique_name)
+    try:
+        yield s
+    finally:
+        try:
+            s.drop()
+        finally:
+            s.close()

@@ -1,0 +1,219 @@
+"""The consumer runner on both bus adapters: commit after the handler, redelivery after a
+crash before the commit, dead letters for poison records, and a clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from jembatan.bus.port import Bus, OutgoingRecord, TopicSpec
+from jembatan.bus.runner import ConsumerRunner, PermanentError, RetryPolicy
+from jembatan.events.catalog import dead_letter_topic
+from jembatan.events.envelope import CloudEvent
+from jembatan.metrics import ServiceMetrics
+
+DEADLINE = 45.0
+
+
+def _event(n: int) -> CloudEvent:
+    return CloudEvent(
+        type="org.jembatan.test.ping.v1", source="/test", subject=f"r{n}", data={"n": n}
+    )
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _drain(bus: Bus, topic: str, group: str, n: int) -> list:  # type: ignore[type-arg]
+    consumer = bus.consumer(group, [topic])
+    got: list = []  # type: ignore[type-arg]
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while len(got) < n and time.monotonic() < deadline:
+            got += consumer.poll(0.5)
+    finally:
+        consumer.close()
+    return got
+
+
+def _start(runner: ConsumerRunner) -> threading.Thread:
+    return runner.run_in_thread()
+
+
+def test_poison_record_goes_to_dead_letter_and_the_next_is_processed(
+    bus: Bus, unique_name: str
+) -> None:
+    topic, group = f"{unique_name}.events", f"{unique_name}-g"
+    bus.ensure_topics([TopicSpec(topic, 1), TopicSpec(dead_letter_topic(group), 1)])
+    bus.producer().send(
+        [
+            OutgoingRecord(topic, b"r0", b"garbage", [("ce_specversion", b"1.0")]),
+            _event(1).to_record(topic),
+            _event(2).to_record(topic),
+        ]
+    )
+    seen: list[int] = []
+
+    def handler(event: CloudEvent) -> None:
+        if event.data["n"] == 2:
+            raise PermanentError("n=2 breaks a business rule")
+        seen.append(event.data["n"])
+
+    runner = ConsumerRunner(bus, group, [topic], handler, ServiceMetrics("test"))
+    thread = _start(runner)
+    try:
+        _wait_for(lambda: seen == [1], "the valid event")
+        dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 2)
+    finally:
+        runner.stop()
+        thread.join(30)
+    assert len(dead) == 2
+    reasons = {r.header("dlq_reason_class"): r.header("dlq_reason").decode() for r in dead}
+    assert "missing CloudEvents header" in reasons[b"undecodable"]
+    assert "n=2 breaks a business rule" in reasons[b"invalid"]
+    assert dead[0].value == b"garbage" and dead[0].header("dlq_source_topic") == topic.encode()
+    assert runner.metrics.dead_letters.labels("test", group, "invalid")._value.get() == 1
+
+
+def test_transient_failures_are_retried_then_the_event_is_handled(
+    bus: Bus, unique_name: str
+) -> None:
+    topic, group = f"{unique_name}.events", f"{unique_name}-g"
+    bus.ensure_topics([TopicSpec(topic, 1), TopicSpec(dead_letter_topic(group), 1)])
+    bus.producer().send([_event(1).to_record(topic), _event(2).to_record(topic)])
+    attempts: dict[int, int] = {}
+    handled: list[int] = []
+
+    def flaky(event: CloudEvent) -> None:
+        n = event.data["n"]
+        attempts[n] = attempts.get(n, 0) + 1
+        if n == 1 and attempts[n] < 3:
+            raise ConnectionError("store blinked")
+        handled.append(n)
+
+    runner = ConsumerRunner(
+        bus,
+        group,
+        [topic],
+        flaky,
+        ServiceMetrics("test"),
+        retry=RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.05),
+    )
+    thread = _start(runner)
+    try:
+        _wait_for(lambda: handled == [1, 2], "both events in order")
+    finally:
+        runner.stop()
+        thread.join(30)
+    assert attempts[1] == 3
+
+
+def test_a_handler_that_keeps_failing_stalls_without_skipping(bus: Bus, unique_name: str) -> None:
+    topic, group = f"{unique_name}.events", f"{unique_name}-g"
+    bus.ensure_topics([TopicSpec(topic, 1), TopicSpec(dead_letter_topic(group), 1)])
+    bus.producer().send([_event(1).to_record(topic), _event(2).to_record(topic)])
+    outage = threading.Event()
+    outage.set()
+    handled: list[int] = []
+
+    def handler(event: CloudEvent) -> None:
+        if outage.is_set():
+            raise TimeoutError("store down")
+        handled.append(event.data["n"])
+
+    runner = ConsumerRunner(
+        bus,
+        group,
+        [topic],
+        handler,
+        ServiceMetrics("test"),
+        retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, stall_pause=0.2),
+    )
+    thread = _start(runner)
+    try:
+        _wait_for(lambda: not runner.healthy, "the runner to report itself unhealthy")
+        assert handled == []
+        outage.clear()
+        _wait_for(lambda: handled == [1, 2], "events after the outage, none skipped")
+        _wait_for(lambda: runner.healthy, "health to come back")
+    finally:
+        runner.stop()
+        thread.join(30)
+
+
+CRASHING_CONSUMER = r"""
+import json, os, sys
+from jembatan.bus.runner import ConsumerRunner
+from jembatan.metrics import ServiceMetrics
+kind, where, topic, group, marker = sys.argv[1:6]
+if kind == "kafka":
+    from jembatan.bus.kafka import KafkaBus
+    bus = KafkaBus(where)
+else:
+    from jembatan.bus.embedded import EmbeddedBus
+    bus = EmbeddedBus(where)
+def handler(event):
+    with open(marker, "a") as f:
+        f.write(json.dumps(event.data) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    if os.environ.get("CRASH_AFTER_HANDLER") == "1":
+        os._exit(17)  # killed after the side effect, before the commit
+runner = ConsumerRunner(bus, group, [topic], handler, ServiceMetrics("test"))
+import threading
+t = runner.run_in_thread()
+import time
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not os.path.exists(marker + ".stop"):
+    time.sleep(0.05)
+runner.stop(); t.join(30); bus.close()
+"""
+
+
+def test_killed_after_handler_before_commit_gets_the_event_again(
+    bus: Bus, unique_name: str, tmp_path: Path
+) -> None:
+    topic, group = f"{unique_name}.events", f"{unique_name}-g"
+    bus.ensure_topics([TopicSpec(topic, 1), TopicSpec(dead_letter_topic(group), 1)])
+    bus.producer().send([_event(1).to_record(topic)])
+    from jembatan.bus.kafka import KafkaBus
+
+    if isinstance(bus, KafkaBus):
+        kind, where = "kafka", bus.bootstrap_servers
+    else:
+        kind, where = "embedded", str(bus.path)  # type: ignore[attr-defined]
+    marker = tmp_path / "handled.jsonl"
+    script = tmp_path / "consumer.py"
+    script.write_text(CRASHING_CONSUMER)
+    args = [sys.executable, str(script), kind, where, topic, group, str(marker)]
+
+    crashed = subprocess.run(args, env=dict(os.environ, CRASH_AFTER_HANDLER="1"), timeout=90)
+    assert crashed.returncode == 17
+    assert [json.loads(x) for x in marker.read_text().splitlines()] == [{"n": 1}]
+
+    survivor = subprocess.Popen(args)
+    try:
+        _wait_for(lambda: len(marker.read_text().splitlines()) == 2, "redelivery after restart")
+    finally:
+        (tmp_path / "handled.jsonl.stop").touch()
+        survivor.wait(60)
+    assert survivor.returncode == 0
+    # The survivor committed on its clean shutdown: a third run gets nothing more.
+    (tmp_path / "handled.jsonl.stop").unlink()
+    third = subprocess.Popen(args)
+    time.sleep(8 if kind == "kafka" else 1.5)
+    (tmp_path / "handled.jsonl.stop").touch()
+    third.wait(60)
+    assert len(marker.read_text().splitlines()) == 2

@@ -1,0 +1,116 @@
+"""The transactional outbox on both store adapters: the document and its events are one
+write; a bus outage only delays events; each event is published once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from jembatan.bus.embedded import EmbeddedBus
+from jembatan.bus.port import BusUnavailable, OutgoingRecord, TopicSpec
+from jembatan.events.envelope import CloudEvent
+from jembatan.metrics import ServiceMetrics
+from jembatan.outbox import PENDING, OutboxRelay, new_document_outbox, outbox_update
+from jembatan.store.port import DocumentStore
+
+TOPIC = "jembatan.reports.v1"
+
+
+def _event(subject: str, n: int) -> CloudEvent:
+    return CloudEvent(
+        type="org.jembatan.test.step.v1", source="/test", subject=subject, data={"n": n}
+    )
+
+
+class SwitchableBus(EmbeddedBus):
+    """An embedded bus whose producer can be switched off to play a Kafka outage."""
+
+    down = False
+
+    def producer(self):  # type: ignore[no-untyped-def]
+        real = super().producer()
+        outer = self
+
+        class Producer:
+            def send(self, records: Iterable[OutgoingRecord], timeout: float = 10.0) -> None:
+                if outer.down:
+                    raise BusUnavailable("broker down (test)")
+                real.send(records, timeout)
+
+            def close(self) -> None:
+                real.close()
+
+        return Producer()
+
+
+def _published(bus: EmbeddedBus, group: str) -> list[CloudEvent]:
+    consumer = bus.consumer(group, [TOPIC])
+    try:
+        return [CloudEvent.from_record(r) for r in consumer.poll(0.5, 10_000)]
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def switchable_bus(tmp_path: Path) -> SwitchableBus:
+    bus = SwitchableBus(tmp_path / "log")
+    bus.ensure_topics([TopicSpec(TOPIC, 3)])
+    return bus
+
+
+def test_events_flow_after_an_outage_once_and_in_order(
+    store: DocumentStore, switchable_bus: SwitchableBus
+) -> None:
+    reports = store.collection("reports")
+    relay = OutboxRelay(reports, switchable_bus, ServiceMetrics("test"))
+    switchable_bus.down = True
+    for i in range(5):
+        first = _event(f"r{i}", 0)
+        reports.insert_one(
+            {"_id": f"r{i}", "status": "new", **new_document_outbox([(TOPIC, first)])}
+        )
+    # A later state change and its event in one atomic update.
+    reports.update_one(
+        {"_id": "r0"},
+        {
+            "$set": {"status": "routed", **outbox_update([(TOPIC, _event("r0", 1))], 1)["$set"]},
+            "$inc": {PENDING: 1},
+        },
+    )
+    with pytest.raises(BusUnavailable):
+        relay.relay_once()
+    assert reports.count_documents({PENDING: {"$gt": 0}}) == 5  # nothing lost, nothing marked
+
+    switchable_bus.down = False
+    assert relay.relay_once() == 6
+    assert relay.relay_once() == 0
+    assert reports.count_documents({PENDING: {"$gt": 0}}) == 0
+    events = _published(switchable_bus, "reader")
+    assert len(events) == 6 and len({e.id for e in events}) == 6
+    r0 = [e.data["n"] for e in events if e.subject == "r0"]
+    assert r0 == [0, 1]
+
+
+def test_relay_worker_publishes_soon_after_a_write(
+    store: DocumentStore, switchable_bus: SwitchableBus
+) -> None:
+    reports = store.collection("reports")
+    relay = OutboxRelay(reports, switchable_bus, ServiceMetrics("test"), idle_wait=5)
+    import threading
+
+    thread = threading.Thread(target=relay.run, daemon=True)
+    thread.start()
+    try:
+        reports.insert_one({"_id": "x", **new_document_outbox([(TOPIC, _event("x", 0))])})
+        relay.wake()
+        deadline = time.monotonic() + 10
+        while reports.count_documents({PENDING: {"$gt": 0}}) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert reports.count_documents({PENDING: {"$gt": 0}}) == 0
+    finally:
+        relay.stop()
+        thread.join(10)
+    assert len(_published(switchable_bus, "reader")) == 1
