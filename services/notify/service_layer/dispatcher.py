@@ -1,0 +1,316 @@
+"""The sending half of exactly-once: claim a pending delivery, send it, log the outcome.
+
+States of a delivery-log entry::
+
+    pending --claim--> sending --ok--> sent
+                          |--retryable failure, attempts left--> pending (later, backoff+jitter)
+                          |--last failure (webhook)--> dead  (+ record on the dead-letter topic)
+                          |--last failure (other channels)--> failed
+                          '--recipient gone (unsubscribed, no address)--> skipped
+    digest --digest worker--> digested (one digest email is a new entry)
+
+Crash between sending and logging: AT-MOST-ONCE. A claim moves the entry to
+``sending`` atomically and nothing ever picks a ``sending`` entry up again, so a
+process that dies after the provider accepted the message but before writing
+``sent`` leaves the entry in ``sending``: the message is not sent a second time.
+The ``jembatan_notify_deliveries_stuck`` gauge counts such entries so an
+operator (or a reconciler reading the provider's logs) can resend or close them.
+Why: for citizens a duplicate is as visible as a miss and erodes trust
+("the city spams me"), the crash window is a few milliseconds, the in-app feed
+keeps the full history for the reporter anyway, and the architecture promises
+"a citizen never gets the same notification twice". Failures that are *known*
+(an error answer, a refused connection, a timeout) are retried: for webhooks a
+timeout may mean the partner got it, so partners deduplicate by the
+``X-Jembatan-Delivery`` header (documented in the signing module).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from jembatan import clock
+from jembatan.bus.port import Bus, OutgoingRecord
+from jembatan.events.catalog import dead_letter_topic
+from jembatan.store.port import Document
+from services.notify.adapters.channels import ChannelAdapter, DeliveryError, OutboundMessage, Target
+from services.notify.adapters.metrics import NotifyMetrics
+from services.notify.adapters.repository import NotifyRepository
+from services.notify.domain.backoff import retry_delay
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_DLQ_GROUP = "notify-webhooks"
+WEBHOOK_DEAD_LETTER_TOPIC = dead_letter_topic(WEBHOOK_DLQ_GROUP)
+
+
+class RecipientGone(Exception):
+    """Nobody to send to any more (unsubscribed, no address): the entry is skipped."""
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        repo: NotifyRepository,
+        channels: Mapping[str, ChannelAdapter],
+        bus: Bus,
+        metrics: NotifyMetrics,
+        *,
+        attempts: int = 5,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        poll_interval: float = 0.2,
+        stuck_after: float = 300.0,
+        name: str = "notify-dispatcher",
+    ) -> None:
+        self.name = name
+        self.repo = repo
+        self.channels = channels
+        self.bus = bus
+        self.metrics = metrics
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.poll_interval = poll_interval
+        self.stuck_after = stuck_after
+        self.healthy = True
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+
+    # -- worker -----------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        self._stop.clear()
+        next_stuck_check = 0.0
+        while not self._stop.is_set():
+            try:
+                busy = self.process_one()
+                self.healthy, self.last_error = True, None
+                now = clock.now().timestamp()
+                if now >= next_stuck_check:
+                    next_stuck_check = now + 30
+                    self.metrics.stuck.set(self.count_stuck())
+            except Exception as exc:  # store down: report not ready, try again soon
+                self.healthy = False
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("dispatcher pass failed", extra={"error": self.last_error})
+                busy = False
+            if not busy:
+                self._stop.wait(self.poll_interval)
+
+    def count_stuck(self) -> int:
+        limit = clock.iso(clock.now() - timedelta(seconds=self.stuck_after))
+        return self.repo.deliveries.count_documents(
+            {"status": "sending", "claimed_at": {"$lt": limit}}
+        )
+
+    # -- one delivery -------------------------------------------------------------------
+    def process_one(self) -> bool:
+        """Send the next due delivery; False when none is due."""
+        doc = self.repo.claim_next(clock.now())
+        if doc is None:
+            return False
+        channel = doc["channel"]
+        if doc.get("dead_letter_due"):
+            self._dead_letter(doc, doc.get("last_error") or "delivery failed")
+            return True
+        try:
+            target = self.resolve(doc)
+            adapter = self.channels[channel]
+        except RecipientGone as exc:
+            self.repo.finish(doc["_id"], {"status": "skipped", "last_error": str(exc)})
+            self.metrics.deliveries.labels(channel, "skipped").inc()
+            return True
+        except KeyError:
+            self.repo.finish(doc["_id"], {"status": "failed", "last_error": "no such channel"})
+            self.metrics.deliveries.labels(channel, "failed").inc()
+            return True
+        except Exception as exc:  # the store failed before anything was sent: put it back
+            self.repo.finish(
+                doc["_id"],
+                {
+                    "status": "pending",
+                    "attempts": max(0, int(doc["attempts"]) - 1),
+                    "last_error": f"{type(exc).__name__}",
+                    "next_attempt_at": clock.iso(clock.now() + timedelta(seconds=5)),
+                },
+            )
+            raise
+        message = OutboundMessage(
+            delivery_id=doc["_id"],
+            event_type=doc["event_type"],
+            subject=doc.get("subject", ""),
+            body=doc.get("body", ""),
+            payload=doc.get("payload"),
+            headers=doc.get("headers") or {},
+            at=doc.get("event_time", ""),
+        )
+        try:
+            adapter.send(target, message)
+        except DeliveryError as exc:
+            self._failed(doc, exc)
+            return True
+        except Exception as exc:  # an adapter bug: treat as a retryable failure, never crash
+            log.exception("channel adapter raised", extra={"channel": channel})
+            self._failed(doc, DeliveryError(f"{type(exc).__name__}"))
+            return True
+        now = clock.now()
+        self.repo.finish(
+            doc["_id"], {"status": "sent", "sent_at": clock.iso(now), "last_error": None}
+        )
+        self.metrics.deliveries.labels(channel, "sent").inc()
+        try:
+            latency = (now - clock.parse(doc["event_time"])).total_seconds()
+            self.metrics.latency.labels(channel).observe(max(0.0, latency))
+        except (KeyError, ValueError):
+            pass
+        log.info(
+            "delivered",
+            extra={
+                "delivery_channel": channel,
+                "audience": doc["audience"],
+                "event_id": doc["event_id"],
+                "report_id": doc["report_id"],
+                "attempt": doc["attempts"],
+            },
+        )
+        return True
+
+    def _failed(self, doc: Document, exc: DeliveryError) -> None:
+        channel = doc["channel"]
+        attempts = int(doc["attempts"])
+        log.warning(
+            "delivery failed",
+            extra={
+                "delivery_channel": channel,
+                "event_id": doc["event_id"],
+                "attempt": attempts,
+                "reason": exc.reason,
+                "retryable": exc.retryable,
+            },
+        )
+        if exc.retryable and attempts < self.attempts:
+            delay = retry_delay(attempts, self.base_delay, self.max_delay)
+            self.repo.finish(
+                doc["_id"],
+                {
+                    "status": "pending",
+                    "last_error": exc.reason,
+                    "next_attempt_at": clock.iso(clock.now() + timedelta(seconds=delay)),
+                },
+            )
+            self.metrics.retries.labels(channel).inc()
+            return
+        reason = f"{exc.reason} after {attempts} attempt(s)"
+        if channel == "webhook":
+            self._dead_letter(doc, reason)
+        else:
+            self.repo.finish(doc["_id"], {"status": "failed", "last_error": reason})
+            self.metrics.deliveries.labels(channel, "failed").inc()
+
+    def _dead_letter(self, doc: Document, reason: str) -> None:
+        body = json.dumps(
+            doc.get("payload") or {}, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        headers: list[tuple[str, bytes]] = [
+            ("dlq_reason", reason.encode()[:4000]),
+            ("dlq_reason_class", b"delivery_failed"),
+            ("dlq_group", WEBHOOK_DLQ_GROUP.encode()),
+            ("dlq_delivery_id", str(doc["_id"]).encode()),
+            ("dlq_recipient", str(doc["recipient"]).encode()),
+            ("dlq_event_id", str(doc["event_id"]).encode()),
+            ("dlq_event_type", str(doc["event_type"]).encode()),
+            ("dlq_attempts", str(doc["attempts"]).encode()),
+            ("dlq_time", clock.iso(clock.now()).encode()),
+            ("content-type", b"application/json"),
+        ]
+        try:
+            self.bus.producer().send(
+                [
+                    OutgoingRecord(
+                        WEBHOOK_DEAD_LETTER_TOPIC, str(doc["report_id"]).encode(), body, headers
+                    )
+                ]
+            )
+        except Exception as exc:  # bus down: keep the entry and dead-letter it later
+            self.repo.finish(
+                doc["_id"],
+                {
+                    "status": "pending",
+                    "dead_letter_due": True,
+                    "last_error": reason,
+                    "next_attempt_at": clock.iso(clock.now() + timedelta(seconds=30)),
+                },
+            )
+            log.warning("dead-letter publish failed; will retry", extra={"error": str(exc)})
+            return
+        self.repo.finish(
+            doc["_id"],
+            {"status": "dead", "last_error": reason, "dead_lettered_at": clock.iso(clock.now())},
+        )
+        self.metrics.deliveries.labels(doc["channel"], "dead_letter").inc()
+        self.metrics.dead_letters.labels(doc["channel"]).inc()
+        log.warning("delivery dead-lettered", extra={"event_id": doc["event_id"], "reason": reason})
+
+    # -- addresses, read at send time ---------------------------------------------------
+    def resolve(self, doc: Document) -> Target:
+        kind, _, ident = str(doc["recipient"]).partition(":")
+        channel = doc["channel"]
+        if kind == "reporter":
+            if channel == "feed":
+                return Target(address=ident, report_id=ident)
+            contact = self.repo.contact(ident)
+            if contact is None:
+                raise RecipientGone("no contact")
+            address = {
+                "email": contact.email,
+                "sms": contact.phone,
+                "push": contact.push_token,
+            }.get(channel)
+            if not address:
+                raise RecipientGone(f"no {channel} address")
+            return Target(address=address, report_id=ident)
+        if kind == "sub":
+            sub = self.repo.subscription_doc(ident)
+            if sub is None or not sub.get("active"):
+                raise RecipientGone("unsubscribed")
+            if doc["audience"] != "system" and channel == "email" and not sub.get("confirmed"):
+                raise RecipientGone("not confirmed")
+            if channel == "webhook":
+                return Target(address=sub["url"], secret=sub.get("secret"))
+            return Target(address=sub["email"])
+        if kind == "agency":
+            agency = self.repo.agency_doc(ident)
+            if agency is None:
+                raise RecipientGone("unknown agency")
+            if channel == "webhook" and agency.get("webhook_url"):
+                return Target(address=agency["webhook_url"], secret=agency.get("secret"))
+            if channel == "email" and agency.get("email"):
+                return Target(address=agency["email"])
+            raise RecipientGone(f"agency has no {channel}")
+        raise RecipientGone(f"unknown recipient kind {kind!r}")
+
+
+def describe(doc: Document) -> dict[str, Any]:
+    """A delivery as the admin API shows it (no addresses)."""
+    keep = (
+        "_id",
+        "event_id",
+        "event_type",
+        "recipient",
+        "channel",
+        "audience",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "sent_at",
+        "report_id",
+    )
+    return {k: doc.get(k) for k in keep}
