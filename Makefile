@@ -11,7 +11,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 GRPC_OUT := jembatan/grpc_gen
 PYTEST_ARGS ?=
 
-.PHONY: help install proto run test test-unit lint format bench infra-up infra-down infra-status tools clean
+.PHONY: help install proto run test test-deps test-unit lint format bench infra-up infra-down infra-status tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,7 +38,14 @@ $(GRPC_OUT)/.generated: $(INSTALLED) $(PROTOS)
 run: install ## the whole ecosystem on this machine (embedded log and store; Ctrl-C stops)
 	$(VENV)/bin/jembatan run
 
-test: install ## every test, against real Kafka and FerretDB (started here when not running)
+test-deps: clients/node/node_modules/.installed ## what the tests use besides Python: Go tools, the Node client
+	bash infra/tools.sh go
+
+clients/node/node_modules/.installed: clients/node/package.json clients/node/package-lock.json
+	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install test-deps ## every test, against real Kafka and FerretDB (started here when not running)
 	@started=$$(mktemp); \
 	trap 'bash infra/servers.sh down --recorded "$$started"; rm -f "$$started"' EXIT; \
 	bash infra/servers.sh up all --record "$$started" && \

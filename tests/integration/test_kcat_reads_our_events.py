@@ -3,10 +3,7 @@ CloudEvents headers: the wire contract holds outside our own Python code."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -14,17 +11,12 @@ import pytest
 from jembatan.bus.kafka import KafkaBus
 from jembatan.bus.port import TopicSpec
 from jembatan.events.catalog import ReportSubmitted, make_event
+from tests.tools import require_tool
 
 
 @pytest.fixture
 def kcat() -> str:
-    path = shutil.which("kcat") or shutil.which("kafkacat")
-    if path:
-        return path
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail("kcat is not installed (infra/tools.sh installs it)", pytrace=False)
-    print("\n!!! SKIPPING: kcat is not installed; run `make tools`", file=sys.stderr)
-    pytest.skip("kcat is not installed")
+    return require_tool("kcat", "Debian package kcat: make tools")
 
 
 def test_kcat_reads_an_event_with_its_cloudevents_headers(
