@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound="CommonSettings")
@@ -33,6 +33,10 @@ class CommonSettings(BaseSettings):
         ),
     )
     kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     kafka_namespace: str = Field(
         default="",
         pattern=r"^[A-Za-z0-9._-]*$",
@@ -53,6 +57,24 @@ class CommonSettings(BaseSettings):
     notify_http_port: int = Field(default=8002, ge=1, le=65535)
     analytics_http_port: int = Field(default=8003, ge=1, le=65535)
     analytics_grpc_port: int = Field(default=50053, ge=1, le=65535)
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """Security options for every Kafka client (kafka-python names)."""
+        options: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            if not (
+                self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
+            ):
+                raise ValueError(
+                    "JEMBATAN_KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD are required "
+                    f"with JEMBATAN_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+                )
+            options.update(
+                sasl_mechanism=self.kafka_sasl_mechanism,
+                sasl_plain_username=self.kafka_sasl_username,
+                sasl_plain_password=self.kafka_sasl_password.get_secret_value(),
+            )
+        return options
 
 
 class ConfigError(SystemExit):

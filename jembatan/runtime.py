@@ -22,6 +22,7 @@ def open_bus(settings: CommonSettings, client_id: str) -> Bus:
             client_id=client_id,
             replication_factor=settings.kafka_replication_factor,
             namespace=settings.kafka_namespace,
+            options=settings.kafka_client_options(),
         )
     from jembatan.bus.embedded import EmbeddedBus
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 class KafkaBusProducer:
     def __init__(
-        self, bootstrap_servers: str, client_id: str = "jembatan", namespace: str = ""
+        self,
+        bootstrap_servers: str,
+        client_id: str = "jembatan",
+        namespace: str = "",
+        options: Mapping[str, object] | None = None,
     ) -> None:
         self._ns = namespace
         self.closed = False
@@ -43,6 +47,7 @@ class KafkaBusProducer:
                 retries=5,
                 request_timeout_ms=10_000,
                 max_block_ms=10_000,
+                **dict(options or {}),
             )
         except KafkaError as exc:
             raise BusUnavailable(f"Kafka producer cannot start: {exc}") from exc
@@ -74,6 +79,7 @@ class KafkaBusConsumer:
         topics: Sequence[str],
         client_id: str = "",
         namespace: str = "",
+        options: Mapping[str, object] | None = None,
     ) -> None:
         self.group_id = group_id
         self._ns = namespace
@@ -89,6 +95,7 @@ class KafkaBusConsumer:
                 session_timeout_ms=10_000,
                 heartbeat_interval_ms=1_000,
                 max_poll_interval_ms=300_000,
+                **dict(options or {}),
             )
         except KafkaError as exc:
             raise BusUnavailable(f"Kafka consumer cannot start: {exc}") from exc
@@ -158,8 +165,12 @@ class KafkaBus:
         client_id: str = "jembatan",
         replication_factor: int = 1,
         namespace: str = "",
+        options: Mapping[str, object] | None = None,
     ) -> None:
+        """``options``: security settings passed to every client (CommonSettings
+        .kafka_client_options: SASL/SSL)."""
         self.namespace = namespace
+        self.options = dict(options or {})
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
         # Production topics come from Strimzi KafkaTopic resources (replication 3);
@@ -174,6 +185,7 @@ class KafkaBus:
                 bootstrap_servers=self.bootstrap_servers.split(","),
                 client_id=f"{self.client_id}-admin",
                 request_timeout_ms=10_000,
+                **self.options,
             )
         except KafkaError as exc:
             raise BusUnavailable(
@@ -208,14 +220,16 @@ class KafkaBus:
         with self._lock:
             if self._producer is None or self._producer.closed:
                 self._producer = KafkaBusProducer(
-                    self.bootstrap_servers, self.client_id, self.namespace
+                    self.bootstrap_servers, self.client_id, self.namespace, self.options
                 )
             return self._producer
 
     def consumer(
         self, group_id: str, topics: Sequence[str], client_id: str = ""
     ) -> KafkaBusConsumer:
-        return KafkaBusConsumer(self.bootstrap_servers, group_id, topics, client_id, self.namespace)
+        return KafkaBusConsumer(
+            self.bootstrap_servers, group_id, topics, client_id, self.namespace, self.options
+        )
 
     def ping(self, timeout: float = 2.0) -> None:
         admin = self._admin()

@@ -56,3 +56,21 @@ def test_logs_are_json_lines_with_service_and_ids(capsys: pytest.CaptureFixture[
     assert entry["message"] == "report accepted"
     assert entry["report_id"] == "JKT-1" and entry["event_id"] == "e-1"
     assert entry["timestamp"].endswith("+00:00")
+
+
+def test_kafka_security_options_need_every_sasl_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JEMBATAN_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("JEMBATAN_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("JEMBATAN_KAFKA_SASL_USERNAME", "jembatan-routing")
+    s = load(CommonSettings)
+    with pytest.raises(ValueError, match="PASSWORD"):
+        s.kafka_client_options()
+    monkeypatch.setenv("JEMBATAN_KAFKA_SASL_PASSWORD", "s3cret")
+    options = load(CommonSettings).kafka_client_options()
+    assert options == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "jembatan-routing",
+        "sasl_plain_password": "s3cret",
+    }
+    assert "s3cret" not in repr(load(CommonSettings))
