@@ -1,6 +1,6 @@
 """Where the deployment tests find their tools, and what happens when one is missing.
 
-kustomize (.cache/bin, infra/tools.sh go) and kubernetes-validate (.venv) come from make test-deps and make install,
+kustomize (.cache/bin, from make test-deps) and kubernetes-validate (.venv, make install),
 promtool from Debian's `prometheus` package (infra/tools.sh apt). Under CI a missing tool
 fails the test; elsewhere the test is skipped with one loud line.
 """
