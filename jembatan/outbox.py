@@ -4,7 +4,8 @@ A service that changes a document and must announce it writes both in ONE
 atomic document write: the change, plus the pending events under
 ``outbox.<event id>`` and ``$inc outbox_pending``. The relay publishes pending
 events in order and marks each sent (``$set sent_at``, ``$inc outbox_pending -1``),
-so only the storage subset's operators are used.
+so only the storage subset's operators are used. Each event is marked with a
+conditional update, so several relays (replicas) never decrement twice.
 
 A crash between publishing and marking republishes the same events with the same
 ids: consumers deduplicate by event id, so the effect is once. The bus being down
@@ -159,14 +160,14 @@ class OutboxRelay:
                 continue
             producer.send([event.to_record(topic) for _, topic, event in pending])
             now = clock.iso(clock.now())
-            self.collection.update_one(
-                {"_id": doc["_id"]},
-                {
-                    "$set": {f"outbox.{eid}.sent_at": now for eid, _, _ in pending},
-                    "$inc": {PENDING: -len(pending)},
-                },
-            )
-            for _, topic, _ in pending:
-                self.metrics.events_published.labels(self.metrics.service, topic).inc()
-            total += len(pending)
+            for eid, topic, _ in pending:
+                # Marked only while still unsent: when two replicas relay the same
+                # document, the pending count drops once per event, never below zero.
+                marked = self.collection.update_one(
+                    {"_id": doc["_id"], f"outbox.{eid}.sent_at": None},
+                    {"$set": {f"outbox.{eid}.sent_at": now}, "$inc": {PENDING: -1}},
+                )
+                if marked.modified:
+                    self.metrics.events_published.labels(self.metrics.service, topic).inc()
+                    total += 1
         return total

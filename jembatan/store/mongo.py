@@ -3,12 +3,22 @@
 Tested against FerretDB, so it only uses the storage subset of ARCHITECTURE.md.
 Connection trouble becomes StoreUnavailable, which the HTTP layer answers with
 503 and Retry-After; a unique-index clash becomes DuplicateKey.
+
+MongoDB applies each single-document write atomically, which optimistic
+concurrency, claims and the outbox rely on. FerretDB 1.x on SQLite does not: it
+reads the matching document and writes the new one back without a transaction
+(FerretDB/FerretDB#3040; measured here: 4 threads x 40 compare-and-set updates,
+111 reported wins, 51 kept). When the server says it is FerretDB, writes to a
+collection are serialized inside the process. Across processes only the server's
+own atomicity helps, which is why production runs MongoDB.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pymongo
@@ -72,9 +82,12 @@ def _with_insert_id(filter: Filter, update: Update) -> dict[str, Any]:
 
 
 class MongoCollection:
-    def __init__(self, coll: Any) -> None:
+    def __init__(
+        self, coll: Any, write_lock: Callable[[], contextlib.AbstractContextManager[Any]]
+    ) -> None:
         self._c = coll
         self.name: str = coll.name
+        self._write_lock = write_lock
 
     def create_index(self, fields: Sequence[str], unique: bool = False) -> None:
         keys = [(f, pymongo.ASCENDING) for f in fields]
@@ -83,7 +96,8 @@ class MongoCollection:
     def insert_one(self, doc: Document) -> Any:
         copy = dict(doc)  # pymongo would add _id to the caller's dict
         copy.setdefault("_id", _new_id())
-        return _guard(lambda: self._c.insert_one(copy).inserted_id)
+        with self._write_lock():
+            return _guard(lambda: self._c.insert_one(copy).inserted_id)
 
     def find_one(self, filter: Filter) -> Document | None:
         return _guard(lambda: self._c.find_one(dict(filter)))
@@ -105,11 +119,13 @@ class MongoCollection:
 
     def update_one(self, filter: Filter, update: Update, upsert: bool = False) -> UpdateResult:
         body = _with_insert_id(filter, update) if upsert else dict(update)
-        r = _guard(lambda: self._c.update_one(dict(filter), body, upsert=upsert))
+        with self._write_lock():
+            r = _guard(lambda: self._c.update_one(dict(filter), body, upsert=upsert))
         return UpdateResult(r.matched_count, r.modified_count, r.upserted_id)
 
     def update_many(self, filter: Filter, update: Update) -> UpdateResult:
-        r = _guard(lambda: self._c.update_many(dict(filter), dict(update)))
+        with self._write_lock():
+            r = _guard(lambda: self._c.update_many(dict(filter), dict(update)))
         return UpdateResult(r.matched_count, r.modified_count, None)
 
     def find_one_and_update(
@@ -121,21 +137,24 @@ class MongoCollection:
         sort: SortSpec | None = None,
     ) -> Document | None:
         body = _with_insert_id(filter, update) if upsert else dict(update)
-        return _guard(
-            lambda: self._c.find_one_and_update(
-                dict(filter),
-                body,
-                upsert=upsert,
-                sort=_sort(sort),
-                return_document=ReturnDocument.AFTER if return_new else ReturnDocument.BEFORE,
+        with self._write_lock():
+            return _guard(
+                lambda: self._c.find_one_and_update(
+                    dict(filter),
+                    body,
+                    upsert=upsert,
+                    sort=_sort(sort),
+                    return_document=ReturnDocument.AFTER if return_new else ReturnDocument.BEFORE,
+                )
             )
-        )
 
     def delete_one(self, filter: Filter) -> int:
-        return int(_guard(lambda: self._c.delete_one(dict(filter)).deleted_count))
+        with self._write_lock():
+            return int(_guard(lambda: self._c.delete_one(dict(filter)).deleted_count))
 
     def delete_many(self, filter: Filter) -> int:
-        return int(_guard(lambda: self._c.delete_many(dict(filter)).deleted_count))
+        with self._write_lock():
+            return int(_guard(lambda: self._c.delete_many(dict(filter)).deleted_count))
 
     def count_documents(self, filter: Filter) -> int:
         return int(_guard(lambda: self._c.count_documents(dict(filter))))
@@ -152,6 +171,16 @@ class MongoCollection:
         }
 
 
+_LOCKS: dict[tuple[str, str], threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _collection_lock(database: str, collection: str) -> threading.RLock:
+    """One lock per collection per process, shared by every MongoStore on that database."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((database, collection), threading.RLock())
+
+
 class MongoStore:
     def __init__(self, url: str, database: str, timeout_ms: int = 3000) -> None:
         self._client: pymongo.MongoClient[Document] = pymongo.MongoClient(
@@ -163,9 +192,27 @@ class MongoStore:
         )
         self._db = self._client[database]
         self.database = database
+        self._ferretdb: bool | None = None
+
+    def _serialized_writes(self) -> bool:
+        """Asked once, at the first write (the server may be down at start)."""
+        if self._ferretdb is None:
+            info = _guard(lambda: self._client.admin.command("buildInfo"))
+            self._ferretdb = "ferretdbVersion" in info
+        return self._ferretdb
 
     def collection(self, name: str) -> MongoCollection:
-        return MongoCollection(self._db[name])
+        lock = _collection_lock(self.database, name)
+
+        @contextlib.contextmanager
+        def write_lock() -> Iterator[None]:
+            if self._serialized_writes():
+                with lock:
+                    yield
+            else:
+                yield
+
+        return MongoCollection(self._db[name], write_lock)
 
     def ping(self) -> None:
         _guard(lambda: self._db.command("ping"))

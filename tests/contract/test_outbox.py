@@ -114,3 +114,33 @@ def test_relay_worker_publishes_soon_after_a_write(
         relay.stop()
         thread.join(10)
     assert len(_published(switchable_bus, "reader")) == 1
+
+
+def test_two_relays_on_one_document_mark_each_event_once(
+    store: DocumentStore, switchable_bus: SwitchableBus
+) -> None:
+    """Replicas may publish the same event twice (same id), but the pending count stays
+    exact, so a later event of the document is never stranded."""
+    reports = store.collection("reports")
+    reports.insert_one({"_id": "r", **new_document_outbox([(TOPIC, _event("r", 0))])})
+    stale = reports.find({PENDING: {"$gt": 0}})  # replica b read before a marked
+    a = OutboxRelay(reports, switchable_bus, ServiceMetrics("a"))
+    b = OutboxRelay(reports, switchable_bus, ServiceMetrics("b"))
+    assert a.relay_once() == 1
+
+    class StaleView:
+        name = reports.name
+
+        def find(self, *_a: object, **_k: object) -> list:  # type: ignore[type-arg]
+            return stale
+
+        count_documents = staticmethod(reports.count_documents)
+        update_one = staticmethod(reports.update_one)
+
+    b.collection = StaleView()  # type: ignore[assignment]
+    assert b.relay_once() == 0
+    assert (reports.find_one({"_id": "r"}) or {})[PENDING] == 0
+    reports.update_one({"_id": "r"}, outbox_update([(TOPIC, _event("r", 1))], 1))
+    assert a.relay_once() == 1
+    events = _published(switchable_bus, "reader")
+    assert [e.data["n"] for e in events] == [0, 0, 1]
