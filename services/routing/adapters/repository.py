@@ -1,0 +1,241 @@
+"""Routing's collections on the document-store port.
+
+- ``cases``: one document per case (``_id`` = case id derived from the report id, so a
+  redelivered report.submitted cannot make a second case), holding its history, the
+  pending events (outbox) and a ``version`` for optimistic concurrency.
+- ``rulesets``: one document per rule-set version (``_id`` = version), each with the
+  audit entry of the change that made it. Versions are never edited.
+- ``api_keys``: SHA-256 of each key with its role and subject; the key itself is not kept.
+- ``unrouted_reports``: reports no rule matched, for operators to look at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from jembatan import clock
+from jembatan.store.port import Collection, Document, DocumentStore, DuplicateKey
+from services.routing.domain.case import Case
+from services.routing.domain.rules import RuleSet, ruleset_from_dict, ruleset_to_dict
+from services.routing.domain.sla import Sla
+
+CASES = "cases"
+RULESETS = "rulesets"
+API_KEYS = "api_keys"
+UNROUTED = "unrouted_reports"
+
+
+def case_id_for(report_id: str) -> str:
+    return f"case-{report_id}"
+
+
+def merge_updates(*updates: Mapping[str, Any]) -> dict[str, Any]:
+    """One update from several (their operators' fields must not overlap)."""
+    out: dict[str, dict[str, Any]] = {}
+    for update in updates:
+        for op, fields in update.items():
+            target = out.setdefault(op, {})
+            for k, v in fields.items():
+                if k in target:
+                    raise ValueError(f"update field {k!r} set twice under {op}")
+                target[k] = v
+    return out
+
+
+def case_from_doc(doc: Mapping[str, Any]) -> Case:
+    sla = doc["sla"]
+    return Case(
+        case_id=doc["_id"],
+        report_id=doc["report_id"],
+        category=doc["category"],
+        district_id=doc["district_id"],
+        city_id=doc["city_id"],
+        status=doc["status"],
+        agency_id=doc["agency_id"],
+        priority=doc["priority"],
+        sla=Sla(sla["ack_hours"], sla["resolve_hours"]),
+        ack_due=clock.parse(sla["ack_due"]),
+        resolve_due=clock.parse(sla["resolve_due"]),
+        reopen_count=int(doc.get("reopen_count", 0)),
+        reopened=bool(doc.get("reopened", False)),
+        version=int(doc["version"]),
+    )
+
+
+def case_state_fields(case: Case) -> dict[str, Any]:
+    """The $set fields that store a case's workflow state."""
+    return {
+        "status": case.status,
+        "agency_id": case.agency_id,
+        "sla.ack_due": clock.iso(case.ack_due),
+        "sla.resolve_due": clock.iso(case.resolve_due),
+        "due_at": clock.iso(case.due_at),
+        "reopen_count": case.reopen_count,
+        "reopened": case.reopened,
+    }
+
+
+class CaseRepository:
+    def __init__(self, store: DocumentStore) -> None:
+        self.c: Collection = store.collection(CASES)
+
+    def ensure_indexes(self) -> None:
+        self.c.create_index(["report_id"], unique=True)
+        self.c.create_index(["category", "cell", "status"])
+        self.c.create_index(["agency_id", "status", "due_at"])
+        self.c.create_index(["duplicate_of"])
+        self.c.create_index(["dups_pending"])
+        self.c.create_index(["status", "sla.ack_breached", "sla.ack_due"])
+        self.c.create_index(["status", "sla.resolve_breached", "sla.resolve_due"])
+
+    def get(self, case_id: str) -> Document | None:
+        return self.c.find_one({"_id": case_id})
+
+    def by_report(self, report_id: str) -> Document | None:
+        return self.c.find_one({"report_id": report_id})
+
+    def insert(self, doc: Document) -> None:
+        """Raise DuplicateKey when the case exists already."""
+        self.c.insert_one(doc)
+
+    def compare_and_set(
+        self,
+        case_id: str,
+        version: int,
+        update: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+    ) -> Document | None:
+        """Apply the update only if the case is still at version; the new document or None."""
+        return self.c.find_one_and_update(
+            {"_id": case_id, "version": version, **(extra or {})}, update
+        )
+
+    def find(
+        self,
+        filter: Mapping[str, Any],
+        sort: list[tuple[str, int]] | None = None,
+        limit: int = 0,
+        skip: int = 0,
+    ) -> list[Document]:
+        return self.c.find(filter, sort=sort, limit=limit, skip=skip)
+
+    def count(self, filter: Mapping[str, Any]) -> int:
+        return self.c.count_documents(filter)
+
+
+class RuleSetRepository:
+    """Versions of the rule set; the highest version is the current one."""
+
+    def __init__(self, store: DocumentStore, cache_seconds: float = 0.0) -> None:
+        self.c: Collection = store.collection(RULESETS)
+        self.cache_seconds = cache_seconds
+        self._parsed: RuleSet | None = None
+        self._read_at = 0.0
+        self._lock = threading.Lock()
+
+    def ensure_indexes(self) -> None:
+        self.c.create_index(["version"], unique=True)
+
+    def current_doc(self) -> Document | None:
+        docs = self.c.find({}, sort=[("version", -1)], limit=1)
+        return docs[0] if docs else None
+
+    def current(self, fresh: bool = False) -> RuleSet | None:
+        """The newest version; parsed once per version, re-read at most every cache_seconds."""
+        with self._lock:
+            if (
+                not fresh
+                and self._parsed is not None
+                and time.monotonic() - self._read_at < self.cache_seconds
+            ):
+                return self._parsed
+        doc = self.current_doc()
+        if doc is None:
+            return None
+        with self._lock:
+            if self._parsed is None or self._parsed.version != doc["version"]:
+                self._parsed = ruleset_from_dict(doc)
+            self._read_at = time.monotonic()
+            return self._parsed
+
+    def get(self, version: int) -> Document | None:
+        return self.c.find_one({"_id": version})
+
+    def history(self, limit: int = 100) -> list[Document]:
+        return self.c.find({}, sort=[("version", -1)], limit=limit)
+
+    def add(self, ruleset: RuleSet, change: Mapping[str, Any]) -> None:
+        """Store a new version; DuplicateKey when another change took that version first."""
+        doc = ruleset_to_dict(ruleset)
+        doc["_id"] = ruleset.version
+        doc["change"] = dict(change)
+        self.c.insert_one(doc)
+        with self._lock:
+            self._parsed = ruleset
+            self._read_at = time.monotonic()
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeyRepository:
+    def __init__(self, store: DocumentStore) -> None:
+        self.c: Collection = store.collection(API_KEYS)
+
+    def lookup(self, key: str) -> Document | None:
+        return self.c.find_one({"_id": hash_key(key), "revoked": False})
+
+    def add(self, key: str, role: str, subject: str, created_by: str, now: datetime) -> str:
+        """Store the hash of a key; idempotent for the same key. Returns the key id."""
+        digest = hash_key(key)
+        with contextlib.suppress(DuplicateKey):
+            self.c.insert_one(
+                {
+                    "_id": digest,
+                    "key_id": digest[:16],
+                    "role": role,
+                    "subject": subject,
+                    "created_by": created_by,
+                    "created_at": clock.iso(now),
+                    "revoked": False,
+                }
+            )
+        return digest[:16]
+
+    def create(self, role: str, subject: str, created_by: str, now: datetime) -> tuple[str, str]:
+        """A new random key (returned once, never stored) and its id."""
+        key = f"jbt_{role[:2]}_{secrets.token_urlsafe(24)}"
+        return key, self.add(key, role, subject, created_by, now)
+
+    def list(self) -> list[Document]:
+        return self.c.find({}, sort=[("created_at", 1)])
+
+    def revoke(self, key_id: str) -> bool:
+        return self.c.update_one({"key_id": key_id}, {"$set": {"revoked": True}}).matched > 0
+
+
+class UnroutedRepository:
+    def __init__(self, store: DocumentStore) -> None:
+        self.c: Collection = store.collection(UNROUTED)
+
+    def add(self, report: Mapping[str, Any], now: datetime, rules_version: int | None) -> None:
+        with contextlib.suppress(DuplicateKey):
+            self.c.insert_one(
+                {
+                    "_id": report["report_id"],
+                    "report": dict(report),
+                    "rules_version": rules_version,
+                    "at": clock.iso(now),
+                }
+            )
+
+    def list(self, limit: int = 100) -> list[Document]:
+        return self.c.find({}, sort=[("at", -1)], limit=limit)

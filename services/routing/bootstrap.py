@@ -1,0 +1,135 @@
+"""Routing's composition root: adapters from settings, the consumer, the outbox relay, the
+SLA timers and the HTTP app (agency and admin APIs, metrics, health, readiness)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from fastapi import FastAPI
+
+from jembatan import clock
+from jembatan.bus.port import Bus
+from jembatan.bus.runner import ConsumerRunner
+from jembatan.config import load
+from jembatan.events.catalog import REPORTS_TOPIC
+from jembatan.http import install
+from jembatan.outbox import OutboxRelay
+from jembatan.service import ServiceRuntime
+from jembatan.store.port import DocumentStore, StoreUnavailable
+from services.routing.adapters.repository import (
+    ApiKeyRepository,
+    CaseRepository,
+    RuleSetRepository,
+    UnroutedRepository,
+)
+from services.routing.entrypoints import admin_api, agency_api
+from services.routing.entrypoints.consumer import GROUP, TYPES, make_handler
+from services.routing.entrypoints.container import Routing
+from services.routing.seed import seed
+from services.routing.service_layer.admin import AdminService
+from services.routing.service_layer.cases import CaseService
+from services.routing.service_layer.metrics import RoutingMetrics
+from services.routing.service_layer.timers import SlaScanner
+from services.routing.settings import RoutingSettings
+
+SERVICE = "routing"
+log = logging.getLogger(__name__)
+
+
+def build(
+    settings: RoutingSettings | None = None,
+    bus: Bus | None = None,
+    store: DocumentStore | None = None,
+    *,
+    now: Callable[[], datetime] = clock.now,
+) -> tuple[ServiceRuntime, FastAPI]:
+    """Wire routing; ``now`` lets tests move the clock (SLA deadlines)."""
+    settings = settings or RoutingSettings()
+    runtime = ServiceRuntime(SERVICE, settings, consumer_groups=(GROUP,), bus=bus, store=store)
+    cases = CaseRepository(runtime.store)
+    rules = RuleSetRepository(runtime.store, cache_seconds=settings.rules_cache_s)
+    keys = ApiKeyRepository(runtime.store)
+    unrouted = UnroutedRepository(runtime.store)
+
+    def prepare_store() -> None:
+        cases.ensure_indexes()
+        rules.ensure_indexes()
+        if settings.mode == "embedded" or settings.seed_demo:
+            seed(rules, keys, now())
+
+    _until_store_answers(prepare_store)
+
+    metrics = RoutingMetrics(runtime.metrics)
+    relay = OutboxRelay(cases.c, runtime.bus, runtime.metrics)
+    service = CaseService(
+        cases,
+        rules,
+        unrouted,
+        metrics,
+        radius_m=settings.duplicate_radius_m,
+        window=timedelta(days=settings.duplicate_window_days),
+        now=now,
+        on_write=relay.wake,
+    )
+    consumer = ConsumerRunner(
+        runtime.bus, GROUP, [REPORTS_TOPIC], make_handler(service), runtime.metrics, types=TYPES
+    )
+    timers = SlaScanner(
+        cases, service, metrics, interval=settings.sla_scan_interval_s, now=now, on_write=relay.wake
+    )
+    runtime.add_worker(consumer)
+    runtime.add_worker(relay)
+    runtime.add_worker(timers)
+
+    app = FastAPI(
+        title="Jembatan routing",
+        version="1",
+        description="Agency queue and workflow (/v1/cases) and the operators' admin API "
+        "(/v1/admin). Authenticate with `Authorization: Bearer <key>`.",
+    )
+    app.state.routing = Routing(
+        cases=cases,
+        rules=rules,
+        keys=keys,
+        unrouted=unrouted,
+        service=service,
+        admin=AdminService(rules, cases, now),
+        now=now,
+    )
+    app.state.runtime = runtime
+    app.state.workers = {"consumer": consumer, "relay": relay, "timers": timers}
+    checks = runtime.readiness()
+
+    def ruleset_loaded() -> None:
+        if rules.current() is None:
+            raise RuntimeError("no rule set: seed one or enable JEMBATAN_SEED_DEMO")
+
+    checks["ruleset"] = ruleset_loaded
+    install(app, runtime.metrics, checks)
+    app.include_router(agency_api.router)
+    app.include_router(admin_api.router)
+    return runtime, app
+
+
+def _until_store_answers(step: Callable[[], None], patience: float = 60.0) -> None:
+    """At start the store may still be coming up (a pod beside its database): retry a while."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            step()
+            return
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("store not reachable yet; retrying the routing setup")
+            time.sleep(2)
+
+
+def serve() -> None:
+    settings = load(RoutingSettings)
+    runtime, app = build(settings)
+    runtime.ensure_topics()
+    runtime.serve(app, settings.routing_http_port)

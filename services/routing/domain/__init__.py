@@ -1,0 +1,1 @@
+"""Pure routing domain: agencies, rules, the case state machine, SLA and geo arithmetic."""

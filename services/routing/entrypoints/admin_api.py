@@ -1,0 +1,501 @@
+"""Admin API under /v1/admin (operator keys): agencies, kota, kecamatan, rules and API keys.
+
+Every change to agencies, places or rules is validated against the whole rule set and
+stored as a new version with its audit entry; send ``If-Match: <version>`` to refuse a
+change based on a version that is no longer current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from jembatan.http import ApiError
+from services.routing.domain.rules import (
+    Agency,
+    City,
+    Contact,
+    District,
+    RoutingRule,
+    RuleSet,
+    RuleSetInvalid,
+    agency_to_dict,
+    rule_to_dict,
+    ruleset_to_dict,
+    sorted_rules,
+)
+from services.routing.domain.sla import Sla
+from services.routing.entrypoints.auth import OperatorPrincipal
+from services.routing.entrypoints.container import Routing
+from services.routing.service_layer.admin import NoRuleSet, RuleSetConflict, StillInUse
+from services.routing.service_layer.cases import public_view
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or unknown API key"},
+    403: {"description": "not an operator key"},
+    404: {"description": "no such item"},
+    409: {"description": "the rule set changed since If-Match, or the item is still in use"},
+    422: {"description": "the change would make the rule set invalid"},
+}
+
+
+class ContactBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: Literal["api", "email", "webhook", "grpc"]
+    address: str = Field(max_length=500)
+
+
+class AgencyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    type: Literal["district_office", "city_department", "utility", "partner_system"]
+    contact: ContactBody
+
+
+class CityBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class DistrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    city_id: str = Field(min_length=1, max_length=100)
+
+
+class RuleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(min_length=1, max_length=100, description="category id or * for any")
+    scope: Literal["district", "city", "fallback"]
+    district_id: str | None = None
+    city_id: str | None = None
+    agency_id: str = Field(min_length=1, max_length=100)
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    ack_hours: float = Field(gt=0, le=24 * 365)
+    resolve_hours: float = Field(gt=0, le=24 * 365)
+
+
+class KeyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["agency", "operator"]
+    subject: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+
+
+class MatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str
+    district_id: str
+
+
+def _routing(request: Request) -> Routing:
+    return request.app.state.routing  # type: ignore[no-any-return]
+
+
+def _base(if_match: str | None) -> int | None:
+    if not if_match:
+        return None
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ApiError(400, "invalid_if_match", "If-Match must be a rule-set version.") from None
+
+
+def _current(r: Routing) -> RuleSet:
+    try:
+        return r.admin.current()
+    except NoRuleSet:
+        raise ApiError(503, "no_ruleset", "No rule set yet; seed one first.") from None
+
+
+def _change(
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: str | None,
+    action: str,
+    target: str,
+    change: Callable[[RuleSet], RuleSet],
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    r = _routing(request)
+    try:
+        rs = r.admin.change(
+            who.actor, action, target, change, base_version=_base(if_match), details=details
+        )
+    except NoRuleSet:
+        raise ApiError(503, "no_ruleset", "No rule set yet; seed one first.") from None
+    except RuleSetInvalid as exc:
+        raise ApiError(
+            422,
+            "invalid_ruleset",
+            "The change would make the rule set invalid.",
+            fields=exc.problems,
+        ) from None
+    except RuleSetConflict as exc:
+        raise ApiError(
+            409,
+            "ruleset_changed",
+            f"The rule set is now at version {exc.current}; reload and retry.",
+            extra={"current_version": exc.current},
+        ) from None
+    except StillInUse as exc:
+        raise ApiError(409, "in_use", str(exc)) from None
+    response.headers["ETag"] = f'"{rs.version}"'
+    return {"version": rs.version, "action": action, "target": target}
+
+
+def _missing(kind: str, item: str) -> ApiError:
+    return ApiError(404, f"{kind}_not_found", f"No {kind} {item!r}.")
+
+
+# --- the rule set and its history ---------------------------------------------------------
+@router.get("/ruleset", responses=ERRORS)
+def ruleset(request: Request, response: Response, who: OperatorPrincipal) -> dict[str, Any]:
+    rs = _current(_routing(request))
+    response.headers["ETag"] = f'"{rs.version}"'
+    return ruleset_to_dict(rs)
+
+
+@router.get("/ruleset/versions", responses=ERRORS)
+def versions(
+    request: Request, who: OperatorPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    """The audit trail: who changed what, when, and which version it made."""
+    docs = _routing(request).rules.history(limit)
+    return {"items": [{"version": d["version"], **d.get("change", {})} for d in docs]}
+
+
+@router.get("/ruleset/versions/{version}", responses=ERRORS)
+def version(version: int, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    doc = _routing(request).rules.get(version)
+    if doc is None:
+        raise _missing("version", str(version))
+    doc.pop("_id", None)
+    return doc
+
+
+@router.post("/match", responses=ERRORS)
+def match(body: MatchBody, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    """Dry run: which rule the current version applies to a category in a kecamatan."""
+    rs = _current(_routing(request))
+    rule = rs.match(body.category, body.district_id)
+    return {"version": rs.version, "rule": rule_to_dict(rule) if rule else None}
+
+
+# --- agencies -------------------------------------------------------------------------------
+@router.get("/agencies", responses=ERRORS)
+def agencies(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    rs = _current(_routing(request))
+    return {
+        "version": rs.version,
+        "items": [agency_to_dict(a) for a in sorted(rs.agencies.values(), key=lambda a: a.id)],
+    }
+
+
+@router.put("/agencies/{agency_id}", responses=ERRORS)
+def put_agency(
+    agency_id: Id,
+    body: AgencyBody,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    agency = Agency(
+        agency_id, body.name, body.type, Contact(body.contact.channel, body.contact.address)
+    )
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "put_agency",
+        agency_id,
+        lambda rs: rs.with_agency(agency),
+        body.model_dump(),
+    )
+
+
+@router.delete("/agencies/{agency_id}", responses=ERRORS)
+def delete_agency(
+    agency_id: Id,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    r = _routing(request)
+    if agency_id not in _current(r).agencies:
+        raise _missing("agency", agency_id)
+
+    def change(rs: RuleSet) -> RuleSet:
+        r.admin.ensure_no_open_cases(agency_id)
+        return rs.without_agency(agency_id)
+
+    return _change(request, response, who, if_match, "delete_agency", agency_id, change, {})
+
+
+# --- kota (district groups) and kecamatan ---------------------------------------------------
+@router.get("/cities", responses=ERRORS)
+def cities(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    rs = _current(_routing(request))
+    return {
+        "version": rs.version,
+        "items": [{"id": c.id, "name": c.name} for c in rs.cities.values()],
+    }
+
+
+@router.put("/cities/{city_id}", responses=ERRORS)
+def put_city(
+    city_id: Id,
+    body: CityBody,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "put_city",
+        city_id,
+        lambda rs: rs.with_city(City(city_id, body.name)),
+        body.model_dump(),
+    )
+
+
+@router.delete("/cities/{city_id}", responses=ERRORS)
+def delete_city(
+    city_id: Id,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    if city_id not in _current(_routing(request)).cities:
+        raise _missing("city", city_id)
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "delete_city",
+        city_id,
+        lambda rs: rs.without_city(city_id),
+        {},
+    )
+
+
+@router.get("/districts", responses=ERRORS)
+def districts(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    rs = _current(_routing(request))
+    return {
+        "version": rs.version,
+        "items": [
+            {"id": d.id, "name": d.name, "city_id": d.city_id} for d in rs.districts.values()
+        ],
+    }
+
+
+@router.put("/districts/{district_id}", responses=ERRORS)
+def put_district(
+    district_id: Id,
+    body: DistrictBody,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    district = District(district_id, body.name, body.city_id)
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "put_district",
+        district_id,
+        lambda rs: rs.with_district(district),
+        body.model_dump(),
+    )
+
+
+@router.delete("/districts/{district_id}", responses=ERRORS)
+def delete_district(
+    district_id: Id,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    if district_id not in _current(_routing(request)).districts:
+        raise _missing("district", district_id)
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "delete_district",
+        district_id,
+        lambda rs: rs.without_district(district_id),
+        {},
+    )
+
+
+# --- rules ------------------------------------------------------------------------------------
+@router.get("/rules", responses=ERRORS)
+def rules(
+    request: Request,
+    who: OperatorPrincipal,
+    category: str | None = None,
+    agency_id: str | None = None,
+) -> dict[str, Any]:
+    rs = _current(_routing(request))
+    items = [
+        rule_to_dict(x)
+        for x in sorted_rules(rs.rules)
+        if (category is None or x.category == category)
+        and (agency_id is None or x.agency_id == agency_id)
+    ]
+    return {"version": rs.version, "items": items}
+
+
+@router.get("/rules/{rule_id}", responses=ERRORS)
+def get_rule(rule_id: Id, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    rs = _current(_routing(request))
+    for x in rs.rules:
+        if x.id == rule_id:
+            return {"version": rs.version, **rule_to_dict(x)}
+    raise _missing("rule", rule_id)
+
+
+@router.put("/rules/{rule_id}", responses=ERRORS)
+def put_rule(
+    rule_id: Id,
+    body: RuleBody,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    try:
+        sla = Sla(body.ack_hours, body.resolve_hours)
+    except ValueError as exc:
+        raise ApiError(
+            422, "invalid_request", str(exc), fields={"resolve_hours": str(exc)}
+        ) from None
+    rule = RoutingRule(
+        rule_id,
+        body.category,
+        body.scope,
+        body.agency_id,
+        sla,
+        body.priority,
+        body.district_id,
+        body.city_id,
+    )
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "put_rule",
+        rule_id,
+        lambda rs: rs.with_rule(rule),
+        body.model_dump(),
+    )
+
+
+@router.delete("/rules/{rule_id}", responses=ERRORS)
+def delete_rule(
+    rule_id: Id,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    if all(x.id != rule_id for x in _current(_routing(request)).rules):
+        raise _missing("rule", rule_id)
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "delete_rule",
+        rule_id,
+        lambda rs: rs.without_rule(rule_id),
+        {},
+    )
+
+
+# --- API keys and unrouted reports -----------------------------------------------------------
+@router.get("/keys", responses=ERRORS)
+def keys(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    """Key ids, roles and subjects (the keys themselves are not stored)."""
+    return {
+        "items": [
+            {
+                k: d.get(k)
+                for k in ("key_id", "role", "subject", "created_by", "created_at", "revoked")
+            }
+            for d in _routing(request).keys.list()
+        ]
+    }
+
+
+@router.post("/keys", status_code=201, responses=ERRORS)
+def create_key(body: KeyBody, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    """A new key, shown once: only its SHA-256 is stored."""
+    r = _routing(request)
+    if body.role == "agency" and body.subject not in _current(r).agencies:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"Unknown agency {body.subject!r}.",
+            fields={"subject": "unknown agency"},
+        )
+    key, key_id = r.keys.create(body.role, body.subject, who.actor, r.now())
+    return {"key": key, "key_id": key_id, "role": body.role, "subject": body.subject}
+
+
+@router.delete("/keys/{key_id}", responses=ERRORS)
+def revoke_key(key_id: Id, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    if not _routing(request).keys.revoke(key_id):
+        raise _missing("key", key_id)
+    return {"key_id": key_id, "revoked": True}
+
+
+@router.get("/cases/{case_id}", responses=ERRORS)
+def any_case(case_id: str, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    """Operators (support, audits) read any case, whichever agency holds it."""
+    r = _routing(request)
+    doc = r.cases.get(case_id) or r.cases.by_report(case_id)
+    if doc is None:
+        raise _missing("case", case_id)
+    return public_view(doc, r.now())
+
+
+@router.get("/unrouted", responses=ERRORS)
+def unrouted(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    """Reports no rule matched (they need a rule, then a resubmission)."""
+    docs = _routing(request).unrouted.list()
+    return {
+        "items": [
+            {
+                "report_id": d["_id"],
+                "at": d["at"],
+                "rules_version": d["rules_version"],
+                "category": d["report"].get("category"),
+                "district_id": d["report"].get("district_id"),
+            }
+            for d in docs
+        ]
+    }

@@ -1,0 +1,27 @@
+"""What the HTTP entrypoints need, hung on ``app.state.routing`` by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.routing.adapters.repository import (
+    ApiKeyRepository,
+    CaseRepository,
+    RuleSetRepository,
+    UnroutedRepository,
+)
+from services.routing.service_layer.admin import AdminService
+from services.routing.service_layer.cases import CaseService
+
+
+@dataclass
+class Routing:
+    cases: CaseRepository
+    rules: RuleSetRepository
+    keys: ApiKeyRepository
+    unrouted: UnroutedRepository
+    service: CaseService
+    admin: AdminService
+    now: Callable[[], datetime]

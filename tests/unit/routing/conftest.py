@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from jembatan.events.catalog import GeoPoint, ReportSubmitted, decode
+from jembatan.events.envelope import CloudEvent
+from jembatan.service import ServiceRuntime
+from services.routing.bootstrap import build
+from services.routing.entrypoints.container import Routing
+from services.routing.settings import RoutingSettings
+from tests.unit.routing.fakes import FakeBus, FakeClock, FakeStore
+
+GAMBIR = (-6.1754, 106.8272)
+
+
+@dataclass
+class Env:
+    runtime: ServiceRuntime
+    app: FastAPI
+    store: FakeStore
+    bus: FakeBus
+    clock: FakeClock
+    client: TestClient
+
+    @property
+    def routing(self) -> Routing:
+        return self.app.state.routing  # type: ignore[no-any-return]
+
+    def published(self) -> list[CloudEvent]:
+        """Everything the outbox relay has published so far (runs the relay first)."""
+        relay = self.app.state.workers["relay"]
+        while relay.relay_once():
+            pass
+        return [CloudEvent.from_record(r) for r in self.bus.producer().sent]  # type: ignore[arg-type]
+
+    def events_for(self, report_id: str) -> list[tuple[str, Any]]:
+        out = []
+        for e in self.published():
+            if e.subject == report_id:
+                out.append((e.type.split(".")[-2], decode(e)))
+        return out
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    store, bus, clock = FakeStore(), FakeBus(), FakeClock()
+    settings = RoutingSettings(mode="embedded", data_dir=tmp_path)
+    runtime, app = build(settings, bus=bus, store=store, now=clock)  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        yield Env(runtime, app, store, bus, clock, client)
+
+
+def report(
+    report_id: str,
+    category: str = "garbage",
+    at: tuple[float, float] = GAMBIR,
+    district_id: str = "jakarta-pusat.gambir",
+    city_id: str = "jakarta-pusat",
+    submitted_at: datetime | None = None,
+) -> ReportSubmitted:
+    return ReportSubmitted(
+        report_id=report_id,
+        category=category,
+        description="sampah menumpuk",
+        location=GeoPoint(lat=at[0], lon=at[1]),
+        district_id=district_id,
+        city_id=city_id,
+        language="id",
+        channel="web",
+        has_contact=False,
+        submitted_at=submitted_at or datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
+    )

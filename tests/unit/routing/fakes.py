@@ -1,0 +1,180 @@
+"""In-memory fakes of the store and bus ports for routing's unit tests.
+
+The fake collection applies filters and updates with ``jembatan.store.query`` (the
+reference Mongo-subset semantics the embedded store also falls back to), so service
+code behaves here as on the real adapters, in microseconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jembatan.bus.port import OutgoingRecord, TopicSpec
+from jembatan.store import query as q
+from jembatan.store.port import Document, DuplicateKey, UpdateResult
+
+
+class FakeCollection:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.docs: list[Document] = []
+        self.unique: list[tuple[str, ...]] = []
+        self.lock = threading.RLock()
+
+    def create_index(self, fields: Sequence[str], unique: bool = False) -> None:
+        if unique:
+            self.unique.append(tuple(fields))
+
+    def _clash(self, doc: Document, ignore: Document | None = None) -> bool:
+        for other in self.docs:
+            if other is ignore:
+                continue
+            if q.values_equal(other["_id"], doc["_id"]):
+                return True
+            for fields in self.unique:
+                if all(q.values_equal(other.get(f), doc.get(f)) for f in fields):
+                    return True
+        return False
+
+    def insert_one(self, doc: Document) -> Any:
+        with self.lock:
+            doc = copy.deepcopy(doc)
+            if self._clash(doc):
+                raise DuplicateKey(f"{self.name}: {doc['_id']!r}")
+            self.docs.append(doc)
+            return doc["_id"]
+
+    def find_one(self, filter: Any) -> Document | None:
+        found = self.find(filter, limit=1)
+        return found[0] if found else None
+
+    def find(self, filter: Any, sort: Any = None, limit: int = 0, skip: int = 0) -> list[Document]:
+        with self.lock:
+            hits = [d for d in self.docs if q.matches(d, filter)]
+            hits = q.sort_documents(hits, sort)[skip:]
+            if limit:
+                hits = hits[:limit]
+            return copy.deepcopy(hits)
+
+    def _update(self, filter: Any, update: Any, upsert: bool, many: bool) -> tuple[int, int, Any]:
+        with self.lock:
+            matched = modified = 0
+            for i, doc in enumerate(self.docs):
+                if q.matches(doc, filter):
+                    new = q.apply_update(doc, update)
+                    self.docs[i] = new
+                    matched += 1
+                    modified += int(new != doc)
+                    if not many:
+                        break
+            if matched == 0 and upsert:
+                new = q.apply_update(q.upsert_seed(filter), update, inserting=True)
+                self.insert_one(new)
+                return 0, 0, new["_id"]
+            return matched, modified, None
+
+    def update_one(self, filter: Any, update: Any, upsert: bool = False) -> UpdateResult:
+        return UpdateResult(*self._update(filter, update, upsert, many=False))
+
+    def update_many(self, filter: Any, update: Any) -> UpdateResult:
+        return UpdateResult(*self._update(filter, update, False, many=True))
+
+    def find_one_and_update(
+        self,
+        filter: Any,
+        update: Any,
+        upsert: bool = False,
+        return_new: bool = True,
+        sort: Any = None,
+    ) -> Document | None:
+        with self.lock:
+            hits = q.sort_documents([d for d in self.docs if q.matches(d, filter)], sort)
+            if not hits:
+                return None
+            old = hits[0]
+            new = q.apply_update(old, update)
+            self.docs[self.docs.index(old)] = new
+            return copy.deepcopy(new if return_new else old)
+
+    def delete_one(self, filter: Any) -> int:
+        with self.lock:
+            for i, d in enumerate(self.docs):
+                if q.matches(d, filter):
+                    del self.docs[i]
+                    return 1
+            return 0
+
+    def delete_many(self, filter: Any) -> int:
+        with self.lock:
+            before = len(self.docs)
+            self.docs = [d for d in self.docs if not q.matches(d, filter)]
+            return before - len(self.docs)
+
+    def count_documents(self, filter: Any) -> int:
+        return len(self.find(filter))
+
+    def group_count(self, filter: Any, by: Sequence[str], sum_field: str | None = None) -> Any:
+        return q.group_count(self.find(filter), by, sum_field)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.collections: dict[str, FakeCollection] = {}
+
+    def collection(self, name: str) -> FakeCollection:
+        return self.collections.setdefault(name, FakeCollection(name))
+
+    def ping(self) -> None:
+        pass
+
+    def drop(self) -> None:
+        self.collections.clear()
+
+    def close(self) -> None:
+        pass
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingRecord] = []
+
+    def send(self, records: Iterable[OutgoingRecord], timeout: float = 10.0) -> None:
+        self.sent.extend(records)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeBus:
+    def __init__(self) -> None:
+        self._producer = FakeProducer()
+
+    def ensure_topics(self, topics: Iterable[TopicSpec]) -> None:
+        pass
+
+    def producer(self) -> FakeProducer:
+        return self._producer
+
+    def consumer(self, group_id: str, topics: Sequence[str], client_id: str = "") -> Any:
+        raise NotImplementedError("unit tests call the handlers directly")
+
+    def ping(self, timeout: float = 2.0) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.t = start or datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, **kw: float) -> None:
+        self.t += timedelta(**kw)
