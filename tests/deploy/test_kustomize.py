@@ -277,8 +277,6 @@ def test_every_secret_reference_is_documented() -> None:
     assert not missing, f"Secrets not documented in docs/operations.md: {missing}"
 
 
-
-
 def _settings_env_names(service: str) -> set[str]:
     """Environment variables a service's settings class reads."""
     import importlib

@@ -69,15 +69,25 @@ class Ecosystem:
 
     def start(self, timeout: float = 120.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for name in ("intake_http", "intake_grpc", "routing_http", "routing_grpc",
-                     "notify_http", "analytics_http", "analytics_grpc"):
+        for name in (
+            "intake_http",
+            "intake_grpc",
+            "routing_http",
+            "routing_grpc",
+            "notify_http",
+            "analytics_http",
+            "analytics_grpc",
+        ):
             self.ports.setdefault(name, free_port())
         env = self.env()
         for service in SERVICES:
             log = open(self.workdir / f"{service}.log", "ab")  # noqa: SIM115 (closed by the child's end)
             self.procs[service] = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "serve", service],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.wait_ready(timeout)
 
