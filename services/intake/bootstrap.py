@@ -1,0 +1,146 @@
+"""Intake's composition root: adapters chosen by settings, wired into the service layer,
+the HTTP app (REST /v1 and Open311 /open311/v2), the outbox relay and the read model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI
+
+from jembatan.bus.port import Bus
+from jembatan.config import load
+from jembatan.http import install
+from jembatan.outbox import OutboxRelay
+from jembatan.service import ServiceRuntime
+from jembatan.store.port import DocumentStore, StoreUnavailable
+from services.intake.adapters.media_store import (
+    DocumentMediaStore,
+    FilesystemMediaStore,
+    MediaStore,
+)
+from services.intake.adapters.repository import MEDIA_CHUNKS, ReportRepository
+from services.intake.domain.geo import DistrictLocator, GeoDataError
+from services.intake.domain.ratelimit import RateLimiter
+from services.intake.entrypoints.api import build_router, install_upload_guard
+from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
+from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
+from services.intake.service_layer.services import Category, IntakeMetrics, IntakeService
+from services.intake.settings import IntakeSettings
+
+log = logging.getLogger(__name__)
+
+
+def load_categories(path: Any) -> list[Category]:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return [Category(c["id"], dict(c["name"]), c.get("group")) for c in data["categories"]]
+
+
+def load_cities(settings: IntakeSettings) -> list[dict[str, str]]:
+    path = settings.intake_districts_geojson.parent / "districts.json"
+    try:
+        return list(json.loads(path.read_text())["cities"])
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _media_store(settings: IntakeSettings, store: DocumentStore) -> MediaStore:
+    backend = settings.intake_media_backend
+    if backend == "auto":
+        backend = "filesystem" if settings.mode == "embedded" else "store"
+    if backend == "filesystem":
+        return FilesystemMediaStore(settings.data_dir / "media" / "intake")
+    return DocumentMediaStore(store.collection(MEDIA_CHUNKS))
+
+
+#: Accepted by Open311 POST in embedded mode when no key is configured (never in production).
+DEV_OPEN311_KEY = "jembatan-dev-open311"
+
+
+def open311_keys(settings: IntakeSettings) -> list[str]:
+    if settings.intake_open311_api_keys:
+        return list(settings.intake_open311_api_keys)
+    if settings.mode == "embedded":
+        log.warning("no Open311 api keys configured; embedded mode accepts %s", DEV_OPEN311_KEY)
+        return [DEV_OPEN311_KEY]
+    return []
+
+
+def build(
+    settings: IntakeSettings, bus: Bus | None = None, store: DocumentStore | None = None
+) -> tuple[ServiceRuntime, FastAPI]:
+    locator = DistrictLocator.from_file(settings.intake_districts_geojson)
+    categories = load_categories(settings.intake_categories_json)
+    runtime = ServiceRuntime(
+        "intake", settings, consumer_groups=(READ_MODEL_GROUP,), bus=bus, store=store
+    )
+    repo = ReportRepository(runtime.store)
+    repo.create_indexes()
+    relay = OutboxRelay(repo.reports, runtime.bus, runtime.metrics)
+    metrics = IntakeMetrics("intake", runtime.metrics.registry)
+    service = IntakeService(
+        repo,
+        _media_store(settings, runtime.store),
+        locator,
+        categories,
+        metrics,
+        public_base_url=settings.intake_public_base_url,
+        media_max_bytes=settings.intake_media_max_bytes,
+        media_max_per_report=settings.intake_media_max_per_report,
+        token_secret=settings.intake_token_secret.get_secret_value(),
+        on_write=relay.wake,
+    )
+    runner = read_model_runner(runtime.bus, service, runtime.metrics)
+    runtime.add_worker(relay)
+    runtime.add_worker(runner)
+    limiter = RateLimiter(
+        settings.intake_rate_limit_capacity, settings.intake_rate_limit_per_second
+    )
+
+    app = FastAPI(
+        title="Jembatan intake",
+        version="1.0.0",
+        description="Citizens' reports: REST /v1 and Open311 GeoReport v2 (/open311/v2).",
+    )
+    install(app, runtime.metrics, runtime.readiness())
+    install_open311_errors(app)
+    install_upload_guard(app, settings.intake_media_max_bytes)
+    app.include_router(
+        build_router(
+            service,
+            locator,
+            limiter,
+            trust_forwarded_for=settings.intake_trust_forwarded_for,
+            cities=load_cities(settings),
+        )
+    )
+    app.include_router(
+        build_open311_router(service, open311_keys(settings), settings.intake_open311_jurisdiction)
+    )
+    app.state.runtime = runtime
+    app.state.service = service
+    app.state.relay = relay
+    app.state.read_model = runner
+    app.state.limiter = limiter
+    return runtime, app
+
+
+def serve() -> None:
+    settings = load(IntakeSettings)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            runtime, app = build(settings)
+            break
+        except GeoDataError as exc:
+            raise SystemExit(f"intake: invalid JEMBATAN_INTAKE_DISTRICTS_GEOJSON: {exc}") from None
+        except StoreUnavailable as exc:  # the store may start after us: retry for a minute
+            if time.monotonic() > deadline:
+                raise SystemExit(f"intake: the document store is unreachable: {exc}") from None
+            log.warning("store not reachable yet; retrying start-up")
+            time.sleep(2)
+    runtime.ensure_topics()
+    runtime.serve(app, settings.intake_http_port)

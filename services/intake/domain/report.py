@@ -1,0 +1,237 @@
+"""The report as intake keeps it: ids and tokens, public and reporter views, the feedback
+rules, and how case events move its status (the read model). Pure: no I/O."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from jembatan.events import catalog as ev
+
+ID_PREFIX = "JKT-"
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud on the phone
+
+#: Status of a report as the reporter sees it.
+STATUSES = (
+    "submitted",  # accepted, not routed yet
+    "routed",  # assigned to an agency
+    "acknowledged",
+    "in_progress",
+    "resolved",  # the agency says it is fixed (with evidence)
+    "rejected",
+    "duplicate",  # follows another report's case
+    "reopen_requested",  # the reporter disputed the resolution; routing has not answered yet
+    "reopened",
+    "closed",  # the reporter confirmed the resolution
+)
+CLOSED_STATUSES = frozenset({"resolved", "rejected", "closed"})
+
+_CASE_STATUS = {
+    ev.CaseRouted.event_type: "routed",
+    ev.CaseDuplicate.event_type: "duplicate",
+    ev.CaseAcknowledged.event_type: "acknowledged",
+    ev.CaseStarted.event_type: "in_progress",
+    ev.CaseResolved.event_type: "resolved",
+    ev.CaseRejected.event_type: "rejected",
+    ev.CaseTransferred.event_type: None,  # keeps the status, changes the agency
+    ev.CaseReopened.event_type: "reopened",
+    ev.CaseSlaBreached.event_type: None,
+}
+
+
+def new_report_id() -> str:
+    """``JKT-`` + 10 symbols of a 32-letter alphabet: 50 random bits."""
+    return ID_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def new_tracking_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def derived_tracking_token(secret: bytes, idempotency_key_sha256: str) -> str:
+    """The token of an idempotent submission: a replay must return the same one, and only
+    its SHA-256 is stored, so it is derived from the key with a server secret."""
+    mac = hmac.new(secret, b"tracking-token:" + idempotency_key_sha256.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:24]).decode().rstrip("=")
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def request_fingerprint(payload: Mapping[str, Any]) -> str:
+    """Canonical hash of a submission, to tell a replay from a reused idempotency key."""
+    return sha256_hex(json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def token_matches(doc: Mapping[str, Any], token: str | None) -> bool:
+    if not token:
+        return False
+    return hmac.compare_digest(str(doc.get("tracking_token_sha256", "")), sha256_hex(token))
+
+
+# --- views ----------------------------------------------------------------------------------
+PUBLIC_FIELDS = (
+    "category",
+    "description",
+    "location",
+    "address",
+    "district_id",
+    "city_id",
+    "photos",
+    "channel",
+    "partner_ref",
+    "status",
+    "agency_id",
+    "case_id",
+    "priority",
+    "ack_due",
+    "resolve_due",
+    "resolution",
+    "duplicate_of",
+    "submitted_at",
+    "updated_at",
+)
+
+
+def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What anyone may see: never the contact, the language, the token hash or the outbox."""
+    view: dict[str, Any] = {"id": doc["_id"]}
+    for f in PUBLIC_FIELDS:
+        view[f] = doc.get(f)
+    view["photos"] = list(doc.get("photos") or [])
+    view["timeline"] = sorted(doc.get("timeline") or [], key=lambda t: (t["at"], t["type"]))
+    fb = doc.get("feedback") or {}
+    view["feedback"] = {
+        "confirmed_at": fb.get("confirmed_at"),
+        "reopen_requested_at": fb.get("reopen_requested_at"),
+        "rating": fb.get("rating"),
+    }
+    return view
+
+
+def reporter_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The reporter's own view (by tracking token): the public view plus their contact."""
+    view = public_view(doc)
+    view["contact"] = dict(doc.get("contact") or {})
+    view["language"] = doc.get("language")
+    if doc.get("feedback", {}).get("reopen_reason"):
+        view["feedback"]["reopen_reason"] = doc["feedback"]["reopen_reason"]
+    return view
+
+
+# --- feedback -------------------------------------------------------------------------------
+class FeedbackRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def feedback_changes(
+    doc: Mapping[str, Any], kind: str, at_iso: str, reason: str | None, rating: int | None
+) -> dict[str, Any]:
+    """The $set of a valid feedback on the report, or FeedbackRefused with why not."""
+    status = doc.get("status")
+    fb = doc.get("feedback") or {}
+    if kind == "confirm":
+        if status != "resolved":
+            raise FeedbackRefused(
+                "not_resolved", f"only a resolved report can be confirmed (it is {status})"
+            )
+        return {"status": "closed", "status_at": at_iso, "feedback.confirmed_at": at_iso}
+    if kind == "reopen":
+        if status != "resolved":
+            raise FeedbackRefused(
+                "not_resolved", f"only a resolved report can be reopened (it is {status})"
+            )
+        return {
+            "status": "reopen_requested",
+            "status_at": at_iso,
+            "feedback.reopen_requested_at": at_iso,
+            "feedback.reopen_reason": reason,
+        }
+    if kind == "rating":
+        if status not in ("resolved", "closed", "rejected", "reopen_requested", "reopened"):
+            raise FeedbackRefused(
+                "not_resolved", f"a report can be rated once handled (it is {status})"
+            )
+        if fb.get("rating") is not None:
+            raise FeedbackRefused("already_rated", "this report has already been rated")
+        return {"feedback.rating": rating, "feedback.rated_at": at_iso}
+    raise FeedbackRefused("invalid_kind", f"unknown feedback kind {kind!r}")
+
+
+# --- read model: case events ----------------------------------------------------------------
+def _iso(value: Any) -> str:
+    from jembatan import clock
+
+    return clock.iso(value) if not isinstance(value, str) else value
+
+
+def case_event_update(
+    doc: Mapping[str, Any], event_id: str, data: ev.EventData, now_iso: str
+) -> dict[str, Any]:
+    """The update that applies one case event to the report (to be guarded by event id).
+
+    Order-tolerant: the timeline keeps every event (sorted by time when read), while
+    status, agency, deadlines and evidence move only forward in event time, so an event
+    arriving late does not undo a newer one.
+    """
+    event_type = data.event_type
+    at = _iso(data.at)  # type: ignore[attr-defined]
+    entry: dict[str, Any] = {
+        "event_id": event_id,
+        "type": event_type.removeprefix(ev.TYPE_PREFIX).rsplit(".", 1)[0],
+        "at": at,
+        "agency_id": data.agency_id,  # type: ignore[attr-defined]
+    }
+    for name in ("note", "reason", "deadline"):
+        value = getattr(data, name, None)
+        if value:
+            entry[name] = value
+    new_status = _CASE_STATUS.get(event_type)
+    if new_status:
+        entry["status"] = new_status
+    sets: dict[str, Any] = {"updated_at": now_iso}
+    newer = at >= str(doc.get("status_at") or "")
+    if newer:
+        sets["agency_id"] = data.agency_id  # type: ignore[attr-defined]
+        sets["case_id"] = data.case_id  # type: ignore[attr-defined]
+        if new_status:
+            sets["status"] = new_status
+            sets["status_at"] = at
+    if isinstance(data, ev.CaseRouted | ev.CaseTransferred | ev.CaseReopened) and at >= str(
+        doc.get("deadlines_at") or ""
+    ):
+        sets["ack_due"] = _iso(data.ack_due)
+        sets["resolve_due"] = _iso(data.resolve_due)
+        sets["deadlines_at"] = at
+        if isinstance(data, ev.CaseRouted):
+            sets["priority"] = data.priority
+    if isinstance(data, ev.CaseResolved) and at >= str(
+        (doc.get("resolution") or {}).get("at") or ""
+    ):
+        sets["resolution"] = {
+            "note": data.evidence.note,
+            "media": [m.model_dump(mode="json") for m in data.evidence.media],
+            "at": at,
+            "agency_id": data.agency_id,
+        }
+    if isinstance(data, ev.CaseDuplicate):
+        sets["duplicate_of"] = {
+            "report_id": data.original_report_id,
+            "case_id": data.original_case_id,
+            "distance_m": data.distance_m,
+        }
+    return {
+        "$set": sets,
+        "$push": {"timeline": entry},
+        "$addToSet": {"applied_events": event_id},
+        "$inc": {"version": 1},
+    }

@@ -1,0 +1,21 @@
+"""The read model's consumer: case events from routing update the report intake shows."""
+
+from __future__ import annotations
+
+from jembatan.bus.port import Bus
+from jembatan.bus.runner import ConsumerRunner
+from jembatan.events.catalog import CASE_EVENT_TYPES, REPORTS_TOPIC
+from jembatan.events.envelope import CloudEvent
+from jembatan.metrics import ServiceMetrics
+from services.intake.service_layer.services import IntakeService
+
+READ_MODEL_GROUP = "intake-read-model"
+
+
+def read_model_runner(bus: Bus, service: IntakeService, metrics: ServiceMetrics) -> ConsumerRunner:
+    def handle(event: CloudEvent) -> None:
+        service.apply_case_event(event)
+
+    return ConsumerRunner(
+        bus, READ_MODEL_GROUP, [REPORTS_TOPIC], handle, metrics, types=CASE_EVENT_TYPES
+    )

@@ -1,0 +1,399 @@
+"""Open311 GeoReport v2 under /open311/v2 (http://wiki.open311.org/GeoReport_v2).
+
+Every endpoint answers ``.json`` and ``.xml``; errors use the spec's shape
+(``[{"code", "description"}]`` / ``<errors><error>``). Requests are created
+synchronously, so POST returns the ``service_request_id`` at once and a token is
+the request id itself. Status maps to open/closed; contact details are accepted
+on POST and never output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import ValidationError
+
+from jembatan import clock
+from services.intake.domain import report as rules
+from services.intake.service_layer.commands import SubmitReport
+from services.intake.service_layer.services import IntakeError, IntakeService, SearchQuery
+
+PREFIX = "/open311/v2"
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-28T00:00:00Z"
+MAX_RESULTS = 1000
+DEFAULT_DAYS = 90
+FORMATS = ("json", "xml")
+OPEN_STATUSES = tuple(s for s in rules.STATUSES if s not in rules.CLOSED_STATUSES)
+_DOC_CONTENT: dict[str, Any] = {"content": {"application/json": {}, "text/xml": {}}}
+_ERR: dict[str, Any] = {**_DOC_CONTENT, "description": "Open311 error list"}
+_RESPONSES: dict[int | str, dict[str, Any]] = {200: _DOC_CONTENT, 400: _ERR, 404: _ERR}
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, description: str, fmt: str = "json") -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.fmt = fmt if fmt in FORMATS else "json"
+
+
+def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
+    el = ET.SubElement(parent, tag)
+    if isinstance(value, list):
+        child_tag = {"formats": "format", "keywords": "keyword"}.get(tag, "item")
+        for v in value:
+            _xml_value(el, child_tag, v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _xml_value(el, k, v)
+    elif isinstance(value, bool):
+        el.text = "true" if value else "false"
+    elif value is not None:
+        el.text = str(value)
+
+
+def render(fmt: str, root: str, item: str | None, payload: Any, status: int = 200) -> Response:
+    """JSON as the spec shows it; XML with ``root`` wrapping ``item`` elements (or one object)."""
+    if fmt == "json":
+        return Response(
+            json.dumps(payload, ensure_ascii=False),
+            status_code=status,
+            media_type="application/json",
+        )
+    top = ET.Element(root)
+    if item is None:
+        for k, v in payload.items():
+            _xml_value(top, k, v)
+    else:
+        for entry in payload:
+            el = ET.SubElement(top, item)
+            for k, v in entry.items():
+                _xml_value(el, k, v)
+    body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
+    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def error_response(exc: Open311Error) -> Response:
+    return render(
+        exc.fmt,
+        "errors",
+        "error",
+        [{"code": exc.status, "description": exc.description}],
+        exc.status,
+    )
+
+
+def install_open311_errors(app: FastAPI) -> None:
+    @app.exception_handler(Open311Error)
+    async def open311_error(_: Request, exc: Open311Error) -> Response:
+        return error_response(exc)
+
+
+def _fmt(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise Open311Error(404, f"unknown format {fmt[:20]!r}: use .json or .xml")
+    return fmt
+
+
+def _parse_time(value: str, name: str, fmt: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+        return dt.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Open311Error(400, f"{name} must be a W3C date-time (ISO 8601)", fmt) from None
+
+
+def _w3c(iso: str | None) -> str | None:
+    if not iso:
+        return None
+    return clock.parse(iso).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def build_open311_router(
+    service: IntakeService, api_keys: Sequence[str], jurisdiction: str
+) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["open311"])
+    categories = {c.id: c for c in service.categories}
+    keys = frozenset(k for k in api_keys if k)
+
+    def check_jurisdiction(jurisdiction_id: str | None, fmt: str) -> None:
+        if jurisdiction_id and jurisdiction_id != jurisdiction:
+            raise Open311Error(404, f"unknown jurisdiction_id (this server is {jurisdiction})", fmt)
+
+    def service_entry(c: Any) -> dict[str, Any]:
+        return {
+            "service_code": c.id,
+            "service_name": c.name.get("en") or c.id,
+            "description": c.name.get("id") or "",
+            "metadata": False,
+            "type": "realtime",
+            "keywords": c.group or "",
+            "group": c.group or "",
+        }
+
+    def request_entry(doc: Mapping[str, Any]) -> dict[str, Any]:
+        c = categories.get(doc["category"])
+        status = "closed" if doc.get("status") in rules.CLOSED_STATUSES else "open"
+        notes = doc.get("status") or ""
+        if doc.get("resolution"):
+            notes = f"{notes}: {doc['resolution']['note']}"
+        photos = doc.get("photos") or []
+        return {
+            "service_request_id": doc["_id"],
+            "status": status,
+            "status_notes": notes,
+            "service_name": (c.name.get("en") if c else None) or doc["category"],
+            "service_code": doc["category"],
+            "description": doc.get("description"),
+            "agency_responsible": doc.get("agency_id") or "",
+            "service_notice": "",
+            "requested_datetime": _w3c(doc.get("submitted_at")),
+            "updated_datetime": _w3c(doc.get("updated_at")),
+            "expected_datetime": _w3c(doc.get("resolve_due")),
+            "address": doc.get("address") or "",
+            "address_id": "",
+            "zipcode": "",
+            "lat": doc["location"]["lat"],
+            "long": doc["location"]["lon"],
+            "media_url": photos[0]["url"] if photos else "",
+        }
+
+    def call(fn: Any, fmt: str) -> Any:
+        try:
+            return fn()
+        except IntakeError as exc:
+            status = 404 if exc.kind == "not_found" else 400
+            detail = exc.message
+            if exc.fields:
+                detail += " " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+            raise Open311Error(status, detail, fmt) from None
+
+    @router.get("/discovery.{fmt}", responses=_RESPONSES)
+    def discovery(fmt: str, request: Request) -> Response:
+        fmt = _fmt(fmt)
+        base = str(request.base_url).rstrip("/") + PREFIX
+        payload: dict[str, Any] = {
+            "changeset": CHANGESET,
+            "contact": "Jembatan operators",
+            "key_service": "Ask the operators of this Jembatan instance for an api_key.",
+            "endpoints": [
+                {
+                    "specification": SPEC,
+                    "url": base,
+                    "changeset": CHANGESET,
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
+        }
+        if fmt == "xml":
+            top = ET.Element("discovery")
+            for k in ("changeset", "contact", "key_service"):
+                _xml_value(top, k, payload[k])
+            eps = ET.SubElement(top, "endpoints")
+            for ep in payload["endpoints"]:
+                el = ET.SubElement(eps, "endpoint")
+                for k, v in ep.items():
+                    _xml_value(el, k, v)
+            body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
+            return Response(body, media_type="text/xml; charset=utf-8")
+        return render(fmt, "discovery", None, payload)
+
+    @router.get("/services.{fmt}", responses=_RESPONSES)
+    def list_services(fmt: str, jurisdiction_id: str | None = None) -> Response:
+        fmt = _fmt(fmt)
+        check_jurisdiction(jurisdiction_id, fmt)
+        return render(fmt, "services", "service", [service_entry(c) for c in service.categories])
+
+    @router.get("/services/{service_code}.{fmt}", responses=_RESPONSES)
+    def service_definition(
+        service_code: str, fmt: str, jurisdiction_id: str | None = None
+    ) -> Response:
+        fmt = _fmt(fmt)
+        check_jurisdiction(jurisdiction_id, fmt)
+        if service_code not in categories:
+            raise Open311Error(404, f"service_code {service_code[:64]!r} not found", fmt)
+        return render(
+            fmt, "service_definition", None, {"service_code": service_code, "attributes": []}
+        )
+
+    @router.post(
+        "/requests.{fmt}",
+        status_code=201,
+        responses={200: _DOC_CONTENT, 201: _DOC_CONTENT, 400: _ERR, 403: _ERR, 404: _ERR},
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                k: {"type": "string"}
+                                for k in (
+                                    "api_key",
+                                    "jurisdiction_id",
+                                    "service_code",
+                                    "lat",
+                                    "long",
+                                    "address_string",
+                                    "address_id",
+                                    "email",
+                                    "device_id",
+                                    "account_id",
+                                    "first_name",
+                                    "last_name",
+                                    "phone",
+                                    "description",
+                                    "media_url",
+                                )
+                            },
+                            "required": ["api_key", "service_code"],
+                        }
+                    }
+                }
+            }
+        },
+    )
+    async def create_request(fmt: str, request: Request) -> Response:
+        fmt = _fmt(fmt)
+        try:
+            form = await request.form()
+        except Exception:
+            raise Open311Error(
+                400, "the body must be application/x-www-form-urlencoded", fmt
+            ) from None
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        key = fields.get("api_key") or request.query_params.get("api_key")
+        if not key or key not in keys:
+            raise Open311Error(403, "invalid or missing api_key", fmt)
+        check_jurisdiction(fields.get("jurisdiction_id"), fmt)
+        code = fields.get("service_code", "")
+        if code not in categories:
+            raise Open311Error(400, "service_code is missing or unknown; see services", fmt)
+        lat, lon = fields.get("lat"), fields.get("long")
+        if not (lat and lon):
+            raise Open311Error(
+                400,
+                "lat and long are required: an address alone cannot be placed in a district",
+                fmt,
+            )
+        try:
+            location = {"lat": float(lat), "lon": float(lon)}
+        except ValueError:
+            raise Open311Error(400, "lat and long must be decimal degrees", fmt) from None
+        name = " ".join(p for p in (fields.get("first_name"), fields.get("last_name")) if p)
+        contact = {
+            "name": name or None,
+            "email": fields.get("email") or None,
+            "phone": fields.get("phone") or None,
+        }
+        raw = {
+            "category": code,
+            "description": fields.get("description") or categories[code].name.get("en", code),
+            "location": location,
+            "address": fields.get("address_string") or None,
+            "contact": contact if any(contact.values()) else None,
+            "language": "en"
+            if request.headers.get("accept-language", "").startswith("en")
+            else "id",
+        }
+        try:
+            cmd = SubmitReport.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise Open311Error(400, f"invalid request: {problems}", fmt) from None
+        result = call(
+            lambda: service.submit(cmd, "open311", request.headers.get("idempotency-key") or None),
+            fmt,
+        )
+        return render(
+            fmt,
+            "service_requests",
+            "request",
+            [
+                {
+                    "service_request_id": result.doc["_id"],
+                    "service_notice": "",
+                    "account_id": None,
+                }
+            ],
+            status=201 if result.created else 200,
+        )
+
+    @router.get("/requests.{fmt}", responses=_RESPONSES)
+    def list_requests(
+        fmt: str,
+        jurisdiction_id: str | None = None,
+        service_request_id: str | None = None,
+        service_code: str | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        status: str | None = None,
+    ) -> Response:
+        fmt = _fmt(fmt)
+        check_jurisdiction(jurisdiction_id, fmt)
+        ids = _csv(service_request_id)
+        if ids:
+            if len(ids) > MAX_RESULTS:
+                raise Open311Error(400, f"at most {MAX_RESULTS} service_request_id values", fmt)
+            q = SearchQuery(ids=ids, limit=MAX_RESULTS)
+        else:
+            statuses: list[str] = []
+            for s in _csv(status):
+                if s == "open":
+                    statuses += OPEN_STATUSES
+                elif s == "closed":
+                    statuses += sorted(rules.CLOSED_STATUSES)
+                else:
+                    raise Open311Error(400, "status must be open, closed or both", fmt)
+            end = _parse_time(end_date, "end_date", fmt) if end_date else None
+            start = _parse_time(start_date, "start_date", fmt) if start_date else None
+            if start is None:
+                try:
+                    start = (end or clock.now()) - timedelta(days=DEFAULT_DAYS)
+                except OverflowError:
+                    raise Open311Error(400, "end_date is out of range", fmt) from None
+            if end is not None and end < start:
+                raise Open311Error(400, "end_date is before start_date", fmt)
+            if end is not None and end - start > timedelta(days=DEFAULT_DAYS):
+                raise Open311Error(400, f"the date range may span {DEFAULT_DAYS} days at most", fmt)
+            q = SearchQuery(
+                categories=_csv(service_code),
+                statuses=statuses,
+                since=start,
+                until=end + timedelta(microseconds=1) if end and end.year < 9999 else None,
+                limit=MAX_RESULTS,
+            )
+        docs, _ = call(lambda: service.search(q), fmt)
+        return render(fmt, "service_requests", "request", [request_entry(d) for d in docs])
+
+    @router.get("/requests/{request_id}.{fmt}", responses=_RESPONSES)
+    def get_request(request_id: str, fmt: str, jurisdiction_id: str | None = None) -> Response:
+        fmt = _fmt(fmt)
+        check_jurisdiction(jurisdiction_id, fmt)
+        doc = call(lambda: service.get(request_id), fmt)
+        return render(fmt, "service_requests", "request", [request_entry(doc)])
+
+    @router.get("/tokens/{token}.{fmt}", responses=_RESPONSES)
+    def get_token(token: str, fmt: str, jurisdiction_id: str | None = None) -> Response:
+        fmt = _fmt(fmt)
+        check_jurisdiction(jurisdiction_id, fmt)
+        doc = call(lambda: service.get(token), fmt)
+        return render(
+            fmt, "service_requests", "request", [{"service_request_id": doc["_id"], "token": token}]
+        )
+
+    return router

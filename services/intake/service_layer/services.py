@@ -1,0 +1,500 @@
+"""Intake's use cases: media upload, submission (with the outbox), reading, search,
+reporter feedback, and applying case events to the read model."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from jembatan import clock
+from jembatan.events import catalog as ev
+from jembatan.events.envelope import CloudEvent
+from jembatan.outbox import new_document_outbox, outbox_update
+from jembatan.store.port import Document, DuplicateKey
+from services.intake.adapters.media_store import MediaStore
+from services.intake.adapters.repository import ReportRepository
+from services.intake.domain import report as rules
+from services.intake.domain.geo import DistrictLocator
+from services.intake.domain.media import sniff_image_type
+from services.intake.service_layer.commands import Feedback, SubmitReport
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/jembatan/intake"
+MAX_PAGE = 100
+
+
+class IntakeError(Exception):
+    """A refused command: kind is invalid | not_found | conflict | forbidden | unauthorized."""
+
+    def __init__(
+        self, kind: str, code: str, message: str, fields: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.fields = dict(fields or {})
+
+
+class IntakeMetrics:
+    def __init__(self, service: str, registry: CollectorRegistry) -> None:
+        self.service = service
+        self.reports_accepted = Counter(
+            "jembatan_intake_reports_accepted_total",
+            "Reports accepted, by category, district and channel.",
+            ["category", "district", "channel"],
+            registry=registry,
+        )
+        self.feedback = Counter(
+            "jembatan_intake_feedback_total",
+            "Reporter feedback accepted, by kind.",
+            ["kind"],
+            registry=registry,
+        )
+        self.media_uploads = Counter(
+            "jembatan_intake_media_uploads_total",
+            "Photo uploads, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "jembatan_intake_rate_limited_total",
+            "Submissions refused by the rate limit.",
+            registry=registry,
+        )
+        self.read_model = Counter(
+            "jembatan_intake_read_model_events_total",
+            "Case events applied to the read model, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: dict[str, str]
+    group: str | None = None
+
+
+@dataclass
+class Submitted:
+    doc: Document
+    tracking_token: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    district_ids: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    ids: Sequence[str] = ()
+    bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 20
+    cursor: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def encode_cursor(doc: Mapping[str, Any]) -> str:
+    raw = json.dumps([doc["submitted_at"], doc["_id"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, rid = json.loads(raw)
+        if not isinstance(at, str) or not isinstance(rid, str):
+            raise ValueError("bad cursor parts")
+        return at, rid
+    except (ValueError, binascii.Error, TypeError, UnicodeDecodeError) as exc:
+        raise IntakeError(
+            "invalid",
+            "invalid_request",
+            "The request has invalid fields.",
+            {"cursor": "not a cursor returned by this API"},
+        ) from exc
+
+
+class IntakeService:
+    def __init__(
+        self,
+        repo: ReportRepository,
+        media: MediaStore,
+        locator: DistrictLocator,
+        categories: Sequence[Category],
+        metrics: IntakeMetrics,
+        *,
+        public_base_url: str,
+        media_max_bytes: int,
+        media_max_per_report: int,
+        token_secret: str = "",
+        on_write: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.repo = repo
+        self.media = media
+        self.locator = locator
+        self.categories = list(categories)
+        self.category_ids = {c.id for c in categories}
+        self.metrics = metrics
+        self.public_base_url = public_base_url.rstrip("/")
+        self.media_max_bytes = media_max_bytes
+        self.media_max_per_report = media_max_per_report
+        self._token_secret = token_secret.encode() if token_secret else b""
+        self._secret_lock = threading.Lock()
+        self.on_write = on_write
+
+    # -- secrets ----------------------------------------------------------------------------
+    def _secret(self) -> bytes:
+        with self._secret_lock:
+            if not self._token_secret:
+                self._token_secret = self.repo.secret(
+                    "tracking-token", secrets.token_hex(32)
+                ).encode()
+            return self._token_secret
+
+    # -- media ------------------------------------------------------------------------------
+    def media_url(self, media_id: str) -> str:
+        return f"{self.public_base_url}/v1/media/{media_id}"
+
+    def upload_media(self, data: bytes) -> dict[str, Any]:
+        if len(data) > self.media_max_bytes:
+            self.metrics.media_uploads.labels("too_large").inc()
+            raise IntakeError(
+                "too_large",
+                "media_too_large",
+                f"a photo may have at most {self.media_max_bytes} bytes",
+                {"file": f"larger than {self.media_max_bytes} bytes"},
+            )
+        content_type = sniff_image_type(data[:16])
+        if content_type is None:
+            self.metrics.media_uploads.labels("bad_type").inc()
+            raise IntakeError(
+                "unsupported",
+                "unsupported_media_type",
+                "only JPEG, PNG and WebP photos are accepted (checked from the bytes)",
+                {"file": "not a JPEG, PNG or WebP image"},
+            )
+        media_id = "m" + uuid.uuid4().hex
+        self.media.put(media_id, data)
+        meta = {
+            "_id": media_id,
+            "content_type": content_type,
+            "size": len(data),
+            "created_at": clock.iso(clock.now()),
+        }
+        self.repo.media.insert_one(meta)
+        self.metrics.media_uploads.labels("ok").inc()
+        return self.media_ref(meta) | {"size": len(data)}
+
+    def media_ref(self, meta: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "media_id": meta["_id"],
+            "url": self.media_url(meta["_id"]),
+            "content_type": meta["content_type"],
+        }
+
+    def get_media(self, media_id: str) -> tuple[bytes, str]:
+        meta = self.repo.media.find_one({"_id": media_id})
+        data = self.media.get(media_id) if meta else None
+        if meta is None or data is None:
+            raise IntakeError("not_found", "not_found", f"no media {media_id}")
+        return data, str(meta["content_type"])
+
+    # -- submission -------------------------------------------------------------------------
+    def submit(
+        self,
+        cmd: SubmitReport,
+        channel: str,
+        idempotency_key: str | None = None,
+    ) -> Submitted:
+        fields: dict[str, str] = {}
+        if cmd.category not in self.category_ids:
+            fields["category"] = "unknown category; see /v1/categories"
+        if cmd.location is None:
+            fields["location"] = (
+                "a location (lat, lon) is required: an address alone cannot be placed in a district"
+            )
+        if len(cmd.photos) > self.media_max_per_report:
+            fields["photos"] = f"at most {self.media_max_per_report} photos"
+        if fields:
+            raise IntakeError(
+                "invalid", "invalid_request", "The request has invalid fields.", fields
+            )
+        assert cmd.location is not None
+        district = self.locator.locate(cmd.location.lat, cmd.location.lon)
+        if district is None:
+            raise IntakeError(
+                "invalid",
+                "outside_service_area",
+                "The location is outside every district this service covers.",
+                {"location": "outside every district"},
+            )
+        photos = []
+        for i, media_id in enumerate(cmd.photos):
+            meta = self.repo.media.find_one({"_id": media_id})
+            if meta is None:
+                fields[f"photos.{i}"] = "unknown media id; upload it first with POST /v1/media"
+            else:
+                photos.append(self.media_ref(meta))
+        if fields:
+            raise IntakeError(
+                "invalid", "invalid_request", "The request has invalid fields.", fields
+            )
+
+        fingerprint = rules.request_fingerprint({"channel": channel, **cmd.model_dump(mode="json")})
+        key_hash = rules.sha256_hex(idempotency_key) if idempotency_key else None
+        if key_hash:
+            existing = self.repo.by_idempotency_key(key_hash)
+            if existing is not None:
+                return self._replay(existing, fingerprint, key_hash)
+        token = (
+            rules.derived_tracking_token(self._secret(), key_hash)
+            if key_hash
+            else rules.new_tracking_token()
+        )
+        for _ in range(5):
+            doc = self._new_doc(cmd, channel, district, photos, token, key_hash, fingerprint)
+            try:
+                self.repo.insert(doc)
+            except DuplicateKey:
+                if key_hash:
+                    existing = self.repo.by_idempotency_key(key_hash)
+                    if existing is not None:  # a concurrent retry won the race
+                        return self._replay(existing, fingerprint, key_hash)
+                continue  # report id collision (50 random bits): draw again
+            self.metrics.reports_accepted.labels(cmd.category, district.id, channel).inc()
+            log.info("report accepted", extra={"report_id": doc["_id"], "district": district.id})
+            self.on_write()
+            return Submitted(doc, token, created=True)
+        raise RuntimeError("could not allocate a report id")
+
+    def _replay(self, existing: Document, fingerprint: str, key_hash: str) -> Submitted:
+        if existing.get("request_sha256") != fingerprint:
+            raise IntakeError(
+                "invalid",
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used for a different submission.",
+                {"Idempotency-Key": "already used with another body"},
+            )
+        token = rules.derived_tracking_token(self._secret(), key_hash)
+        return Submitted(existing, token, created=False)
+
+    def _new_doc(
+        self,
+        cmd: SubmitReport,
+        channel: str,
+        district: Any,
+        photos: list[dict[str, Any]],
+        token: str,
+        key_hash: str | None,
+        fingerprint: str,
+    ) -> Document:
+        assert cmd.location is not None
+        report_id = rules.new_report_id()
+        now = clock.now()
+        now_iso = clock.iso(now)
+        contact = cmd.contact.model_dump(exclude_none=True) if cmd.contact else {}
+        token_hash = rules.sha256_hex(token)
+        submitted = ev.ReportSubmitted(
+            report_id=report_id,
+            category=cmd.category,
+            description=cmd.description,
+            location=ev.GeoPoint(lat=cmd.location.lat, lon=cmd.location.lon),
+            address=cmd.address,
+            district_id=district.id,
+            city_id=district.city_id,
+            photos=[ev.MediaRef(**p) for p in photos],
+            language=cmd.language,
+            channel=channel,  # type: ignore[arg-type]
+            partner_ref=cmd.partner_ref,
+            has_contact=bool(contact),
+            submitted_at=now,
+        )
+        contact_event = ev.ReporterContact(
+            report_id=report_id,
+            language=cmd.language,
+            tracking_token_sha256=token_hash,
+            **contact,
+        )
+        events = [
+            (ev.REPORTS_TOPIC, ev.make_event(submitted, SOURCE)),
+            (ev.CONTACTS_TOPIC, ev.make_event(contact_event, SOURCE)),
+        ]
+        return {
+            "_id": report_id,
+            "category": cmd.category,
+            "description": cmd.description,
+            "location": {"lat": cmd.location.lat, "lon": cmd.location.lon},
+            "address": cmd.address,
+            "district_id": district.id,
+            "city_id": district.city_id,
+            "photos": photos,
+            "language": cmd.language,
+            "channel": channel,
+            "partner_ref": cmd.partner_ref,
+            "contact": contact,
+            "tracking_token_sha256": token_hash,
+            "idempotency_key_sha256": key_hash or f"none:{report_id}",
+            "request_sha256": fingerprint,
+            "status": "submitted",
+            "status_at": now_iso,
+            "agency_id": None,
+            "case_id": None,
+            "priority": None,
+            "ack_due": None,
+            "resolve_due": None,
+            "resolution": None,
+            "duplicate_of": None,
+            "timeline": [
+                {
+                    "type": "report.submitted",
+                    "at": now_iso,
+                    "status": "submitted",
+                    "event_id": events[0][1].id,
+                }
+            ],
+            "feedback": {},
+            "applied_events": [],
+            "submitted_at": now_iso,
+            "updated_at": now_iso,
+            "version": 1,
+            **new_document_outbox(events),
+        }
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, report_id: str) -> Document:
+        doc = self.repo.get(report_id)
+        if doc is None:
+            raise IntakeError("not_found", "not_found", f"no report {report_id}")
+        return doc
+
+    def get_for_reporter(self, report_id: str, token: str | None) -> Document:
+        doc = self.get(report_id)
+        self._authorise(doc, token)
+        return doc
+
+    @staticmethod
+    def _authorise(doc: Mapping[str, Any], token: str | None) -> None:
+        if not token:
+            raise IntakeError(
+                "unauthorized", "token_required", "The X-Tracking-Token header is required."
+            )
+        if not rules.token_matches(doc, token):
+            raise IntakeError("forbidden", "invalid_token", "The tracking token does not match.")
+
+    def search(self, q: SearchQuery) -> tuple[list[Document], str | None]:
+        limit = max(1, min(q.limit, 1000))
+        clauses: list[dict[str, Any]] = []
+        for field_name, values in (
+            ("district_id", q.district_ids),
+            ("category", q.categories),
+            ("status", q.statuses),
+            ("_id", q.ids),
+        ):
+            if values:
+                clauses.append({field_name: {"$in": list(values)}})
+        if q.bbox:
+            x0, y0, x1, y1 = q.bbox
+            clauses.append({"location.lon": {"$gte": x0, "$lte": x1}})
+            clauses.append({"location.lat": {"$gte": y0, "$lte": y1}})
+        if q.since:
+            clauses.append({"submitted_at": {"$gte": clock.iso(q.since)}})
+        if q.until:
+            clauses.append({"submitted_at": {"$lt": clock.iso(q.until)}})
+        if q.cursor:
+            at, rid = decode_cursor(q.cursor)
+            clauses.append(
+                {"$or": [{"submitted_at": {"$lt": at}}, {"submitted_at": at, "_id": {"$lt": rid}}]}
+            )
+        filter_: dict[str, Any] = {"$and": clauses} if clauses else {}
+        docs = self.repo.search(filter_, limit + 1)
+        next_cursor = encode_cursor(docs[limit - 1]) if len(docs) > limit else None
+        return docs[:limit], next_cursor
+
+    # -- feedback ---------------------------------------------------------------------------
+    def feedback(self, report_id: str, token: str | None, cmd: Feedback) -> Document:
+        for _ in range(10):
+            doc = self.get(report_id)
+            self._authorise(doc, token)
+            now = clock.now()
+            try:
+                changes = rules.feedback_changes(
+                    doc, cmd.kind, clock.iso(now), cmd.reason, cmd.rating
+                )
+            except rules.FeedbackRefused as exc:
+                raise IntakeError("conflict", exc.code, exc.message) from exc
+            event = ev.make_event(
+                ev.ReportFeedback(
+                    report_id=report_id,
+                    kind=cmd.kind,
+                    reason=cmd.reason,
+                    rating=cmd.rating,
+                    at=now,
+                ),
+                SOURCE,
+            )
+            version = int(doc.get("version", 1))
+            box = outbox_update([(ev.REPORTS_TOPIC, event)], seq_start=version * 10)
+            entry: dict[str, Any] = {
+                "type": f"report.feedback.{cmd.kind}",
+                "at": clock.iso(now),
+                "event_id": event.id,
+            }
+            if cmd.kind == "rating":
+                entry["rating"] = cmd.rating
+            if "status" in changes:
+                entry["status"] = changes["status"]
+            update = {
+                "$set": {**changes, **box["$set"], "updated_at": clock.iso(now)},
+                "$inc": {**box["$inc"], "version": 1},
+                "$push": {"timeline": entry},
+            }
+            updated = self.repo.update_if_version(report_id, version, update)
+            if updated is not None:
+                self.metrics.feedback.labels(cmd.kind).inc()
+                self.on_write()
+                return updated
+        raise IntakeError("conflict", "busy", "The report is changing right now; retry.")
+
+    # -- read model -------------------------------------------------------------------------
+    def apply_case_event(self, event: CloudEvent) -> str:
+        """Apply one case event once (guarded by its id); returns the outcome."""
+        data = ev.decode(event)  # EventValidationError propagates: dead letter
+        if data is None or data.event_type not in ev.CASE_EVENT_TYPES:
+            return "ignored"
+        for _ in range(20):
+            doc = self.repo.get(event.subject)
+            if doc is None:
+                log.warning("case event for an unknown report", extra={"event_id": event.id})
+                self.metrics.read_model.labels("unknown_report").inc()
+                return "unknown_report"
+            if event.id in (doc.get("applied_events") or []):
+                self.metrics.read_model.labels("duplicate").inc()
+                return "duplicate"
+            update = rules.case_event_update(doc, event.id, data, clock.iso(clock.now()))
+            updated = self.repo.update_if_version(
+                doc["_id"],
+                int(doc.get("version", 1)),
+                update,
+                extra_filter={"applied_events": {"$ne": event.id}},
+            )
+            if updated is not None:
+                self.metrics.read_model.labels("applied").inc()
+                return "applied"
+        raise RuntimeError("read model update kept conflicting")  # transient: the runner retries

@@ -1,0 +1,154 @@
+"""Intake under test: built with ``build()`` on the embedded adapters and on the real
+servers (Kafka with a unique namespace, FerretDB with a unique database), workers running."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+warnings.filterwarnings("ignore", message=".*httpx2.*")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from jembatan.bus.port import Bus, Record  # noqa: E402
+from jembatan.events.envelope import CloudEvent  # noqa: E402
+from jembatan.service import ServiceRuntime  # noqa: E402
+from jembatan.store.port import DocumentStore  # noqa: E402
+from services.intake.bootstrap import build  # noqa: E402
+from services.intake.settings import IntakeSettings  # noqa: E402
+
+API_KEY = "test-open311-key"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
+GAMBIR = {"lat": -6.1767, "lon": 106.8227}
+TEBET = {"lat": -6.2300, "lon": 106.8530}
+
+
+@dataclass
+class Intake:
+    kind: str
+    runtime: ServiceRuntime
+    client: TestClient
+    bus: Bus
+    store: DocumentStore
+    settings: IntakeSettings
+
+    @property
+    def app(self) -> Any:
+        return self.client.app
+
+
+def adapters(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str
+) -> tuple[Bus, DocumentStore]:
+    if kind == "embedded":
+        from jembatan.bus.embedded import EmbeddedBus
+        from jembatan.store.embedded import EmbeddedStore
+
+        return EmbeddedBus(tmp_path / "log", partitions_default=2), EmbeddedStore(
+            tmp_path / "store"
+        )
+    from jembatan.bus.kafka import KafkaBus
+    from jembatan.store.mongo import MongoStore
+
+    kafka = request.getfixturevalue("kafka_bootstrap")
+    mongo = request.getfixturevalue("mongo_url")
+    return KafkaBus(kafka, client_id=name, namespace=name + "."), MongoStore(mongo, name)
+
+
+@pytest.fixture
+def make_intake(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
+) -> Iterator[Callable[..., Intake]]:
+    made: list[Intake] = []
+
+    def make(kind: str, *, start: bool = True, bus: Bus | None = None, **over: Any) -> Intake:
+        own_bus, store = adapters(kind, request, tmp_path, unique_name)
+        settings = IntakeSettings(
+            data_dir=tmp_path,
+            topic_partitions=2,
+            intake_open311_api_keys=[API_KEY],
+            intake_public_base_url="http://testserver",
+            **over,
+        )
+        runtime, app = build(settings, bus=bus or own_bus, store=store)
+        if bus is None:
+            runtime.ensure_topics()
+        if start:
+            runtime.start_workers()
+        env = Intake(kind, runtime, TestClient(app), own_bus, store, settings)
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.runtime.stop_workers(timeout=5)
+        try:
+            env.store.drop()
+        finally:
+            env.store.close()
+            env.bus.close()
+            env.runtime.bus.close()
+
+
+@pytest.fixture(params=["embedded", "real"])
+def intake(request: pytest.FixtureRequest, make_intake: Callable[..., Intake]) -> Intake:
+    return make_intake(request.param)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def read_records(
+    bus: Bus,
+    topic: str,
+    group: str,
+    until: Callable[[list[Record]], bool],
+    timeout: float = 40.0,
+    settle: float = 0.0,
+) -> list[Record]:
+    """Records of a topic from the start (a fresh group), until ``until`` holds."""
+    consumer = bus.consumer(group, [topic])
+    records: list[Record] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            records += consumer.poll(0.5)
+            if until(records):
+                break
+        settle_end = time.monotonic() + settle
+        while time.monotonic() < settle_end:  # keep reading: nothing more must arrive
+            records += consumer.poll(0.5)
+    finally:
+        consumer.close()
+    return records
+
+
+def events_of(records: list[Record]) -> list[CloudEvent]:
+    return [CloudEvent.from_record(r) for r in records]
+
+
+def report_body(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "category": "road-damage",
+        "description": "Lubang besar di jalan depan sekolah",
+        "location": dict(GAMBIR),
+        "address": "Jl. Medan Merdeka Barat",
+        "language": "id",
+    }
+    body.update(over)
+    return body

@@ -1,0 +1,72 @@
+"""A third-party Open311 client (the ``georeport`` package, over real HTTP) reads intake."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tests.integration.intake.conftest import API_KEY, Intake
+
+georeport = pytest.importorskip("georeport")
+requests = pytest.importorskip("requests")
+
+
+@pytest.fixture
+def base_url(make_intake: Any) -> Iterator[str]:
+    intake: Intake = make_intake("embedded")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(intake.app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/open311/v2"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_georeport_client(base_url: str, fmt: str) -> None:
+    created = requests.post(
+        f"{base_url}/requests.json",
+        data={
+            "api_key": API_KEY,
+            "service_code": "streetlight",
+            "lat": "-6.2",
+            "long": "106.83",
+            "description": "Lampu jalan mati",
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201
+    rid = created.json()[0]["service_request_id"]
+
+    client = georeport.GeoReport(
+        base_url, jurisdiction="jakarta.jembatan.example", api_key=API_KEY, output_format=fmt
+    )
+    services = client.get_service_list()
+    assert any(s["service_code"] == "streetlight" for s in services)
+    definition = client.get_service_definition("streetlight")
+    assert definition["service_code"] == "streetlight"
+    requests_ = client.get_service_requests(service_code="streetlight", status="open")
+    if isinstance(requests_, dict):  # xmltodict gives one dict for one element
+        requests_ = [requests_]
+    assert [r["service_request_id"] for r in requests_] == [rid]
+    one = client.get_service_request(rid)
+    assert one["service_request_id"] == rid and one["status"] == "open"
+    with pytest.raises(requests.HTTPError):
+        client.get_service_request("JKT-NOTHERE")
