@@ -1,0 +1,354 @@
+"""The distributed runtime: a Faust app over the same reducers.
+
+Topology (topic names carry the settings' ``kafka_namespace`` prefix)::
+
+    jembatan.reports.v1 (keyed by report id)
+        -> agent report-events       table report-states (key: report id; co-partitioned
+                                     with the source topic, changelog compact-only)
+        -> analytics-deltas          EXPLICIT repartition topic keyed by aggregate key
+                                     (district:<id>, city:<id>, agency:<id>) carrying
+                                     contribution deltas
+        -> agent aggregate-deltas    table aggregates (key: aggregate key; co-partitioned
+                                     with the delta topic, changelog compact-only)
+        -> timer                     publishes changed aggregates to the store for the API
+
+Exactness under at-least-once processing and crashes:
+
+1. For each event the deltas are sent and their acknowledgement awaited BEFORE the
+   report's new state is written to the table (and so to its changelog). A state
+   restored from the changelog therefore never covers an event whose deltas were
+   lost: either the event is recognised as applied (its deltas landed), or it is
+   processed again from the same restored state and yields the same deltas.
+2. Each delta carries its source (partition, offset). An aggregate row keeps the
+   highest source offset applied per source partition, so a delta produced
+   again after a crash is ignored. Deltas of one source partition reach one
+   aggregate key in offset order (one producer, one destination partition).
+3. Every table write is awaited until the broker has it before the agent takes
+   the next event (``DurableTable``): Faust commits an event's offset only after
+   it was acked, so a committed offset implies its state is in the changelog
+   (Faust's own flush-before-commit gives up after 0.1 s under load).
+4. Any unexpected error ends the worker process (crash-only): nothing is acked
+   half-done, and the restarted worker resumes from the committed offsets with
+   its tables recovered from the changelogs.
+
+Tables are mutated then reassigned (values are plain dicts, never modified in
+place). Store writes (the published snapshots) run in a thread, never on the
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import faust
+from faust.stores import STORES
+from faust.stores import rocksdb as faust_rocksdb
+
+from jembatan import clock
+from jembatan.bus.port import Record
+from jembatan.events.catalog import REPORTS_TOPIC, dead_letter_topic
+from jembatan.events.envelope import CloudEvent, EventDecodeError
+from services.analytics.adapters.repositories import AggregateSnapshots
+from services.analytics.domain.aggregates import Counts, apply_delta
+from services.analytics.domain.report_state import ReportState
+from services.analytics.service_layer.processing import apply_event
+from services.analytics.settings import AnalyticsSettings
+
+log = logging.getLogger(__name__)
+
+APP_ID = "analytics"
+GROUP = "analytics"
+DELTAS_TOPIC = "analytics-deltas"
+STATES_TABLE = "report-states"
+AGGREGATES_TABLE = "aggregates"
+
+
+class RocksdictStore(faust_rocksdb.Store):
+    """``rocksdict://``: Faust's RocksDB store pinned to the rocksdict binding.
+
+    Passing ``driver`` as an argument (not through the table options, which the
+    stock store pops and so loses for its second instance) keeps every instance
+    on rocksdict.
+    """
+
+    def __init__(self, url: Any, app: Any, table: Any, **kwargs: Any) -> None:
+        kwargs["driver"] = "rocksdict"
+        super().__init__(url, app, table, **kwargs)
+
+
+STORES.aliases.setdefault("rocksdict", f"{__name__}:RocksdictStore")
+
+
+class DurableTable(faust.Table):
+    """A table whose last changelog write can be awaited until the broker has it.
+
+    Faust acks an event when the agent asks for the next one, and commits acked
+    offsets after flushing its producer buffer; but that flush gives up after a
+    0.1 s wait (``ProducerBuffer.flush_atmost``), so under load an offset can be
+    committed while the table writes of its events are still buffered: a crash
+    then loses those writes for good. Awaiting each write before taking the next
+    event makes "committed" imply "in the changelog".
+    """
+
+    last_write: Any = None
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        self.last_write = fut
+        return fut
+
+
+def put_durably(table: Any, key: str, value: Any) -> Awaitable[Any]:
+    """Set ``table[key]`` (reassigned, never mutated) and return its changelog write."""
+    table[key] = value
+    return table.last_write  # type: ignore[no-any-return]  # set synchronously just above
+
+
+def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
+    items = raw.items() if isinstance(raw, dict) else (raw or ())
+    return tuple((str(k), v if isinstance(v, bytes) else (v or b"")) for k, v in items)
+
+
+@dataclass
+class AnalyticsFaust:
+    app: faust.App
+    source: Any
+    deltas: Any
+    dead_letters: Any
+    states: Any
+    aggregates: Any
+    published: dict[str, Counts] = field(default_factory=dict)
+
+
+def create_app(
+    settings: AnalyticsSettings,
+    snapshots: AggregateSnapshots | None = None,
+    *,
+    now: Callable[[], datetime] = clock.now,
+    on_fatal: Callable[[BaseException], None] | None = None,
+) -> AnalyticsFaust:
+    ns = settings.kafka_namespace
+    partitions = settings.topic_partitions
+    delta_partitions = settings.analytics_faust_partitions or partitions
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        ns + APP_ID,
+        broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
+        store=settings.analytics_faust_store,
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=partitions,
+        topic_replication_factor=settings.kafka_replication_factor,
+        topic_disable_leader=True,
+        web_enabled=False,
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        processing_guarantee="at_least_once",
+        table_standby_replicas=0,
+        Table=DurableTable,
+    )
+    source = app.topic(
+        ns + REPORTS_TOPIC,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    deltas = app.topic(
+        ns + DELTAS_TOPIC,
+        key_type=str,
+        value_type=None,
+        key_serializer="raw",
+        value_serializer="json",
+        partitions=delta_partitions,
+        internal=True,
+        retention=7 * 24 * 3600.0,
+    )
+    dead_letters = app.topic(
+        ns + dead_letter_topic(GROUP),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    states = app.Table(
+        STATES_TABLE,
+        default=None,
+        partitions=partitions,
+        key_type=str,
+        value_type=None,
+        help="Per-report analytics state, keyed by report id (co-partitioned with the source).",
+    )
+    aggregates = app.Table(
+        AGGREGATES_TABLE,
+        default=None,
+        partitions=delta_partitions,
+        key_type=str,
+        value_type=None,
+        help="Counters per district / city / agency, with per-source-partition high-water marks.",
+    )
+    af = AnalyticsFaust(app, source, deltas, dead_letters, states, aggregates)
+
+    def fatal(exc: BaseException) -> None:
+        log.critical("analytics worker failed; exiting for a clean restart: %r", exc)
+        if on_fatal is not None:
+            on_fatal(exc)
+        else:  # crash-only: no ack, no commit of a half-done event
+            logging.shutdown()
+            os._exit(70)
+
+    async def process_event(message: Any) -> None:
+        record = Record(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value or b"",
+            headers=_headers(message.headers),
+        )
+        try:
+            event = CloudEvent.from_record(record)
+            raw = states.get(event.subject)
+            old = ReportState.from_dict(raw) if raw else None
+            new, delta = apply_event(old, event)
+        except EventDecodeError as exc:
+            fut = await dead_letters.send(
+                key=message.key,
+                value=message.value or b"",
+                headers=[
+                    *record.headers,
+                    ("dlq_reason", str(exc).encode()[:4000]),
+                    ("dlq_group", GROUP.encode()),
+                    ("dlq_source_partition", str(record.partition).encode()),
+                    ("dlq_source_offset", str(record.offset).encode()),
+                ],
+            )
+            await fut
+            log.warning("event sent to the dead-letter topic: %s", exc)
+            return
+        if new is old or new is None:
+            return
+        pending: list[Awaitable[Any]] = []
+        for key, counts in sorted(delta.items()):
+            pending.append(
+                await deltas.send(
+                    key=key, value={"p": record.partition, "o": record.offset, "d": counts}
+                )
+            )
+        await asyncio.gather(*pending)  # deltas durable first, then the state (see 1.)
+        await put_durably(states, event.subject, new.to_dict())
+
+    async def apply_delta_message(key: str, value: dict[str, Any]) -> None:
+        row = aggregates.get(key) or {"c": {}, "hwm": {}}
+        src, offset = str(value["p"]), int(value["o"])
+        if offset <= row["hwm"].get(src, -1):
+            return  # produced again after a crash: applied already (see 2.)
+        await put_durably(
+            aggregates,
+            key,
+            {
+                "c": apply_delta(row["c"], value["d"], now()),
+                "hwm": {**row["hwm"], src: offset},
+            },
+        )
+
+    @app.agent(source, name="report-events")
+    async def report_events(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                await process_event(event.message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                fatal(exc)
+                raise
+
+    @app.agent(deltas, name="aggregate-deltas")
+    async def aggregate_deltas(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                await apply_delta_message(event.key, event.value)
+            except Exception as exc:
+                fatal(exc)
+                raise
+
+    if snapshots is not None:
+
+        @app.timer(settings.analytics_snapshot_interval, name="publish-aggregates")
+        async def publish() -> None:
+            await publish_changed(af, snapshots)
+
+    af.report_events = report_events  # type: ignore[attr-defined]
+    af.aggregate_deltas = aggregate_deltas  # type: ignore[attr-defined]
+    return af
+
+
+def changed_rows(af: AnalyticsFaust) -> dict[str, Counts]:
+    """Aggregates of this worker's partitions that differ from what was last published."""
+    out: dict[str, Counts] = {}
+    for key, row in list(af.aggregates.items()):
+        counts = dict(row["c"]) if row else {}
+        if af.published.get(key) != counts:
+            out[key] = counts
+    return out
+
+
+async def publish_changed(af: AnalyticsFaust, snapshots: AggregateSnapshots) -> None:
+    rows = changed_rows(af)
+    if not rows:
+        return
+
+    def write(items: Iterable[tuple[str, Counts]]) -> None:
+        for key, counts in items:
+            snapshots.put(key, counts)
+
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, write, list(rows.items()))
+    except Exception as exc:  # the store is down: try again at the next tick
+        log.warning("publishing aggregates failed: %s", exc)
+        return
+    af.published.update(rows)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker when the supervising service dies, even by a signal that
+    skips its clean shutdown (uvicorn re-raises SIGTERM after its own shutdown)."""
+    parent = os.environ.get("JEMBATAN_ANALYTICS_SUPERVISOR_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(parent):  # the parent died before prctl took effect
+        sys.exit(0)
+
+
+def main() -> None:
+    """Run one Faust worker (the child process the analytics service supervises)."""
+    _die_with_parent()
+    from jembatan import logging as jlogging
+    from jembatan.config import load
+    from jembatan.runtime import open_store
+
+    settings = load(AnalyticsSettings)
+    jlogging.configure("analytics-faust", settings.log_level)
+    snapshots = AggregateSnapshots(open_store(settings, "analytics"))
+    af = create_app(settings, snapshots)
+    worker = faust.Worker(af.app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Composition root of the analytics service.
+
+- embedded engine (the single-machine default): a consumer runner feeds the
+  reducers; report states live in the store, aggregates in memory (rebuilt
+  from the states at start);
+- faust engine (distributed): a supervised Faust worker process owns the state
+  in its tables and publishes the aggregates to the store, which the API reads.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from jembatan.bus.port import Bus
+from jembatan.config import load
+from jembatan.http import install
+from jembatan.service import ServiceRuntime
+from jembatan.store.port import DocumentStore
+from services.analytics.adapters.repositories import AggregateSnapshots, ReportStateRepository
+from services.analytics.entrypoints import api
+from services.analytics.entrypoints.consumer import GROUP, consumer
+from services.analytics.entrypoints.prometheus import AnalyticsCollector
+from services.analytics.service_layer.engine import AnalyticsEngine
+from services.analytics.service_layer.queries import (
+    AggregateSource,
+    AnalyticsQueries,
+    Geography,
+)
+from services.analytics.settings import AnalyticsSettings
+
+
+def build(
+    settings: AnalyticsSettings | None = None,
+    bus: Bus | None = None,
+    store: DocumentStore | None = None,
+) -> tuple[ServiceRuntime, FastAPI]:
+    settings = settings or load(AnalyticsSettings)
+    runtime = ServiceRuntime("analytics", settings, consumer_groups=(GROUP,), bus=bus, store=store)
+    source: AggregateSource
+    if settings.engine == "embedded":
+        engine = AnalyticsEngine(ReportStateRepository(runtime.store))
+        engine.rebuild()
+        runtime.add_worker(consumer(runtime.bus, engine, runtime.metrics))
+        source = engine
+    else:
+        source = AggregateSnapshots(runtime.store)
+        if settings.analytics_faust_worker:
+            from services.analytics.adapters.faust_worker import FaustWorkerProcess
+
+            runtime.add_worker(FaustWorkerProcess())
+    queries = AnalyticsQueries(
+        source, Geography.load(), min_sample=settings.analytics_league_min_sample
+    )
+    runtime.metrics.registry.register(AnalyticsCollector(queries))
+    app = FastAPI(
+        title="Jembatan analytics",
+        version="1",
+        description="Per-district and per-agency follow-up metrics (see docs/analytics.md).",
+    )
+    app.include_router(api.router(queries))
+    install(app, runtime.metrics, runtime.readiness())
+    app.state.runtime = runtime
+    app.state.queries = queries
+    return runtime, app
+
+
+def serve() -> None:
+    settings = load(AnalyticsSettings)
+    runtime, app = build(settings)
+    runtime.ensure_topics()
+    runtime.serve(app, settings.analytics_http_port)

@@ -1,0 +1,46 @@
+"""Analytics settings (environment ``JEMBATAN_ANALYTICS_*`` besides the common ones)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from jembatan.config import CommonSettings
+
+
+class AnalyticsSettings(CommonSettings):
+    analytics_engine: Literal["auto", "embedded", "faust"] = Field(
+        default="auto",
+        description="auto: the consumer runner in embedded mode, Faust in distributed mode",
+    )
+    analytics_faust_store: str = Field(
+        default="rocksdict://",
+        pattern=r"^(rocksdict|rocksdb|memory)://.*$",
+        description="Faust table store: rocksdict:// in production, memory:// in tests",
+    )
+    analytics_faust_worker: bool = Field(
+        default=True,
+        description="in faust mode, run the Faust worker as a supervised child process",
+    )
+    analytics_faust_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="partitions of the delta repartition topic (default: topic_partitions)",
+    )
+    analytics_snapshot_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="seconds between publications of the Faust aggregates to the store",
+    )
+    analytics_league_min_sample: int = Field(
+        default=20, ge=1, description="resolved reports with a deadline needed before ranking"
+    )
+
+    @property
+    def engine(self) -> Literal["embedded", "faust"]:
+        if self.analytics_engine == "auto":
+            return "faust" if self.mode == "distributed" else "embedded"
+        return self.analytics_engine

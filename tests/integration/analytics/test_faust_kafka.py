@@ -1,0 +1,191 @@
+"""The Faust runtime on real Kafka: 5,000 life-cycle events give metrics equal to a recount,
+and a worker killed mid-stream (SIGKILL) recovers its tables from the changelogs.
+
+The worker runs as a child process (what the service supervises in production);
+its tables use the memory store and a fresh data dir on restart, so everything
+the second worker knows comes from the compacted changelog topics.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from jembatan import clock
+from jembatan.bus.kafka import KafkaBus
+from jembatan.events.catalog import REPORTS_TOPIC
+from jembatan.runtime import standard_topics
+from jembatan.store.mongo import MongoStore
+from services.analytics.adapters.faust_app import AGGREGATES_TABLE, APP_ID, STATES_TABLE
+from services.analytics.adapters.repositories import AggregateSnapshots
+from services.analytics.bootstrap import build
+from services.analytics.settings import AnalyticsSettings
+from tests.integration.analytics.helpers import api_mismatches, mismatches, wait_for
+from tests.unit.analytics.simulation import Plan, all_events, simulate
+
+ROOT = Path(__file__).resolve().parents[3]
+N_EVENTS = 5000
+
+pytestmark = [pytest.mark.kafka, pytest.mark.mongo, pytest.mark.timeout(240)]
+
+
+def plans_for(n_events: int, seed: int) -> list[Plan]:
+    """Whole life cycles adding up to at least n_events events."""
+    now = clock.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    plans = simulate(n_events // 3, seed=seed, now=now)
+    out, total = [], 0
+    for p in plans:
+        if total >= n_events:
+            break
+        out.append(p)
+        total += len(p.events)
+    assert total >= n_events, "simulate more reports"
+    return out
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._file = open(log, "ab")  # noqa: SIM115 (lives with the child)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.analytics.adapters.faust_app"],
+            env=env,
+            cwd=ROOT,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(15)
+        self._file.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._file.close()
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+
+
+@pytest.fixture
+def mongo_db(mongo_url: str, unique_name: str) -> Iterator[MongoStore]:
+    store = MongoStore(mongo_url, f"{unique_name}_analytics")
+    try:
+        yield store
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_faust_metrics_equal_the_recount_across_a_killed_worker(
+    kafka_bootstrap: str,
+    mongo_url: str,
+    unique_name: str,
+    tmp_path: Path,
+    mongo_db: MongoStore,
+) -> None:
+    ns = unique_name + "."
+    settings = AnalyticsSettings(
+        mode="distributed",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongo_url=mongo_url,
+        kafka_namespace=ns,
+        mongo_database_prefix=unique_name,
+        analytics_faust_worker=False,
+        analytics_faust_store="memory://",
+        analytics_league_min_sample=5,
+    )
+    bus = KafkaBus(kafka_bootstrap, namespace=ns)
+    bus.ensure_topics(standard_topics(settings, ["analytics"]))
+    plans = plans_for(N_EVENTS, seed=42)
+    events = all_events(plans)
+    rnd = random.Random(5)
+    half = len(events) // 2
+    # at-least-once upstream: some events are delivered twice, also across the crash
+    replays = rnd.sample(events[:half], 150)
+    first, second = events[:half], events[half:] + replays
+
+    env = {
+        **os.environ,
+        "JEMBATAN_MODE": "distributed",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "MONGO_URL": mongo_url,
+        "JEMBATAN_KAFKA_NAMESPACE": ns,
+        "JEMBATAN_MONGO_DATABASE_PREFIX": unique_name,
+        "JEMBATAN_ANALYTICS_FAUST_STORE": "memory://",
+        "JEMBATAN_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "JEMBATAN_LOG_LEVEL": "INFO",
+    }
+    snapshots = AggregateSnapshots(mongo_db)
+    producer = bus.producer()
+    worker = Worker({**env, "JEMBATAN_DATA_DIR": str(tmp_path / "w1")}, tmp_path / "w1.log")
+    try:
+        producer.send([e.to_record(REPORTS_TOPIC) for e in first], timeout=60)
+
+        def progress() -> int:
+            return sum(c.get("reports", 0) for c in snapshots.scope("city").values())
+
+        # kill the worker once it has published part of the first half
+        wait_for(
+            lambda: progress() >= len(plans) // 10,
+            90,
+            lambda: f"the first worker to count\n{worker.tail()}",
+        )
+        worker.kill()
+        counted_at_kill = progress()
+        producer.send([e.to_record(REPORTS_TOPIC) for e in second], timeout=60)
+        worker = Worker({**env, "JEMBATAN_DATA_DIR": str(tmp_path / "w2")}, tmp_path / "w2.log")
+        try:
+            wait_for(lambda: not mismatches(plans, snapshots.scope), 120, "the recount")
+        except AssertionError:
+            left = mismatches(plans, snapshots.scope)
+            raise AssertionError(
+                f"{len(left)} entities differ from the recount, e.g. {left[:3]}\n"
+                f"progress {progress()} of {len(plans)} reports\n{worker.tail()}"
+            ) from None
+        assert worker.proc.poll() is None, worker.tail()
+        print(f"\nfirst worker counted {counted_at_kill} of {len(plans)} reports when killed")
+
+        # the query API in distributed mode reads the same published aggregates
+        runtime, app = build(settings, bus=bus, store=mongo_db)
+        with TestClient(app) as client:
+            assert api_mismatches(plans, client) == []
+            league = client.get("/v1/league/districts").json()
+            assert league["ranked"], league
+        assert runtime.workers == []  # no worker child process from this build
+
+        # the tables' changelogs are compact-only topics
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","))
+        try:
+            names = [f"{ns}{APP_ID}-{t}-changelog" for t in (STATES_TABLE, AGGREGATES_TABLE)]
+            described = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+            )
+            policies = {
+                name: configs["cleanup.policy"]["value"]
+                for name, configs in described["topic"].items()
+            }
+            assert policies == {n: "compact" for n in names}, policies
+        finally:
+            admin.close()
+    finally:
+        worker.stop()
+        bus.close()

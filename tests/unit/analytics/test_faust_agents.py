@@ -1,0 +1,136 @@
+"""The Faust agents under ``test_context()`` (memory tables, no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from jembatan.events.catalog import REPORTS_TOPIC
+from services.analytics.adapters.faust_app import AnalyticsFaust, changed_rows, create_app
+from services.analytics.domain import aggregates as agg
+from services.analytics.domain.report_state import ReportState
+from services.analytics.settings import AnalyticsSettings
+from tests.unit.analytics.simulation import all_events, simulate
+from tests.unit.analytics.test_reducers import fold_all
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+class _Written(asyncio.Future):  # type: ignore[type-arg]
+    """A changelog write the broker has acknowledged (test_context has no broker)."""
+
+    message: Any
+
+
+@pytest.fixture
+def af(monkeypatch: pytest.MonkeyPatch) -> AnalyticsFaust:
+    settings = AnalyticsSettings(analytics_faust_store="memory://", kafka_namespace="unit.")
+    fatal: list[BaseException] = []
+    a = create_app(settings, now=lambda: NOW, on_fatal=fatal.append)
+    a.app.finalize()
+    a.app.conf.store = "memory://"  # type: ignore[assignment]
+    a.app.flow_control.resume()
+    a.writes = []  # type: ignore[attr-defined]
+    for table in (a.states, a.aggregates):
+
+        def send_changelog(
+            partition: Any, key: Any, value: Any, *_: Any, table: Any = table, **__: Any
+        ) -> Any:
+            fut = _Written()
+            fut.message = SimpleNamespace(partition=partition or 0)
+            fut.set_result(None)
+            a.writes.append((table.name, key))  # type: ignore[attr-defined]
+            table.last_write = fut
+            return fut
+
+        monkeypatch.setattr(table, "send_changelog", send_changelog)
+    return a
+
+
+def test_source_agent_sends_deltas_before_writing_state_and_skips_duplicates(
+    af: AnalyticsFaust, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans = simulate(30, seed=4, now=NOW)
+    events = all_events(plans)
+    rnd = random.Random(1)
+    noisy = events + rnd.sample(events, 20)
+    rnd.shuffle(noisy)
+    sent: list[tuple[str, dict[str, Any]]] = []
+    violations: list[str] = []
+    current: dict[str, str] = {}
+
+    async def fake_send(*, key: str, value: dict[str, Any], **_: Any) -> Any:
+        state = af.states.get(current["rid"]) or {"applied": []}
+        if current["id"] in state["applied"]:
+            violations.append(current["id"])  # the state was written before its deltas
+        sent.append((key, value))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    monkeypatch.setattr(af.deltas, "send", fake_send)
+
+    async def until(cond: Any, timeout: float = 3.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not cond():
+            assert asyncio.get_running_loop().time() < deadline, "agent did not process"
+            await asyncio.sleep(0.002)
+
+    async def run() -> None:
+        agent = af.report_events  # type: ignore[attr-defined]
+        async with agent.test_context() as ctx:
+            for e in noisy:
+                rec = e.to_record(REPORTS_TOPIC)
+                before = af.states.get(e.subject)
+                n_sent = len(sent)
+                current.update(rid=e.subject, id=e.id)
+                await ctx.put(rec.value, key=rec.key, headers=list(rec.headers))
+                if before and e.id in before["applied"]:
+                    await asyncio.sleep(0.02)
+                    assert len(sent) == n_sent  # duplicate: no delta
+                    assert af.states.get(e.subject) == before
+                else:
+                    await until(
+                        lambda e=e: e.id in (af.states.get(e.subject) or {"applied": []})["applied"]
+                    )
+
+    asyncio.run(run())
+    assert not violations
+    # every applied event wrote its report's state, through the (awaited) changelog
+    assert {k for t, k in af.writes if t == "report-states"} == {  # type: ignore[attr-defined]
+        p.report_id for p in plans
+    }
+    # the deltas sum to the recount of the final states
+    totals: dict[str, agg.Counts] = {}
+    for key, value in sent:
+        agg.apply_contribution(totals, {key: value["d"]}, NOW)
+    final = fold_all(events)
+    assert totals == agg.recount(final.values(), NOW)
+    for rid, state in final.items():
+        assert ReportState.from_dict(af.states[rid]) == state
+
+
+def test_aggregate_agent_ignores_replayed_deltas(af: AnalyticsFaust) -> None:
+    async def run() -> None:
+        agent = af.aggregate_deltas  # type: ignore[attr-defined]
+        async with agent.test_context() as ctx:
+            for p, o, d in [
+                (0, 5, {"reports": 1, "open": 1}),
+                (0, 5, {"reports": 1, "open": 1}),
+                (1, 2, {"reports": 1}),
+                (0, 9, {"open": -1, "resolved": 1}),
+                (0, 7, {"reports": 5}),
+            ]:  # 7 < 9: a replay from before the crash
+                await ctx.put({"p": p, "o": o, "d": d}, key="district:a")
+
+    asyncio.run(run())
+    row = af.aggregates["district:a"]
+    assert row == {"c": {"reports": 2, "resolved": 1}, "hwm": {"0": 9, "1": 2}}
+    assert changed_rows(af) == {"district:a": {"reports": 2, "resolved": 1}}
+    af.published.update(changed_rows(af))
+    assert changed_rows(af) == {}
