@@ -28,6 +28,16 @@ from jembatan.store.port import DocumentStore
 log = logging.getLogger(__name__)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the signal that stopped it once it has shut down, which kills the
+    process before the runtime can stop its workers (consumers commit and leave their
+    group on stop). Forget the captured signal: serve() finishes cleanly and exits."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+        self._captured_signals.clear()
+
+
 class Worker(Protocol):
     name: str
     healthy: bool
@@ -138,7 +148,7 @@ class ServiceRuntime:
             lifespan="on",
             timeout_graceful_shutdown=10,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         log.info("service listening", extra={"http": f"http://{self.settings.http_host}:{port}"})
         try:
             server.run()

@@ -139,12 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     sim = sub.add_parser("simulate", help="drive a realistic day through the public APIs")
     sim.add_argument("--reports", type=int, default=200)
     sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--workers", type=int, default=8, help="concurrent citizens and officers")
+    sim.add_argument(
+        "--operator-key", default=None, help="routing operator key (default: the development key)"
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args.service)
     if args.command == "run":
         return _run_all(args)
-    from services.simulate import main as simulate_main
+    from services.simulation import main as simulate_main
 
     return simulate_main(args)
 

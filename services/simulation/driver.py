@@ -1,0 +1,594 @@
+"""Drives a planned day through the public APIs and reconciles what every service says.
+
+Only public interfaces are used: intake's REST API (reports, media, feedback),
+routing's agency and operator APIs, notify's in-app feed and admin log,
+analytics' query API, and each service's /metrics. The summary's checks compare
+the services with each other and with what the simulation did; a check that
+does not hold is a failure (``Summary.ok``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.simulation.scenario import AgencyPlan, Day, PlannedReport
+
+# A 1x1 JPEG: the evidence photo agencies attach when they resolve.
+EVIDENCE_JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b"
+    "0b0c1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e3334"
+    "32ffc0000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708"
+    "090a0bffc400b5100002010303020403050504040000017d01020300041105122131410613516107227114"
+    "328191a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748"
+    "494a535455565758595a636465666768696a737475767778797a838485868788898a92939495969798999a"
+    "a2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8"
+    "e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbd3ffd9"
+)
+REPORTER_EVENTS = frozenset(
+    {
+        "report.submitted",
+        "report.feedback",
+        "case.routed",
+        "case.duplicate",
+        "case.acknowledged",
+        "case.started",
+        "case.resolved",
+        "case.rejected",
+        "case.transferred",
+        "case.reopened",
+    }
+)
+CITIES = ("jakarta-pusat", "jakarta-utara", "jakarta-barat", "jakarta-selatan", "jakarta-timur")
+DEV_KEYS = Path(__file__).resolve().parents[1] / "demo" / "dev_keys.json"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    intake: str
+    routing: str
+    notify: str
+    analytics: str
+    operator_key: str
+
+    @classmethod
+    def local(
+        cls,
+        host: str = "127.0.0.1",
+        ports: dict[str, int] | None = None,
+        operator_key: str | None = None,
+    ) -> Endpoints:
+        p = {"intake": 8000, "routing": 8001, "notify": 8002, "analytics": 8003, **(ports or {})}
+        if operator_key is None:
+            keys = json.loads(DEV_KEYS.read_text())["keys"]
+            operator_key = next(k["key"] for k in keys if k["role"] == "operator")
+        urls = {s: f"http://{host}:{port}" for s, port in p.items()}
+        return cls(urls["intake"], urls["routing"], urls["notify"], urls["analytics"], operator_key)
+
+
+@dataclass
+class Accepted:
+    plan: PlannedReport
+    report_id: str
+    token: str
+    feedback_sent: list[str] = field(default_factory=list)  # kinds that notify thanks for
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Summary:
+    counts: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    league: list[dict[str, Any]] = field(default_factory=list)
+    league_provisional: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def render(self) -> str:
+        lines = [f"Simulated day finished in {self.seconds:.1f} s", ""]
+        width = max(len(k) for k in self.counts) if self.counts else 10
+        for key, value in self.counts.items():
+            lines.append(f"  {key:<{width}}  {value}")
+        lines += ["", "Reconciliation:"]
+        for c in self.checks:
+            lines.append(f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
+        if self.league:
+            lines += ["", "League table of districts (best follow-up first):"]
+            if self.league_provisional:
+                lines.append("  (provisional: no district has the minimum sample yet)")
+            for row in self.league[:10]:
+                lines.append(
+                    f"  {row.get('rank', '-'):>3}  {row.get('name') or row.get('id'):<28}"
+                    f" score {row.get('score', 0):.3f}"
+                )
+        return "\n".join(lines)
+
+
+class Progress:
+    """A progress bar on stderr, one line, redrawn in place."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.lock = threading.Lock()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * done / max(total, 1))
+        with self.lock:
+            sys.stderr.write(
+                f"\r{phase:<12} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+            )
+            if done >= total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+class Simulation:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        day: Day,
+        workers: int = 8,
+        progress: bool = True,
+        settle_timeout: float = 180.0,
+    ) -> None:
+        self.e = endpoints
+        self.day = day
+        self.workers = workers
+        self.progress = Progress(progress)
+        self.settle_timeout = settle_timeout
+        self.http = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=workers * 4))
+        self.accepted: list[Accepted] = []
+        self.refused: Counter[str] = Counter()
+        self.unexpected: list[str] = []
+        self.retries_same_id = 0
+        self.agency_keys: dict[str, str] = {}
+        self.agencies: list[str] = []
+        self.evidence: dict[str, str] = {}
+        self.analytics_before: dict[str, int] = {}
+        self.actions: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _parallel(self, phase: str, items: list[Any], fn: Callable[[Any], None]) -> None:
+        done = 0
+        self.progress(phase, 0, len(items))
+
+        def run(item: Any) -> None:
+            nonlocal done
+            try:
+                fn(item)
+            except Exception as exc:  # keep going; the checks will show it
+                with self._lock:
+                    self.unexpected.append(f"{phase}: {type(exc).__name__}: {exc}"[:300])
+            with self._lock:
+                done += 1
+                self.progress(phase, done, len(items))
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(run, items))
+
+    def _operator(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.e.operator_key}"}
+
+    def _agency(self, agency_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.agency_keys[agency_id]}"}
+
+    # -- phases -----------------------------------------------------------------------
+    def setup(self) -> None:
+        for name in ("intake", "routing", "notify", "analytics"):
+            url: str = getattr(self.e, name)
+            if not wait_until(functools.partial(self._ready, url), 90, 1.0):
+                raise RuntimeError(f"{name} at {url} is not ready")
+        r = self.http.get(f"{self.e.routing}/v1/admin/agencies", headers=self._operator())
+        r.raise_for_status()
+        self.agencies = sorted(a["id"] for a in r.json()["items"])
+        for agency_id in self.agencies:  # one key per agency, shown once by the admin API
+            r = self.http.post(
+                f"{self.e.routing}/v1/admin/keys",
+                headers=self._operator(),
+                json={"role": "agency", "subject": agency_id},
+            )
+            r.raise_for_status()
+            self.agency_keys[agency_id] = r.json()["key"]
+        r = self.http.post(
+            f"{self.e.intake}/v1/media",
+            files={"file": ("evidence.jpg", EVIDENCE_JPEG, "image/jpeg")},
+        )
+        r.raise_for_status()
+        media = r.json()
+        self.evidence = {
+            "media_id": media["media_id"],
+            "url": media["url"],
+            "content_type": media["content_type"],
+        }
+
+    def _ready(self, base: str) -> bool:
+        try:
+            return self.http.get(f"{base}/readyz", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def submit_all(self) -> None:
+        self._parallel("reporting", self.day.reports, self._submit)
+        self.accepted.sort(key=lambda a: a.plan.index)
+
+    def _body(self, p: PlannedReport) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "category": p.category,
+            "description": p.description,
+            "location": {"lat": p.lat, "lon": p.lon},
+            "language": p.language,
+        }
+        if p.email:
+            body["contact"] = {"email": p.email}
+        if p.bad == "unknown_category":
+            body["category"] = "alien-landing"
+        elif p.bad == "outside_city":
+            body["location"] = {"lat": -7.25, "lon": 112.75}  # Surabaya
+        elif p.bad == "empty_description":
+            body["description"] = ""
+        elif p.bad == "bad_coordinates":
+            body["location"] = {"lat": 123.0, "lon": 500.0}
+        return body
+
+    def _submit(self, p: PlannedReport) -> None:
+        headers = {"Idempotency-Key": p.idempotency_key}
+        r = self.http.post(f"{self.e.intake}/v1/reports", json=self._body(p), headers=headers)
+        if p.bad:
+            with self._lock:
+                if r.status_code == 422:
+                    self.refused[p.bad] += 1
+                else:
+                    self.unexpected.append(f"bad request {p.bad} got {r.status_code}")
+            return
+        if r.status_code != 201:
+            with self._lock:
+                self.unexpected.append(f"report {p.index}: {r.status_code} {r.text[:200]}")
+            return
+        report_id = r.json()["report"]["id"]
+        token = r.json()["tracking_token"]
+        if p.retry:  # the phone did not see the answer and sends again
+            again = self.http.post(
+                f"{self.e.intake}/v1/reports", json=self._body(p), headers=headers
+            )
+            with self._lock:
+                if again.status_code == 200 and again.json()["report"]["id"] == report_id:
+                    self.retries_same_id += 1
+                else:
+                    self.unexpected.append(f"retry of {p.index}: {again.status_code}")
+        with self._lock:
+            self.accepted.append(Accepted(p, report_id, token))
+
+    def case_of(self, report_id: str) -> dict[str, Any] | None:
+        r = self.http.get(f"{self.e.routing}/v1/admin/cases/{report_id}", headers=self._operator())
+        return r.json() if r.status_code == 200 else None
+
+    def wait_routed(self) -> None:
+        pending = {a.report_id for a in self.accepted}
+        total = len(pending)
+        deadline = time.monotonic() + self.settle_timeout
+        while pending and time.monotonic() < deadline:
+            for report_id in list(pending):
+                if self.case_of(report_id) is not None:
+                    pending.discard(report_id)
+            self.progress("routing", total - len(pending), total)
+            if pending:
+                time.sleep(0.5)
+        if pending:
+            self.unexpected.append(f"{len(pending)} reports never got a case")
+
+    def work_cases(self) -> None:
+        originals = [a for a in self.accepted if a.plan.duplicate_of is None]
+        self._parallel("agencies", originals, self._work)
+
+    def _act(
+        self, case: dict[str, Any], action: str, agency_id: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        r = self.http.post(
+            f"{self.e.routing}/v1/cases/{case['case_id']}/{action}",
+            headers=self._agency(agency_id),
+            json={"version": case["version"], **(body or {})},
+        )
+        if r.status_code != 200:
+            raise RuntimeError(f"{action} on {case['case_id']}: {r.status_code} {r.text[:200]}")
+        with self._lock:
+            self.actions[action] += 1
+        return r.json()  # type: ignore[no-any-return]
+
+    def _resolve_path(self, case: dict[str, Any], plan: AgencyPlan) -> dict[str, Any]:
+        agency = case["agency_id"]
+        case = self._act(case, "acknowledge", agency, {"note": "Diterima"})
+        case = self._act(case, "start", agency)  # resolving needs the work started
+        return self._act(
+            case, "resolve", agency, {"note": "Sudah ditangani petugas", "media": [self.evidence]}
+        )
+
+    def _work(self, a: Accepted) -> None:
+        plan = self.day.plans[a.plan.index]
+        case = self.case_of(a.report_id)
+        if case is None or case.get("duplicate_of"):
+            return
+        agency = case["agency_id"]
+        if plan.outcome == "leave":
+            if plan.acknowledge:
+                self._act(case, "acknowledge", agency)
+            return
+        if plan.outcome == "reject":
+            case = self._act(case, "acknowledge", agency)
+            self._act(case, "reject", agency, {"reason": "Bukan kewenangan kami / out of scope"})
+            return
+        if plan.outcome == "transfer":
+            others = [x for x in self.agencies if x != agency]
+            target = others[a.plan.index % len(others)]
+            case = self._act(
+                case,
+                "transfer",
+                agency,
+                {"to_agency_id": target, "reason": "Wilayah kerja instansi lain"},
+            )
+        case = self._resolve_path(case, plan)
+        self._reporter(a, case, plan)
+
+    def _feedback(self, a: Accepted, body: dict[str, Any]) -> None:
+        r = self.http.post(
+            f"{self.e.intake}/v1/reports/{a.report_id}/feedback",
+            headers={"X-Tracking-Token": a.token},
+            json=body,
+        )
+        if r.status_code not in (200, 201):
+            raise RuntimeError(
+                f"feedback {body['kind']} on {a.report_id}: {r.status_code} {r.text[:200]}"
+            )
+
+    def _intake_status(self, report_id: str) -> str | None:
+        r = self.http.get(f"{self.e.intake}/v1/reports/{report_id}")
+        return r.json().get("status") if r.status_code == 200 else None
+
+    def _reporter(self, a: Accepted, case: dict[str, Any], plan: AgencyPlan) -> None:
+        if plan.reporter == "nothing":
+            return
+        if not wait_until(lambda: self._intake_status(a.report_id) == "resolved", 60, 0.3):
+            raise RuntimeError(f"{a.report_id} never showed resolved in intake")
+        if plan.reporter == "confirm":
+            self._feedback(a, {"kind": "confirm"})
+            a.feedback_sent.append("confirm")
+        elif plan.reporter == "rate":
+            self._feedback(a, {"kind": "rating", "rating": 2 + a.plan.index % 4})
+            a.feedback_sent.append("rating")
+        elif plan.reporter == "reopen":
+            self._feedback(a, {"kind": "reopen", "reason": "Masih rusak / still broken"})
+
+            def reopened() -> bool:
+                c = self.case_of(a.report_id)
+                return bool(c and c.get("reopen_count", 0) >= 1 and c["status"] == "routed")
+
+            if not wait_until(reopened, 60, 0.3):
+                raise RuntimeError(f"{a.report_id} was not reopened by routing")
+            again = self.case_of(a.report_id)
+            assert again is not None
+            self._resolve_path(again, plan)
+
+    # -- reconciliation -----------------------------------------------------------------
+    def analytics_totals(self) -> dict[str, int]:
+        out = {}
+        for city in CITIES:
+            r = self.http.get(f"{self.e.analytics}/v1/cities/{city}")
+            out[city] = r.json()["metrics"]["reports"] if r.status_code == 200 else -1
+        return out
+
+    def _metric_sum(self, base: str, name: str) -> float:
+        text = self.http.get(f"{base}/metrics").text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def _expected_feed(self, a: Accepted, case: dict[str, Any]) -> Counter[str]:
+        expected: Counter[str] = Counter({"report.submitted": 1})
+        for h in case.get("history", []):
+            if h["type"] in REPORTER_EVENTS:
+                expected[h["type"]] += 1
+        expected["report.feedback"] += len(a.feedback_sent)
+        return +expected
+
+    def _feed(self, a: Accepted) -> Counter[str]:
+        r = self.http.get(
+            f"{self.e.notify}/v1/reports/{a.report_id}/feed", headers={"X-Tracking-Token": a.token}
+        )
+        if r.status_code != 200:
+            return Counter()
+        return Counter(
+            re.sub(r"^org\.jembatan\.|\.v\d+$", "", i["event_type"]) for i in r.json()["items"]
+        )
+
+    def reconcile(self) -> Summary:
+        s = Summary()
+        cases = {a.report_id: self.case_of(a.report_id) for a in self.accepted}
+        statuses = Counter(
+            ("duplicate" if c.get("duplicate_of") else c["status"]) if c else "missing"
+            for c in cases.values()
+        )
+        s.checks.append(
+            Check(
+                "every accepted report has a case",
+                statuses.get("missing", 0) == 0,
+                f"{len(self.accepted) - statuses.get('missing', 0)}/{len(self.accepted)}",
+            )
+        )
+
+        def intake_agrees() -> list[str]:
+            wrong = []
+            for a in self.accepted:
+                c = self.case_of(a.report_id)
+                mine = self._intake_status(a.report_id)
+                if c is None or mine is None:
+                    wrong.append(a.report_id)
+                    continue
+                norm = {
+                    "closed": "resolved",
+                    "reopened": "routed",
+                    "reopen_requested": "resolved",
+                    "duplicate": "routed",
+                }.get(mine, mine)
+                if norm != c["status"]:
+                    wrong.append(f"{a.report_id}: intake {mine}, routing {c['status']}")
+            return wrong
+
+        wrong: list[str] = []
+        wait_until(
+            lambda: not (wrong.__setitem__(slice(None), intake_agrees()) or wrong),
+            self.settle_timeout,
+            1.0,
+        )
+        s.checks.append(
+            Check(
+                "intake's read model agrees with routing",
+                not wrong,
+                f"{len(self.accepted) - len(wrong)}/{len(self.accepted)} agree"
+                + (f"; e.g. {wrong[:3]}" if wrong else ""),
+            )
+        )
+
+        mismatched: list[str] = []
+
+        def feeds_match() -> bool:
+            mismatched.clear()
+            for a in self.accepted:
+                case = self.case_of(a.report_id) or {}
+                if self._feed(a) != self._expected_feed(a, case):
+                    mismatched.append(a.report_id)
+            return not mismatched
+
+        wait_until(feeds_match, self.settle_timeout, 2.0)
+        detail = f"{len(self.accepted) - len(mismatched)}/{len(self.accepted)} reporters"
+        if mismatched:
+            a = next(x for x in self.accepted if x.report_id == mismatched[0])
+            detail += (
+                f"; e.g. {a.report_id}: got {dict(self._feed(a))}, expected "
+                f"{dict(self._expected_feed(a, self.case_of(a.report_id) or {}))}"
+            )
+        s.checks.append(
+            Check("every change reached its reporter exactly once", not mismatched, detail)
+        )
+
+        cities = (
+            "jakarta-pusat",
+            "jakarta-utara",
+            "jakarta-barat",
+            "jakarta-selatan",
+            "jakarta-timur",
+        )
+        recount = Counter(a.plan.district_id.split(".")[0] for a in self.accepted)
+
+        totals: dict[str, int] = {}
+        wait_until(
+            lambda: (
+                (totals.update(self.analytics_totals()) or True)
+                and all(totals[c] == recount.get(c, 0) for c in cities)
+            ),
+            self.settle_timeout,
+            1.0,
+        )
+        s.checks.append(
+            Check(
+                "analytics totals equal a recount",
+                all(totals.get(c) == recount.get(c, 0) for c in cities),
+                ", ".join(f"{c.split('-')[1]} {totals.get(c)}/{recount.get(c, 0)}" for c in cities),
+            )
+        )
+
+        resolved_routing = sum(
+            1
+            for c in cases.values()
+            if c and not c.get("duplicate_of") and c["status"] == "resolved"
+        )
+        dead = sum(
+            self._metric_sum(getattr(self.e, n), "jembatan_dead_letters_total")
+            for n in ("intake", "routing", "notify", "analytics")
+        )
+        s.checks.append(Check("no dead letters", dead == 0, f"{dead:.0f} dead-lettered records"))
+        s.checks.append(
+            Check(
+                "bad requests refused, nothing else failed",
+                not self.unexpected,
+                f"{sum(self.refused.values())} refused as planned"
+                + (f"; unexpected: {self.unexpected[:3]}" if self.unexpected else ""),
+            )
+        )
+        deliveries = self._metric_sum(self.e.notify, "jembatan_notify_deliveries_total")
+        s.counts = {
+            "reports planned": len(self.day.reports),
+            "reports accepted": len(self.accepted),
+            "bad requests refused (422)": sum(self.refused.values()),
+            "retries answered with the same report": self.retries_same_id,
+            "cases (originals)": sum(1 for c in cases.values() if c and not c.get("duplicate_of")),
+            "duplicates linked": statuses.get("duplicate", 0),
+            "cases by status": dict(
+                sorted((k, v) for k, v in statuses.items() if k not in ("duplicate", "missing"))
+            ),
+            "cases resolved": resolved_routing,
+            "agency actions": dict(sorted(self.actions.items())),
+            "notifications delivered": int(deliveries),
+            "dead letters": int(dead),
+        }
+        r = self.http.get(f"{self.e.analytics}/v1/league/districts")
+        if r.status_code == 200:
+            body = r.json()
+            s.league = list(body.get("ranked") or [])
+            if not s.league:
+                s.league = list(body.get("unranked") or [])
+                s.league_provisional = bool(s.league)
+        return s
+
+    def run(self) -> Summary:
+        start = time.monotonic()
+        self.setup()
+        self.submit_all()
+        self.wait_routed()
+        self.work_cases()
+        summary = self.reconcile()
+        summary.seconds = time.monotonic() - start
+        return summary
+
+
+def district_shapes(
+    geojson: Path,
+) -> Iterable[tuple[str, tuple[float, float, float, float], Callable[[float, float], bool]]]:
+    from services.intake.domain.geo import DistrictLocator
+
+    locator = DistrictLocator.from_file(geojson)
+    return [(d.id, d.bbox, d.contains) for d in locator.districts]
