@@ -1,0 +1,328 @@
+"""`make bench`: intake throughput and end-to-end latency, each beside a baseline from the
+same run, in both modes. Writes docs/benchmarks.md.
+
+- Intake: closed-loop clients submitting reports for a fixed time, against the same
+  clients calling a trivial endpoint (/healthz) of the same server. Target: intake
+  reaches at least 30% of the trivial rate.
+- End to end: reports submitted at half of intake's measured maximum rate; latency from
+  the submission to the reporter's acknowledgement in notify's in-app feed. Baseline:
+  a raw produce-to-consume round trip on the same log. Target: p99 at most 1 s.
+
+Only loopback addresses are targets; every loop is bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from jembatan.bus.embedded import EmbeddedBus
+from jembatan.bus.kafka import KafkaBus
+from jembatan.bus.port import Bus, OutgoingRecord, TopicSpec
+from services.simulation import GEOJSON
+from services.simulation.driver import district_shapes
+from services.simulation.scenario import plan_day
+from tests.e2e.harness import ROOT, Ecosystem
+
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+MONGO = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017/")
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def closed_loop(call: Callable[[httpx.Client, int], bool], clients: int, seconds: float) -> Load:
+    """``clients`` threads each calling as fast as answers come, for ``seconds``."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+    counter = iter(range(10**9))
+
+    def worker() -> None:
+        nonlocal errors
+        with httpx.Client(timeout=10) as http:
+            while time.monotonic() < stop_at:
+                n = next(counter)
+                start = time.perf_counter()
+                ok = call(http, n)
+                took = time.perf_counter() - start
+                with lock:
+                    latencies.append(took)
+                    errors += 0 if ok else 1
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 30)
+    return Load(len(latencies), time.monotonic() - began, latencies, errors)
+
+
+def report_bodies(n: int) -> list[dict[str, object]]:
+    day = plan_day(
+        n, list(district_shapes(GEOJSON)), seed=99, duplicate_rate=0, bad_rate=0, retry_rate=0
+    )
+    return [
+        {
+            "category": p.category,
+            "description": p.description,
+            "location": {"lat": p.lat, "lon": p.lon},
+            "language": p.language,
+            "contact": {"email": f"bench{p.index}@example.org"},
+        }
+        for p in day.reports
+    ]
+
+
+def raw_round_trip(bus: Bus, count: int = 300) -> list[float]:
+    """Produce one record and wait for a consumer to read it, ``count`` times."""
+    topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    bus.ensure_topics([TopicSpec(topic, 1)])
+    consumer = bus.consumer(f"bench-{uuid.uuid4().hex[:8]}", [topic])
+    producer = bus.producer()
+    out: list[float] = []
+    try:
+        # join the group before timing (Kafka assigns partitions on the first polls)
+        producer.send([OutgoingRecord(topic, b"warm", b"{}")])
+        deadline = time.monotonic() + 30
+        while not consumer.poll(0.5) and time.monotonic() < deadline:
+            pass
+        for i in range(count):
+            start = time.perf_counter()
+            producer.send([OutgoingRecord(topic, str(i).encode(), b"{}")])
+            got: list[object] = []
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                got = consumer.poll(0.2)  # type: ignore[assignment]
+            out.append(time.perf_counter() - start)
+    finally:
+        consumer.close()
+    return out
+
+
+def end_to_end(eco: Ecosystem, rate: float, seconds: float) -> Load:
+    """Submit at ``rate`` per second; time until the reporter's acknowledgement shows."""
+    bodies = report_bodies(int(rate * seconds) + 10)
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    intake, notify = eco.url("intake"), eco.url("notify")
+
+    def one(body: dict[str, object]) -> None:
+        nonlocal errors
+        with httpx.Client(timeout=10) as http:
+            start = time.perf_counter()
+            r = http.post(f"{intake}/v1/reports", json=body)
+            if r.status_code != 201:
+                with lock:
+                    errors += 1
+                return
+            rid, token = r.json()["report"]["id"], r.json()["tracking_token"]
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                feed = http.get(
+                    f"{notify}/v1/reports/{rid}/feed", headers={"X-Tracking-Token": token}
+                )
+                if feed.status_code == 200 and any(
+                    "report.submitted" in i["event_type"] for i in feed.json()["items"]
+                ):
+                    with lock:
+                        latencies.append(time.perf_counter() - start)
+                    return
+                time.sleep(0.02)
+            with lock:
+                errors += 1
+
+    threads: list[threading.Thread] = []
+    began = time.monotonic()
+    for i, body in enumerate(bodies[: int(rate * seconds)]):
+        due = began + i / rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        t = threading.Thread(target=one, args=(body,))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(30)
+    return Load(len(latencies), time.monotonic() - began, latencies, errors)
+
+
+def bench_mode(mode: str, seconds: float, clients: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        eco = Ecosystem(
+            mode=mode,
+            workdir=Path(tmp),
+            kafka_bootstrap=KAFKA,
+            mongo_url=MONGO,
+            extra_env={
+                "JEMBATAN_INTAKE_RATE_LIMIT_CAPACITY": "1000000",
+                "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "1000000",
+                "JEMBATAN_LOG_LEVEL": "WARNING",
+                "JEMBATAN_SEED_DEMO": "true",
+            },
+        )
+        eco.start(timeout=180)
+        try:
+            intake = eco.url("intake")
+            bodies = report_bodies(5000)
+            trivial = closed_loop(
+                lambda http, n: http.get(f"{intake}/healthz").status_code == 200, clients, seconds
+            )
+            submit = closed_loop(
+                lambda http, n: (
+                    http.post(f"{intake}/v1/reports", json=bodies[n % len(bodies)]).status_code
+                    == 201
+                ),
+                clients,
+                seconds,
+            )
+            half = max(1.0, submit.rate / 2)
+            e2e = end_to_end(eco, half, seconds)
+            bus: Bus = (
+                KafkaBus(KAFKA, namespace=f"{eco.run_id}.")
+                if mode == "distributed"
+                else EmbeddedBus(eco.workdir / "data" / "log")
+            )
+            try:
+                raw = raw_round_trip(bus)
+            finally:
+                bus.close()
+        finally:
+            eco.stop()
+    raw_sorted = sorted(raw)
+    return {
+        "mode": mode,
+        "trivial": trivial,
+        "submit": submit,
+        "e2e": e2e,
+        "half_rate": half,
+        "raw_p50": statistics.median(raw),
+        "raw_p99": raw_sorted[int(0.99 * len(raw)) - 1],
+    }
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}; Kafka 3.9.1 (KRaft, one "
+        f"node) and FerretDB 1.24.2 (SQLite) on the same machine; load generator on the same "
+        f"machine too"
+    )
+
+
+def render(results: list[dict[str, object]], seconds: float, clients: int) -> str:
+    ms = 1000.0
+    lines = [
+        "# Benchmarks",
+        "",
+        "Measured by `make bench` (`tests/bench/run.py`); every figure stands beside a baseline",
+        "measured in the same run on the same servers, because these machines are shared and",
+        "noisy: read the ratios, not the absolute numbers.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {clients} closed-loop "
+        f"clients for {seconds:.0f} s per measurement.",
+        "",
+        "## Intake submissions",
+        "",
+        "| mode | trivial endpoint (/healthz) | submit a report | ratio | p50 | p99 "
+        "| target >= 30% |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        t, s = r["trivial"], r["submit"]
+        assert isinstance(t, Load) and isinstance(s, Load)
+        ratio = s.rate / t.rate
+        lines.append(
+            f"| {r['mode']} | {t.rate:.0f}/s (p50 {t.pct(0.5) * ms:.1f} ms) | {s.rate:.0f}/s "
+            f"({s.errors} errors) | {ratio:.0%} | {s.pct(0.5) * ms:.1f} ms "
+            f"| {s.pct(0.99) * ms:.1f} ms | {'met' if ratio >= 0.3 else 'NOT met'} |"
+        )
+    lines += [
+        "",
+        "## End to end: submission to the reporter's acknowledgement",
+        "",
+        "At half of intake's measured maximum rate; the acknowledgement is the `report.submitted`",
+        "entry in notify's in-app feed (polled every 20 ms, so figures include up to 20 ms of",
+        "polling). Baseline: one record produced and consumed on the same log.",
+        "",
+        "| mode | rate | p50 | p99 | raw log round trip p50 / p99 | target p99 <= 1 s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        e = r["e2e"]
+        assert isinstance(e, Load)
+        p99 = e.pct(0.99)
+        lines.append(
+            f"| {r['mode']} | {r['half_rate']:.1f}/s ({e.requests} reports, {e.errors} lost or "
+            f"late) | {e.pct(0.5) * ms:.0f} ms | {p99 * ms:.0f} ms | "
+            f"{r['raw_p50'] * ms:.1f} / {r['raw_p99'] * ms:.1f} ms | "  # type: ignore[operator]
+            f"{'met' if p99 <= 1.0 and not e.errors else 'NOT met'} |"
+        )
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        "make bench            # starts Kafka and FerretDB when needed",
+        "BENCH_SECONDS=20 BENCH_CLIENTS=16 make bench",
+        "```",
+        "",
+        "Each mode starts the four services as separate processes (`tests/e2e/harness.py`),",
+        "with intake's per-client rate limit lifted for the run.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 10)))
+    parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_CLIENTS", 8)))
+    parser.add_argument("--modes", default=os.environ.get("BENCH_MODES", "embedded,distributed"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    results = [bench_mode(m, args.seconds, args.clients) for m in args.modes.split(",")]
+    text = render(results, args.seconds, args.clients)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
