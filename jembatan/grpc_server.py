@@ -174,7 +174,11 @@ class _Interceptor(grpc.ServerInterceptor):
                     grpc.StatusCode.UNAUTHENTICATED,
                     "send 'authorization: Bearer <api key>' metadata",
                 )
-            principal = self.authenticate(raw[7:].strip())
+            try:
+                principal = self.authenticate(raw[7:].strip())
+            except Exception as exc:  # the key store is down: retryable, not UNKNOWN
+                log.warning("gRPC authentication unavailable: %s", exc)
+                _abort(context, grpc.StatusCode.UNAVAILABLE, "authentication is unavailable; retry")
             if principal is None:
                 _abort(context, grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key")
             assert principal is not None
@@ -264,6 +268,8 @@ class GrpcServer:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             interceptors=[_Interceptor(service, metrics, authenticate, scopes)],
+            # Without this, two processes could silently share the port.
+            options=[("grpc.so_reuseport", 0)],
         )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -277,9 +283,7 @@ class GrpcServer:
             names.append(full_name)
             self._service_names.append(full_name)
         reflection.enable_server_reflection(names, self.server)
-        self.port = self.server.add_insecure_port(self.address)
-        if self.port == 0:
-            raise OSError(f"gRPC cannot listen on {self.address}")
+        self._bound = False
 
     def _update_health(self) -> None:
         problems = []
@@ -300,6 +304,12 @@ class GrpcServer:
             self.health.set(name, status)
 
     def run(self) -> None:
+        """Bind (here, not at construction: building a service must not take its port),
+        serve, and stop gracefully."""
+        if not self._bound:
+            if self.server.add_insecure_port(self.address) == 0:
+                raise OSError(f"gRPC cannot listen on {self.address}")
+            self._bound = True
         self._stop.clear()
         self._update_health()
         self.server.start()

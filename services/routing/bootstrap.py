@@ -1,5 +1,6 @@
 """Routing's composition root: adapters from settings, the consumer, the outbox relay, the
-SLA timers and the HTTP app (agency and admin APIs, metrics, health, readiness)."""
+SLA timers, the HTTP app (agency and admin APIs, metrics, health, readiness) and the gRPC
+CaseService with its assignment-feed consumer."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from services.routing.adapters.repository import (
     RuleSetRepository,
     UnroutedRepository,
 )
-from services.routing.entrypoints import admin_api, agency_api
+from services.routing.entrypoints import admin_api, agency_api, grpc_api
 from services.routing.entrypoints.consumer import GROUP, TYPES, make_handler
 from services.routing.entrypoints.container import Routing
 from services.routing.seed import seed
@@ -48,15 +49,19 @@ def build(
 ) -> tuple[ServiceRuntime, FastAPI]:
     """Wire routing; ``now`` lets tests move the clock (SLA deadlines)."""
     settings = settings or RoutingSettings()
-    runtime = ServiceRuntime(SERVICE, settings, consumer_groups=(GROUP,), bus=bus, store=store)
+    runtime = ServiceRuntime(
+        SERVICE, settings, consumer_groups=(GROUP, grpc_api.FEED_GROUP), bus=bus, store=store
+    )
     cases = CaseRepository(runtime.store)
     rules = RuleSetRepository(runtime.store, cache_seconds=settings.rules_cache_s)
     keys = ApiKeyRepository(runtime.store)
     unrouted = UnroutedRepository(runtime.store)
+    feed = grpc_api.AssignmentFeed(runtime.store)
 
     def prepare_store() -> None:
         cases.ensure_indexes()
         rules.ensure_indexes()
+        feed.ensure_indexes()
         if settings.mode == "embedded" or settings.seed_demo:
             seed(rules, keys, now())
 
@@ -83,6 +88,11 @@ def build(
     runtime.add_worker(consumer)
     runtime.add_worker(relay)
     runtime.add_worker(timers)
+    assignments, grpc = grpc_api.workers(
+        settings, runtime, feed, cases, keys, service, lambda: checks, now
+    )
+    runtime.add_worker(assignments)
+    runtime.add_worker(grpc)
 
     app = FastAPI(
         title="Jembatan routing",
@@ -100,7 +110,13 @@ def build(
         now=now,
     )
     app.state.runtime = runtime
-    app.state.workers = {"consumer": consumer, "relay": relay, "timers": timers}
+    app.state.workers = {
+        "consumer": consumer,
+        "relay": relay,
+        "timers": timers,
+        "assignments": assignments,
+        "grpc": grpc,
+    }
     checks = runtime.readiness()
 
     def ruleset_loaded() -> None:
