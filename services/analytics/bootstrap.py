@@ -5,6 +5,9 @@
   from the states at start);
 - faust engine (distributed): a supervised Faust worker process owns the state
   in its tables and publishes the aggregates to the store, which the API reads.
+
+In both, the process serves the REST API and the gRPC AnalyticsService
+(``analytics_grpc_port``) side by side, through the same query layer.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from jembatan.store.port import DocumentStore
 from services.analytics.adapters.repositories import AggregateSnapshots, ReportStateRepository
 from services.analytics.entrypoints import api
 from services.analytics.entrypoints.consumer import GROUP, consumer
+from services.analytics.entrypoints.grpc_api import grpc_server
 from services.analytics.entrypoints.prometheus import AnalyticsCollector
 from services.analytics.service_layer.engine import AnalyticsEngine
 from services.analytics.service_layer.queries import (
@@ -52,6 +56,8 @@ def build(
         source, Geography.load(), min_sample=settings.analytics_league_min_sample
     )
     runtime.metrics.registry.register(AnalyticsCollector(queries))
+    grpc = grpc_server(settings, queries, runtime.metrics, runtime.readiness)
+    runtime.add_worker(grpc)
     app = FastAPI(
         title="Jembatan analytics",
         version="1",
@@ -61,6 +67,7 @@ def build(
     install(app, runtime.metrics, runtime.readiness())
     app.state.runtime = runtime
     app.state.queries = queries
+    app.state.grpc = grpc
     return runtime, app
 
 

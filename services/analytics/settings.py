@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from jembatan.config import CommonSettings
+
+READ_SCOPE = "analytics:read"
+Scope = Annotated[str, StringConstraints(pattern=r"^[a-z]+:[a-z]+$")]
+
+
+class PartnerKey(BaseModel):
+    """A partner's gRPC API key, by its SHA-256 (the key itself is never configured).
+
+    Scopes are free-form ``area:verb`` strings so one key list can be shared between
+    services; analytics needs ``analytics:read``."""
+
+    model_config = ConfigDict(extra="forbid")
+    partner_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
+    scopes: list[Scope] = Field(default_factory=lambda: [READ_SCOPE])
 
 
 class AnalyticsSettings(CommonSettings):
@@ -37,6 +52,13 @@ class AnalyticsSettings(CommonSettings):
     )
     analytics_league_min_sample: int = Field(
         default=20, ge=1, description="resolved reports with a deadline needed before ranking"
+    )
+
+    analytics_partner_keys: list[PartnerKey] = Field(
+        default_factory=list,
+        description='gRPC partner keys, JSON: [{"partner_id": ..., "key_sha256": <hex SHA-256 '
+        'of the key>, "scopes": ["analytics:read"]}]; embedded mode also accepts the '
+        "development partner keys of services/demo/dev_keys.json",
     )
 
     @property

@@ -11,6 +11,7 @@ from services.analytics.service_layer.queries import AnalyticsQueries, NotFound
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,120}$"
 EntityId = Annotated[str, Path(pattern=ID_PATTERN, description="catalogue id")]
+LEAGUE_SCOPES = {"districts": "district", "cities": "city", "agencies": "agency"}
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "unknown district, city or agency (shared error shape)"},
     422: {"description": "invalid parameter (shared error shape)"},
@@ -46,9 +47,12 @@ def router(queries: AnalyticsQueries) -> APIRouter:
         except NotFound as exc:
             raise _not_found(exc) from None
 
-    @r.get("/league/{table}", summary="League table of districts or agencies (quality, not volume)")
-    def league(table: Literal["districts", "agencies"]) -> dict[str, Any]:
-        return queries.league("district" if table == "districts" else "agency")
+    @r.get(
+        "/league/{table}",
+        summary="League table of districts, cities or agencies (quality, not volume)",
+    )
+    def league(table: Literal["districts", "cities", "agencies"]) -> dict[str, Any]:
+        return queries.league(LEAGUE_SCOPES[table])
 
     @r.get("/trends", summary="Submitted and resolved per hourly or daily window")
     def trends(

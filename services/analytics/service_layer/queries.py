@@ -107,11 +107,19 @@ class AnalyticsQueries:
         return {"agency_id": agency_id, "metrics": summarize(counts)}
 
     def league(self, scope: str) -> dict[str, Any]:
-        table = league_mod.league(self.source.scope(scope), self.min_sample)
-        if scope == "district":
-            for row in table["ranked"] + table["unranked"]:
+        """League of ``district``, ``city`` or ``agency``; each row also carries the
+        entity's resolved count and median time to resolve (as its metrics publish them)."""
+        aggregates = self.source.scope(scope)
+        table = league_mod.league(aggregates, self.min_sample)
+        for row in table["ranked"] + table["unranked"]:
+            counts = aggregates[row["id"]]
+            row["resolved"] = counts.get("resolved", 0)
+            row["median_resolve_seconds"] = summarize(counts)["time_to_resolve"]["median_seconds"]
+            if scope == "district":
                 row["name"] = self.geo.district_names.get(row["id"])
                 row["city_id"] = self.geo.district_city.get(row["id"])
+            elif scope == "city":
+                row["name"] = self.geo.city_names.get(row["id"])
         return {
             "scope": scope,
             "min_sample": self.min_sample,
