@@ -1,5 +1,6 @@
 """Intake's composition root: adapters chosen by settings, wired into the service layer,
-the HTTP app (REST /v1 and Open311 /open311/v2), the outbox relay and the read model."""
+the HTTP app (REST /v1 and Open311 /open311/v2), the gRPC ReportService, the outbox relay
+and the read model (which also fills the report update feed WatchReports streams)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from services.intake.adapters.media_store import (
     MediaStore,
 )
 from services.intake.adapters.repository import MEDIA_CHUNKS, ReportRepository
+from services.intake.adapters.updates import UpdateFeed
 from services.intake.domain.geo import DistrictLocator, GeoDataError
 from services.intake.domain.ratelimit import RateLimiter
 from services.intake.entrypoints.api import build_router, install_upload_guard
 from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
+from services.intake.entrypoints.grpc_api import grpc_server
 from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
 from services.intake.service_layer.services import Category, IntakeMetrics, IntakeService
 from services.intake.settings import IntakeSettings
@@ -79,6 +82,8 @@ def build(
     )
     repo = ReportRepository(runtime.store)
     repo.create_indexes()
+    updates = UpdateFeed(runtime.store)
+    updates.create_indexes()
     relay = OutboxRelay(repo.reports, runtime.bus, runtime.metrics)
     metrics = IntakeMetrics("intake", runtime.metrics.registry)
     service = IntakeService(
@@ -92,10 +97,15 @@ def build(
         media_max_per_report=settings.intake_media_max_per_report,
         token_secret=settings.intake_token_secret.get_secret_value(),
         on_write=relay.wake,
+        updates=updates,
     )
     runner = read_model_runner(runtime.bus, service, runtime.metrics)
     runtime.add_worker(relay)
     runtime.add_worker(runner)
+    checks: dict[str, Any] = {}
+    grpc = grpc_server(settings, service, runtime.metrics, lambda: checks)
+    runtime.add_worker(grpc)
+    checks.update(runtime.readiness())
     limiter = RateLimiter(
         settings.intake_rate_limit_capacity, settings.intake_rate_limit_per_second
     )
@@ -124,6 +134,7 @@ def build(
     app.state.service = service
     app.state.relay = relay
     app.state.read_model = runner
+    app.state.grpc = grpc
     app.state.limiter = limiter
     return runtime, app
 

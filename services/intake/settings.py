@@ -5,11 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from jembatan.config import CommonSettings
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
+
+
+PartnerScope = Literal["reports:submit", "reports:read", "reports:watch"]
+PARTNER_SCOPES: tuple[PartnerScope, ...] = ("reports:submit", "reports:read", "reports:watch")
+
+
+class PartnerKey(BaseModel):
+    """A partner's gRPC API key, by its SHA-256 (the key itself is never configured)."""
+
+    model_config = ConfigDict(extra="forbid")
+    partner_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
+    scopes: list[PartnerScope] = Field(default_factory=lambda: list(PARTNER_SCOPES))
 
 
 class IntakeSettings(CommonSettings):
@@ -48,4 +61,11 @@ class IntakeSettings(CommonSettings):
     )
     intake_trust_forwarded_for: bool = Field(
         default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
+    )
+    intake_partner_keys: list[PartnerKey] = Field(
+        default_factory=list,
+        description='gRPC partner keys, JSON: [{"partner_id": ..., "key_sha256": <hex SHA-256 '
+        'of the key>, "scopes": ["reports:submit", "reports:read", "reports:watch"]}]; '
+        "embedded mode with none configured accepts the development partner keys of "
+        "services/demo/dev_keys.json",
     )

@@ -1,10 +1,11 @@
-"""The read model's consumer: case events from routing update the report intake shows."""
+"""The read model's consumer: case events from routing update the report intake shows;
+they and the reporter's status-changing feedback go to the update feed (WatchReports)."""
 
 from __future__ import annotations
 
 from jembatan.bus.port import Bus
 from jembatan.bus.runner import ConsumerRunner
-from jembatan.events.catalog import CASE_EVENT_TYPES, REPORTS_TOPIC
+from jembatan.events.catalog import CASE_EVENT_TYPES, REPORTS_TOPIC, ReportFeedback
 from jembatan.events.envelope import CloudEvent
 from jembatan.metrics import ServiceMetrics
 from services.intake.service_layer.services import IntakeService
@@ -17,5 +18,10 @@ def read_model_runner(bus: Bus, service: IntakeService, metrics: ServiceMetrics)
         service.apply_case_event(event)
 
     return ConsumerRunner(
-        bus, READ_MODEL_GROUP, [REPORTS_TOPIC], handle, metrics, types=CASE_EVENT_TYPES
+        bus,
+        READ_MODEL_GROUP,
+        [REPORTS_TOPIC],
+        handle,
+        metrics,
+        types=CASE_EVENT_TYPES | {ReportFeedback.event_type},
     )

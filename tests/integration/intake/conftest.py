@@ -3,6 +3,7 @@ servers (Kafka with a unique namespace, FerretDB with a unique database), worker
 
 from __future__ import annotations
 
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -62,6 +63,12 @@ def adapters(
     return KafkaBus(kafka, client_id=name, namespace=name + "."), MongoStore(mongo, name)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture
 def make_intake(
     request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
@@ -70,6 +77,7 @@ def make_intake(
 
     def make(kind: str, *, start: bool = True, bus: Bus | None = None, **over: Any) -> Intake:
         own_bus, store = adapters(kind, request, tmp_path, unique_name)
+        over.setdefault("intake_grpc_port", free_port())  # 50051 may be taken (jembatan run)
         settings = IntakeSettings(
             data_dir=tmp_path,
             topic_partitions=2,
