@@ -15,6 +15,7 @@ from tests.deploy.tooling import K8S, load_yaml_docs
 GROUPS = (
     "intake-read-model",
     "routing",
+    "routing-assignments",
     "notify",
     "notify-contacts",
     "notify-webhooks",
