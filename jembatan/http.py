@@ -17,7 +17,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from jembatan.bus.port import BusUnavailable
 from jembatan.metrics import ServiceMetrics
@@ -61,11 +60,11 @@ def error_body(
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"  # bounded label: never the raw path
+    """The matched route's template (set in the scope by the router), never the raw path:
+    a bounded label."""
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(path) if path else "unmatched"
 
 
 def install(

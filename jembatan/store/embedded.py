@@ -125,10 +125,32 @@ def _shapes_of(value: Any, prefix: str, out: set[tuple[str, str]]) -> None:
             _shapes_of(element, prefix, out)
 
 
+class _ShapeLookup:
+    """Has this path ever held the kind (array / object)? Asked of SQLite per path, with a
+    memo for one query: documents keyed by ids (the outbox's ``outbox.<event id>``) give a
+    collection unboundedly many paths, so loading them all for every query is too slow."""
+
+    def __init__(self, conn: sqlite3.Connection, coll: str, kind: str) -> None:
+        self._conn = conn
+        self._coll = coll
+        self._kind = kind
+        self._memo: dict[str, bool] = {}
+
+    def __contains__(self, path: object) -> bool:
+        key = str(path)
+        if key not in self._memo:
+            row = self._conn.execute(
+                "SELECT 1 FROM _shapes WHERE coll = ? AND path = ? AND kind = ?",
+                (self._coll, key, self._kind),
+            ).fetchone()
+            self._memo[key] = row is not None
+        return self._memo[key]
+
+
 class _Compiler:
     """Filter -> SQL, exact where no array can be on the path."""
 
-    def __init__(self, arrays: set[str], objects: set[str]) -> None:
+    def __init__(self, arrays: set[str] | _ShapeLookup, objects: set[str] | _ShapeLookup) -> None:
         self.arrays = arrays
         self.objects = objects
 
@@ -303,13 +325,9 @@ class EmbeddedCollection:
             conn.execute("COMMIT")
 
     def _compiler(self, conn: sqlite3.Connection) -> _Compiler:
-        arrays: set[str] = set()
-        objects: set[str] = set()
-        for path, kind in conn.execute(
-            "SELECT path, kind FROM _shapes WHERE coll = ?", (self.name,)
-        ):
-            (arrays if kind == "array" else objects).add(path)
-        return _Compiler(arrays, objects)
+        return _Compiler(
+            _ShapeLookup(conn, self.name, "array"), _ShapeLookup(conn, self.name, "object")
+        )
 
     def _record(self, conn: sqlite3.Connection, doc: Document) -> None:
         shapes: set[tuple[str, str]] = set()
