@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from jembatan.bus.embedded import EmbeddedBus
@@ -24,6 +25,7 @@ from jembatan.events.catalog import REPORTS_TOPIC, dead_letter_topic
 from services.simulation import GEOJSON
 from services.simulation.driver import Endpoints, Simulation, district_shapes
 from services.simulation.scenario import plan_day
+from tests.deploy.metric_names import missing_from_live_metrics
 from tests.e2e.harness import Ecosystem
 
 REPORTS = 40
@@ -114,5 +116,12 @@ def test_a_simulated_day_reconciles(ecosystem: Ecosystem) -> None:
         assert summary.counts["reports accepted"] >= REPORTS * 0.85
         dead = _dead_letters(bus, ecosystem.run_id)
         assert all(keys == [poison_key] for keys in dead.values()), dead
+        # Every series the Grafana dashboards and the alert rules query is on a live
+        # /metrics page of the running services.
+        pages = [
+            httpx.get(f"{ecosystem.url(s)}/metrics", timeout=10).text
+            for s in ("intake", "routing", "notify", "analytics")
+        ]
+        assert missing_from_live_metrics(pages) == []
     finally:
         bus.close()
