@@ -178,6 +178,7 @@ class Simulation:
         self.refused: Counter[str] = Counter()
         self.unexpected: list[str] = []
         self.retries_same_id = 0
+        self.rate_limited = 0
         self.agency_keys: dict[str, str] = {}
         self.agencies: list[str] = []
         self.evidence: dict[str, str] = {}
@@ -269,9 +270,21 @@ class Simulation:
             body["location"] = {"lat": 123.0, "lon": 500.0}
         return body
 
-    def _submit(self, p: PlannedReport) -> None:
+    def _post_report(self, p: PlannedReport) -> httpx.Response:
+        """Submit as a well-behaved app does: on 429, wait as told and send again with the
+        same Idempotency-Key (all simulated citizens share this machine's address)."""
         headers = {"Idempotency-Key": p.idempotency_key}
-        r = self.http.post(f"{self.e.intake}/v1/reports", json=self._body(p), headers=headers)
+        for _ in range(60):
+            r = self.http.post(f"{self.e.intake}/v1/reports", json=self._body(p), headers=headers)
+            if r.status_code != 429:
+                return r
+            with self._lock:
+                self.rate_limited += 1
+            time.sleep(min(10.0, float(r.headers.get("Retry-After", "1"))))
+        return r
+
+    def _submit(self, p: PlannedReport) -> None:
+        r = self._post_report(p)
         if p.bad:
             with self._lock:
                 if r.status_code == 422:
@@ -286,9 +299,7 @@ class Simulation:
         report_id = r.json()["report"]["id"]
         token = r.json()["tracking_token"]
         if p.retry:  # the phone did not see the answer and sends again
-            again = self.http.post(
-                f"{self.e.intake}/v1/reports", json=self._body(p), headers=headers
-            )
+            again = self._post_report(p)
             with self._lock:
                 if again.status_code == 200 and again.json()["report"]["id"] == report_id:
                     self.retries_same_id += 1
@@ -565,6 +576,7 @@ class Simulation:
             "reports accepted": len(self.accepted),
             "bad requests refused (422)": sum(self.refused.values()),
             "retries answered with the same report": self.retries_same_id,
+            "submissions told to wait (429), then sent again": self.rate_limited,
             "cases (originals)": sum(1 for c in cases.values() if c and not c.get("duplicate_of")),
             "duplicates linked": statuses.get("duplicate", 0),
             "cases by status": dict(
