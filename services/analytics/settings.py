@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field
 
 from jembatan.config import CommonSettings
+from jembatan.partner_keys import PartnerKey as SharedPartnerKey
+from jembatan.partner_keys import Scope
 
 READ_SCOPE = "analytics:read"
-Scope = Annotated[str, StringConstraints(pattern=r"^[a-z]+:[a-z]+$")]
 
 
-class PartnerKey(BaseModel):
-    """A partner's gRPC API key, by its SHA-256 (the key itself is never configured).
+class PartnerKey(SharedPartnerKey):
+    """A partner's gRPC API key for analytics, which needs ``analytics:read`` (the default).
 
     Scopes are free-form ``area:verb`` strings so one key list can be shared between
-    services; analytics needs ``analytics:read``."""
+    services."""
 
-    model_config = ConfigDict(extra="forbid")
-    partner_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
-    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
     scopes: list[Scope] = Field(default_factory=lambda: [READ_SCOPE])
 
 

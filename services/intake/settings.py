@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from jembatan.config import CommonSettings
+from jembatan.partner_keys import PartnerKey as SharedPartnerKey
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
 
@@ -16,12 +17,9 @@ PartnerScope = Literal["reports:submit", "reports:read", "reports:watch"]
 PARTNER_SCOPES: tuple[PartnerScope, ...] = ("reports:submit", "reports:read", "reports:watch")
 
 
-class PartnerKey(BaseModel):
-    """A partner's gRPC API key, by its SHA-256 (the key itself is never configured)."""
+class PartnerKey(SharedPartnerKey):
+    """A partner's gRPC API key for intake (every intake scope unless it says otherwise)."""
 
-    model_config = ConfigDict(extra="forbid")
-    partner_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
-    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
     scopes: list[PartnerScope] = Field(default_factory=lambda: list(PARTNER_SCOPES))
 
 

@@ -20,6 +20,7 @@ from jembatan.http import install
 from jembatan.outbox import OutboxRelay
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
+from services.routing.adapters.assignments import AssignmentFeed
 from services.routing.adapters.repository import (
     ApiKeyRepository,
     CaseRepository,
@@ -27,6 +28,7 @@ from services.routing.adapters.repository import (
     UnroutedRepository,
 )
 from services.routing.entrypoints import admin_api, agency_api, grpc_api
+from services.routing.entrypoints.assignments import FEED_GROUP
 from services.routing.entrypoints.consumer import GROUP, TYPES, make_handler
 from services.routing.entrypoints.container import Routing
 from services.routing.seed import seed
@@ -50,13 +52,13 @@ def build(
     """Wire routing; ``now`` lets tests move the clock (SLA deadlines)."""
     settings = settings or RoutingSettings()
     runtime = ServiceRuntime(
-        SERVICE, settings, consumer_groups=(GROUP, grpc_api.FEED_GROUP), bus=bus, store=store
+        SERVICE, settings, consumer_groups=(GROUP, FEED_GROUP), bus=bus, store=store
     )
     cases = CaseRepository(runtime.store)
     rules = RuleSetRepository(runtime.store, cache_seconds=settings.rules_cache_s)
     keys = ApiKeyRepository(runtime.store)
     unrouted = UnroutedRepository(runtime.store)
-    feed = grpc_api.AssignmentFeed(runtime.store)
+    feed = AssignmentFeed(runtime.store)
 
     def prepare_store() -> None:
         cases.ensure_indexes()

@@ -23,22 +23,21 @@ accepts the development partner keys of ``services/demo/dev_keys.json`` (role
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 from jembatan.grpc_gen.jembatan.v1 import analytics_pb2, analytics_pb2_grpc
-from jembatan.grpc_server import GrpcServer, Principal
+from jembatan.grpc_server import GrpcServer
 from jembatan.http import ApiError, ReadinessCheck
 from jembatan.metrics import ServiceMetrics
+from jembatan.partner_keys import PartnerKey, PartnerKeys, dev_partner_keys
 from services.analytics.entrypoints.api import ID_PATTERN
 from services.analytics.service_layer.queries import AnalyticsQueries, NotFound
-from services.analytics.settings import READ_SCOPE, AnalyticsSettings, PartnerKey
+from services.analytics.settings import READ_SCOPE, AnalyticsSettings
 
 SERVICE_NAME: str = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
 SCOPES: dict[str, str] = {
@@ -57,41 +56,10 @@ _LEAGUES = {
 
 
 # ------------------------------------------------------------------------------ auth
-def dev_partner_keys(path: Path = DEV_KEYS_FILE) -> list[PartnerKey]:
-    """The development partner keys (entries with role ``partner``), scope analytics:read."""
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["keys"]
-    except (OSError, ValueError, KeyError):
-        return []
-    return [
-        PartnerKey(
-            partner_id=e["subject"],
-            key_sha256=hashlib.sha256(str(e["key"]).encode()).hexdigest(),
-            scopes=[READ_SCOPE],
-        )
-        for e in entries
-        if isinstance(e, dict) and e.get("role") == "partner" and e.get("key")
-    ]
-
-
-class PartnerKeys:
-    """``authenticate(key) -> Principal | None`` over keys known by their SHA-256."""
-
-    def __init__(self, keys: Iterable[PartnerKey]) -> None:
-        self._by_hash: dict[str, Principal] = {}
-        for k in keys:  # the first entry for a hash wins: configured keys come first
-            self._by_hash.setdefault(
-                k.key_sha256, Principal(k.partner_id, "partner", frozenset(k.scopes))
-            )
-
-    def __call__(self, key: str) -> Principal | None:
-        return self._by_hash.get(hashlib.sha256(key.encode()).hexdigest())
-
-
 def partner_keys(settings: AnalyticsSettings) -> PartnerKeys:
-    keys = list(settings.analytics_partner_keys)
+    keys: list[PartnerKey] = list(settings.analytics_partner_keys)  # configured ones first
     if settings.mode == "embedded":
-        keys += dev_partner_keys()
+        keys += dev_partner_keys(DEV_KEYS_FILE, [READ_SCOPE])
     return PartnerKeys(keys)
 
 

@@ -37,13 +37,10 @@ RESOLVED, ``reopened`` (back in the agency's queue) is ROUTED.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -53,19 +50,18 @@ from pydantic import ValidationError
 from jembatan import clock
 from jembatan.grpc_gen.jembatan.v1 import common_pb2, reports_pb2, reports_pb2_grpc
 from jembatan.grpc_server import (
-    Authenticator,
     GrpcServer,
-    Principal,
     current_principal,
     field_errors_from,
 )
 from jembatan.http import ApiError, ReadinessCheck
 from jembatan.metrics import ServiceMetrics
+from jembatan.partner_keys import PartnerKey, PartnerKeys, dev_partner_keys
 from services.intake.domain import report as rules
 from services.intake.entrypoints.api import api_error
 from services.intake.service_layer.commands import SubmitReport
 from services.intake.service_layer.services import IntakeError, IntakeService, SearchQuery
-from services.intake.settings import DEMO, PARTNER_SCOPES, IntakeSettings, PartnerKey
+from services.intake.settings import DEMO, PARTNER_SCOPES, IntakeSettings
 
 log = logging.getLogger(__name__)
 
@@ -105,42 +101,15 @@ _RENAMES = {
 
 
 # ------------------------------------------------------------------------------ auth
-def dev_partner_keys(path: Path = DEV_KEYS_FILE) -> list[PartnerKey]:
-    """The development partner keys (embedded mode only), every scope."""
-    try:
-        entries = json.loads(path.read_text())["keys"]
-    except (OSError, ValueError, KeyError):
-        return []
-    return [
-        PartnerKey(
-            partner_id=e["subject"],
-            key_sha256=hashlib.sha256(e["key"].encode()).hexdigest(),
-            scopes=list(PARTNER_SCOPES),
-        )
-        for e in entries
-        if e.get("role") == "partner"
-    ]
-
-
 def partner_keys(settings: IntakeSettings) -> list[PartnerKey]:
     if settings.intake_partner_keys:
         return list(settings.intake_partner_keys)
     if settings.mode == "embedded":
-        keys = dev_partner_keys()
+        keys = dev_partner_keys(DEV_KEYS_FILE, PARTNER_SCOPES)
         if keys:
             log.warning("no partner keys configured; embedded mode accepts the development ones")
         return keys
     return []
-
-
-def authenticator(keys: list[PartnerKey]) -> Authenticator:
-    """Keys are compared by their SHA-256: the plain keys are never held."""
-    by_hash = {k.key_sha256: Principal(k.partner_id, "partner", frozenset(k.scopes)) for k in keys}
-
-    def authenticate(key: str) -> Principal | None:
-        return by_hash.get(hashlib.sha256(key.encode()).hexdigest())
-
-    return authenticate
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -375,7 +344,7 @@ def grpc_server(
         settings.http_host,
         settings.intake_grpc_port,
         metrics,
-        authenticate=authenticator(partner_keys(settings)),
+        authenticate=PartnerKeys(partner_keys(settings)),
         scopes=SCOPES,
         register=[
             (

@@ -15,16 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from jembatan import clock
 from jembatan.events.catalog import MediaRef
 from jembatan.http import ApiError
-from services.routing.domain.case import OPEN_STATUSES, STATUSES, IllegalTransition, InvalidCommand
+from services.routing.domain.case import OPEN_STATUSES, STATUSES
 from services.routing.entrypoints.auth import AgencyPrincipal
 from services.routing.entrypoints.container import Routing
-from services.routing.service_layer.cases import (
-    CaseNotFound,
-    Conflict,
-    DuplicateCaseLocked,
-    StaleVersion,
-    public_view,
-)
+from services.routing.entrypoints.transitions import case_not_found, transition
+from services.routing.service_layer.cases import public_view
 
 router = APIRouter(prefix="/v1", tags=["agency"])
 
@@ -125,13 +120,9 @@ def get_case(
     r = _routing(request)
     doc = r.cases.get(case_id)
     if doc is None or doc["agency_id"] != who.subject:
-        raise _not_found(case_id)
+        raise case_not_found(case_id)
     response.headers["ETag"] = f'"{doc["version"]}"'
     return public_view(doc, r.now())
-
-
-def _not_found(case_id: str) -> ApiError:
-    return ApiError(404, "case_not_found", f"No case {case_id!r} for this agency.")
 
 
 def _act(
@@ -146,44 +137,7 @@ def _act(
 ) -> dict[str, Any]:
     r = _routing(request)
     expected = _expected_version(body, if_match)
-    try:
-        doc = r.service.transition(
-            case_id,
-            action,
-            who.actor,
-            agency_scope=who.subject,
-            expected_version=expected,
-            **params,
-        )
-    except CaseNotFound:
-        raise _not_found(case_id) from None
-    except IllegalTransition as exc:
-        allowed = [a for a in exc.allowed if a != "reopen"]
-        raise ApiError(
-            409,
-            "illegal_transition",
-            f"Cannot {action} a case that is {exc.status}; allowed: "
-            + (", ".join(allowed) or "nothing"),
-            extra={"status": exc.status, "allowed": allowed},
-        ) from None
-    except DuplicateCaseLocked as exc:
-        raise ApiError(
-            409,
-            "duplicate_case",
-            str(exc),
-            extra={"original_case_id": exc.original_case_id, "allowed": []},
-        ) from None
-    except StaleVersion as exc:
-        raise ApiError(
-            409,
-            "stale_version",
-            f"The case changed (now version {exc.current}); reload and retry.",
-            extra={"current_version": exc.current},
-        ) from None
-    except InvalidCommand as exc:
-        raise ApiError(422, "invalid_command", str(exc), fields={exc.field: str(exc)}) from None
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    doc = transition(r.service, who, case_id, action, expected, face="rest", **params)
     response.headers["ETag"] = f'"{doc["version"]}"'
     return public_view(doc, r.now())
 

@@ -15,22 +15,10 @@ the request fields (``evidence.media``, ``reason``, ``expected_version``).
 
 StreamAssignments and resuming
 ------------------------------
-Each agency has an append-only **assignment feed** (collections ``assignment_feed`` and
-``assignment_feed_heads``): one entry per ``case.routed``, ``case.transferred`` (to that
-agency) and ``case.reopened`` event, numbered 1, 2, 3... per agency. The feed is filled
-by its own consumer group (``routing-assignments``) reading routing's own case events
-from the reports topic. Those events leave the case document through its transactional
-outbox, in the same atomic write as the case change, so every assignment reaches the
-feed (at least once; appends are idempotent by event id). Duplicates follow their
-original and are in no queue, so their replayed events are not assignments.
-
-Appending is lock-free and keeps the feed gap-free across threads and replicas, although
-the store has no transactions: the per-agency head document holds the last sequence and
-the entry that took it (``pending``). An appender first writes the head's pending entry
-(idempotent insert), then moves the head from ``seq`` to ``seq + 1`` with a
-compare-and-set carrying its own entry, then writes that entry. So entry ``n`` exists
-before sequence ``n + 1`` is handed out, and a reader that reads the head at ``h`` and
-writes its pending entry sees every entry ``<= h``: it never skips one that appears later.
+Each agency has an append-only, gap-free **assignment feed** (``adapters/assignments``,
+one ``jembatan.feed.OrderedFeed`` stream per agency), filled by its own consumer group
+(``entrypoints/assignments``) with the agency's ``case.routed``, ``case.transferred`` and
+``case.reopened`` events.
 
 A stream starts after the entry whose event id the client passes (``after_event_id``,
 the last ``event_id`` it saw) or at the start of the feed when it passes none, sends the
@@ -47,7 +35,6 @@ agency's; without history once it has moved to another agency).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -61,14 +48,6 @@ from pydantic import BaseModel, ValidationError
 from jembatan import clock
 from jembatan.bus.runner import ConsumerRunner
 from jembatan.config import CommonSettings
-from jembatan.events.catalog import (
-    REPORTS_TOPIC,
-    CaseReopened,
-    CaseRouted,
-    CaseTransferred,
-    decode,
-)
-from jembatan.events.envelope import CloudEvent
 from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc, common_pb2
 from jembatan.grpc_server import (
     Authenticator,
@@ -79,19 +58,14 @@ from jembatan.grpc_server import (
 )
 from jembatan.http import ApiError, ReadinessCheck
 from jembatan.service import ServiceRuntime
-from jembatan.store.port import Collection, Document, DocumentStore, DuplicateKey
+from jembatan.store.port import Document
+from services.routing.adapters.assignments import BATCH, AssignmentFeed
 from services.routing.adapters.repository import ApiKeyRepository, CaseRepository
-from services.routing.domain.case import IllegalTransition, InvalidCommand
 from services.routing.entrypoints import auth
 from services.routing.entrypoints.agency_api import NoteBody, RejectBody, ResolveBody, TransferBody
-from services.routing.service_layer.cases import (
-    CaseNotFound,
-    CaseService,
-    Conflict,
-    DuplicateCaseLocked,
-    StaleVersion,
-    public_view,
-)
+from services.routing.entrypoints.assignments import assignment_consumer
+from services.routing.entrypoints.transitions import case_not_found, transition
+from services.routing.service_layer.cases import CaseService, public_view
 
 SERVICE_NAME: str = cases_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 READ = "cases:read"
@@ -110,16 +84,6 @@ SCOPES: dict[str, str] = {
 }
 AGENCY_SCOPES = frozenset({READ, WRITE})
 
-FEED_GROUP = "routing-assignments"
-FEED = "assignment_feed"
-FEED_HEADS = "assignment_feed_heads"
-#: Event types that put a case in an agency's queue, with their short names.
-ASSIGNMENT_TYPES: dict[str, str] = {
-    m.event_type: m.event_type.removeprefix("org.jembatan.").rsplit(".", 1)[0]
-    for m in (CaseRouted, CaseTransferred, CaseReopened)
-}
-MAX_APPEND_ATTEMPTS = 50
-BATCH = 100
 #: Each open stream holds one server thread: streams get at most MAX_STREAMS of the
 #: GRPC_THREADS, so unary calls always find a thread (RESOURCE_EXHAUSTED beyond).
 GRPC_THREADS = 64
@@ -155,103 +119,6 @@ def _agency() -> auth.Principal:
     if p.agency_id is None:  # the scopes already refuse it; never act without an agency
         raise ApiError(403, "forbidden", "This API is for agency keys.")
     return auth.Principal("agency", p.agency_id)
-
-
-# ------------------------------------------------------------------------------ the feed
-class AssignmentFeed:
-    """Per-agency, gap-free, append-only sequence of assignment events (see module doc)."""
-
-    def __init__(self, store: DocumentStore) -> None:
-        self.entries: Collection = store.collection(FEED)
-        self.heads: Collection = store.collection(FEED_HEADS)
-
-    def ensure_indexes(self) -> None:
-        self.entries.create_index(["agency_id", "seq"], unique=True)
-
-    def append(
-        self, agency_id: str, event_id: str, event_type: str, at: datetime, case_id: str
-    ) -> int:
-        """The entry's sequence number; the same event appended again keeps its first one."""
-        for _ in range(MAX_APPEND_ATTEMPTS):
-            head = self._head(agency_id)
-            pending = head.get("pending")
-            if pending:
-                self._write(pending)
-                if pending["_id"] == event_id:
-                    return int(pending["seq"])
-            # Every entry before the head's pending one is written: a look-up is exact.
-            known = self.entries.find_one({"_id": event_id})
-            if known is not None:
-                return int(known["seq"])
-            seq = int(head["seq"]) + 1
-            entry = {
-                "_id": event_id,
-                "agency_id": agency_id,
-                "seq": seq,
-                "type": event_type,
-                "at": clock.iso(at),
-                "case_id": case_id,
-            }
-            moved = self.heads.find_one_and_update(
-                {"_id": agency_id, "seq": head["seq"]},
-                {"$set": {"seq": seq, "pending": entry}},
-            )
-            if moved is None:
-                continue  # another appender took that number: look again
-            self._write(entry)
-            return seq
-        raise RuntimeError(f"assignment feed of {agency_id} kept changing; retry")
-
-    def position(self, agency_id: str, event_id: str) -> int | None:
-        """The sequence of that event in the agency's feed, or None."""
-        head = self.heads.find_one({"_id": agency_id})
-        if head is None:
-            return None
-        if head.get("pending"):
-            self._write(head["pending"])
-        entry = self.entries.find_one({"_id": event_id, "agency_id": agency_id})
-        return int(entry["seq"]) if entry is not None else None
-
-    def read(self, agency_id: str, after: int, limit: int = BATCH) -> list[Document]:
-        """Entries after the sequence ``after``, in order, with nothing missing in between."""
-        head = self.heads.find_one({"_id": agency_id})
-        if head is None or int(head["seq"]) <= after:
-            return []
-        if head.get("pending"):
-            self._write(head["pending"])
-        return self.entries.find(
-            {"agency_id": agency_id, "seq": {"$gt": after, "$lte": int(head["seq"])}},
-            sort=[("seq", 1)],
-            limit=limit,
-        )
-
-    def _head(self, agency_id: str) -> Document:
-        head = self.heads.find_one({"_id": agency_id})
-        if head is None:
-            with contextlib.suppress(DuplicateKey):
-                self.heads.insert_one({"_id": agency_id, "seq": 0, "pending": None})
-            head = self.heads.find_one({"_id": agency_id})
-        assert head is not None
-        return head
-
-    def _write(self, entry: Mapping[str, Any]) -> None:
-        with contextlib.suppress(DuplicateKey):  # written already (by us or a helper)
-            self.entries.insert_one(dict(entry))
-
-
-def feed_handler(feed: AssignmentFeed, cases: CaseRepository) -> Callable[[CloudEvent], None]:
-    """Consumer of routing's own case events: each assignment into the agency's feed."""
-
-    def handle(event: CloudEvent) -> None:
-        data = decode(event)  # EventValidationError: the runner dead-letters it
-        if not isinstance(data, CaseRouted | CaseTransferred | CaseReopened):
-            return
-        doc = cases.get(data.case_id)
-        if doc is not None and doc.get("duplicate_of"):
-            return  # a duplicate follows its original and is in no queue
-        feed.append(data.agency_id, event.id, ASSIGNMENT_TYPES[event.type], data.at, data.case_id)
-
-    return handle
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -310,10 +177,6 @@ def case_message(doc: Mapping[str, Any], now: datetime, with_history: bool = Tru
 
 
 # ------------------------------------------------------------------------------ servicer
-def _not_found(case_id: str) -> ApiError:
-    return ApiError(404, "case_not_found", f"No case {case_id!r} for this agency.")
-
-
 def _need_case_id(case_id: str) -> None:
     if not case_id:
         raise ApiError(422, "invalid_request", "case_id is required.", {"case_id": "required"})
@@ -357,7 +220,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         _need_case_id(request.case_id)
         doc = self.cases.get(request.case_id)
         if doc is None or doc["agency_id"] != who.subject:
-            raise _not_found(request.case_id)
+            raise case_not_found(request.case_id)
         return cases_pb2.GetCaseResponse(case=case_message(doc, self.now()))
 
     def StreamAssignments(  # noqa: N802
@@ -473,38 +336,16 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         """The REST API's ``transition`` call; its outcomes as the gRPC contract's errors."""
         who = _agency()
         _need_case_id(case_id)
-        try:
-            return self.service.transition(
-                case_id,
-                action,
-                who.actor,
-                agency_scope=who.subject,
-                expected_version=body.version,
-                **params,
-            )
-        except CaseNotFound:
-            raise _not_found(case_id) from None
-        except IllegalTransition as exc:
-            allowed = [a for a in exc.allowed if a != "reopen"]  # reopen is the reporter's
-            raise ApiError(
-                409,
-                "illegal_transition",
-                f"Cannot {action} a case that is {exc.status}; allowed: "
-                + (", ".join(allowed) or "nothing"),
-            ) from None
-        except DuplicateCaseLocked as exc:
-            raise ApiError(409, "duplicate_case", f"{exc}; allowed: nothing") from None
-        except StaleVersion as exc:
-            raise ApiError(
-                409,
-                "version_conflict",
-                f"The case changed (now version {exc.current}); reload and retry.",
-            ) from None
-        except InvalidCommand as exc:
-            field = (renames or {}).get(exc.field, exc.field)
-            raise ApiError(422, "invalid_command", str(exc), {field: str(exc)}) from None
-        except Conflict as exc:
-            raise ApiError(409, "conflict", str(exc)) from None
+        return transition(
+            self.service,
+            who,
+            case_id,
+            action,
+            body.version,
+            face="grpc",
+            renames=renames,
+            **params,
+        )
 
 
 def _once(action: Callable[[], None]) -> Callable[[], None]:
@@ -543,14 +384,7 @@ def workers(
     now: Callable[[], datetime] = clock.now,
 ) -> tuple[ConsumerRunner, GrpcServer]:
     """The feed's consumer and the gRPC server (listening on the routing gRPC port)."""
-    consumer = ConsumerRunner(
-        runtime.bus,
-        FEED_GROUP,
-        [REPORTS_TOPIC],
-        feed_handler(feed, cases),
-        runtime.metrics,
-        types=ASSIGNMENT_TYPES.keys(),
-    )
+    consumer = assignment_consumer(runtime, feed, cases)
     server = GrpcServer(
         "routing",
         settings.http_host,

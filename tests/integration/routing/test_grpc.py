@@ -8,12 +8,10 @@ assignment stream: live delivery and a reconnect that gets exactly what it misse
 from __future__ import annotations
 
 import queue
-import random
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +28,9 @@ from jembatan import clock
 from jembatan.events.catalog import REPORTS_TOPIC, ReportFeedback, make_event
 from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc, common_pb2
 from jembatan.service import ServiceRuntime
-from jembatan.store.mongo import MongoStore
+from services.routing.adapters.assignments import AssignmentFeed
 from services.routing.bootstrap import build
 from services.routing.entrypoints import grpc_api
-from services.routing.entrypoints.grpc_api import AssignmentFeed
 from services.routing.settings import RoutingSettings
 from tests.integration.routing.conftest import GAMBIR, Stack, report, wait_until
 
@@ -417,66 +414,6 @@ def test_assignments_stream_live_and_resume_without_gap_or_duplicate(served: Ser
     everything = [replay.got.get_nowait() for _ in range(replay.got.qsize())]
     assert [m.event_id for m in everything] == [e["_id"] for e in feed.read(GAMBIR_AGENCY, 0)]
     assert {m.event_id for m in everything} == {m.event_id for m in seen}
-
-
-class SlowFeed(AssignmentFeed):
-    """Stalls between taking a sequence number and writing its entry, as a slow replica."""
-
-    def _write(self, entry: Mapping[str, Any]) -> None:
-        time.sleep(random.uniform(0, 0.02))
-        super()._write(entry)
-
-
-def test_feed_appends_stay_gap_free_under_concurrent_writers(
-    mongo_url: str, unique_name: str
-) -> None:
-    """Appenders racing (the same event twice included) while a reader follows the feed."""
-    stores = [MongoStore(mongo_url, f"{unique_name}_feed") for _ in range(3)]
-    feeds = [SlowFeed(s) for s in stores]
-    feeds[0].ensure_indexes()
-    events = [str(uuid.uuid4()) for _ in range(40)]
-    done = threading.Event()
-    read: list[Any] = []
-
-    def append(feed: AssignmentFeed, ids: list[str]) -> None:
-        for event_id in ids:
-            feed.append("agency-a", event_id, "case.routed", clock.now(), f"case-{event_id}")
-
-    def follow() -> None:
-        cursor = 0
-        while True:
-            finished = done.is_set()
-            batch = feeds[2].read("agency-a", cursor, limit=7)
-            read.extend(batch)
-            if batch:
-                cursor = batch[-1]["seq"]
-            elif finished:
-                return
-
-    reader = threading.Thread(target=follow)
-    reader.start()
-    writers = [
-        threading.Thread(target=append, args=(feeds[0], events[:25])),
-        threading.Thread(target=append, args=(feeds[1], events[15:])),  # 10 in common
-        threading.Thread(target=append, args=(feeds[2], events[::-3])),
-    ]
-    try:
-        for w in writers:
-            w.start()
-        for w in writers:
-            w.join(60)
-        done.set()
-        reader.join(60)
-        assert [e["seq"] for e in read] == list(range(1, 41))
-        assert sorted(e["_id"] for e in read) == sorted(events)
-        assert feeds[0].append("agency-a", events[3], "case.routed", clock.now(), "x") == next(
-            e["seq"] for e in read if e["_id"] == events[3]
-        )
-        assert feeds[0].position("agency-b", events[3]) is None
-    finally:
-        stores[0].drop()
-        for s in stores:
-            s.close()
 
 
 @pytest.fixture
