@@ -47,6 +47,28 @@ def _need(server: str, address: str) -> None:
     pytest.skip(message)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _services_listen_on_free_ports() -> Iterator[None]:
+    """A service built in a test without explicit ports must not take the defaults: a
+    developer's `make run` may be using them (gRPC servers bind when their worker starts)."""
+    names = [f"JEMBATAN_{s}_GRPC_PORT" for s in ("INTAKE", "ROUTING", "ANALYTICS")]
+    saved = {n: os.environ.get(n) for n in names}
+    for n in names:
+        os.environ.setdefault(n, str(_free_port()))
+    yield
+    for n, v in saved.items():
+        if v is None:
+            os.environ.pop(n, None)
+        else:
+            os.environ[n] = v
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", KAFKA_DEFAULT)

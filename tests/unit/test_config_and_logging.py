@@ -14,6 +14,8 @@ from jembatan.config import CommonSettings, ConfigError, load
 def test_defaults_are_the_documented_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "MONGO_URL", "JEMBATAN_MODE"):
         monkeypatch.delenv(var, raising=False)
+    for service in ("INTAKE", "ROUTING", "ANALYTICS"):  # tests move them to free ports
+        monkeypatch.delenv(f"JEMBATAN_{service}_GRPC_PORT", raising=False)
     s = load(CommonSettings)
     assert s.mode == "embedded"
     assert (s.intake_http_port, s.intake_grpc_port) == (8000, 50051)
