@@ -157,7 +157,13 @@ def plan_day(
             original = rng.choice(earlier)
             duplicate_of = original.index
             category, district_id = original.category, original.district_id
-            lat, lon = _nearby(original.lat, original.lon, rng)
+            contains = by_id[district_id][2]
+            for _ in range(50):  # near the boundary, stay inside the same district
+                lat, lon = _nearby(original.lat, original.lon, rng)
+                if contains(lon, lat):  # type: ignore[operator]
+                    break
+            else:
+                lat, lon = original.lat, original.lon
         else:
             _, bbox, contains = by_id[district_id]
             lat, lon = _point_in(bbox, contains, rng)
