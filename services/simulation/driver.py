@@ -37,6 +37,8 @@ EVIDENCE_JPEG = bytes.fromhex(
     "a2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8"
     "e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbd3ffd9"
 )
+#: What a reporter must hear about, written down here on purpose rather than imported from
+#: notify: the reconciliation is an independent oracle of notify's promise.
 REPORTER_EVENTS = frozenset(
     {
         "report.submitted",

@@ -16,7 +16,7 @@ from jembatan.service import ServiceRuntime
 from services.routing.bootstrap import build
 from services.routing.entrypoints.container import Routing
 from services.routing.settings import RoutingSettings
-from tests.unit.routing.fakes import FakeBus, FakeClock, FakeStore
+from tests.fakes import FakeBus, FakeClock, FakeStore
 
 GAMBIR = (-6.1754, 106.8272)
 

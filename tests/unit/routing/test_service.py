@@ -24,8 +24,8 @@ from services.routing.seed import demo_ruleset
 from services.routing.service_layer.cases import CaseService, DuplicateCaseLocked
 from services.routing.service_layer.metrics import RoutingMetrics
 from services.routing.service_layer.timers import SlaScanner
+from tests.fakes import FakeClock, FakeStore
 from tests.unit.routing.conftest import GAMBIR, Env, report
-from tests.unit.routing.fakes import FakeClock, FakeStore
 from tests.unit.routing.test_geo import destination
 
 PHOTO = MediaRef(media_id="m1", url="https://media.example/m1.jpg", content_type="image/jpeg")

@@ -1,4 +1,4 @@
-"""In-memory fakes of the store and bus ports for routing's unit tests.
+"""In-memory fakes of the store and bus ports, for the services' unit tests.
 
 The fake collection applies filters and updates with ``jembatan.store.query`` (the
 reference Mongo-subset semantics the embedded store also falls back to), so service
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,25 +27,24 @@ class FakeCollection:
         self.lock = threading.RLock()
 
     def create_index(self, fields: Sequence[str], unique: bool = False) -> None:
-        if unique:
+        if unique and tuple(fields) not in self.unique:
             self.unique.append(tuple(fields))
 
-    def _clash(self, doc: Document, ignore: Document | None = None) -> bool:
+    def _check(self, doc: Document, ignore: Document | None = None) -> None:
         for other in self.docs:
             if other is ignore:
                 continue
             if q.values_equal(other["_id"], doc["_id"]):
-                return True
+                raise DuplicateKey(f"{self.name}: _id {doc['_id']!r}")
             for fields in self.unique:
                 if all(q.values_equal(other.get(f), doc.get(f)) for f in fields):
-                    return True
-        return False
+                    raise DuplicateKey(f"{self.name}: {fields}")
 
     def insert_one(self, doc: Document) -> Any:
         with self.lock:
             doc = copy.deepcopy(doc)
-            if self._clash(doc):
-                raise DuplicateKey(f"{self.name}: {doc['_id']!r}")
+            doc.setdefault("_id", uuid.uuid4().hex)
+            self._check(doc)
             self.docs.append(doc)
             return doc["_id"]
 
@@ -54,34 +54,39 @@ class FakeCollection:
 
     def find(self, filter: Any, sort: Any = None, limit: int = 0, skip: int = 0) -> list[Document]:
         with self.lock:
-            hits = [d for d in self.docs if q.matches(d, filter)]
-            hits = q.sort_documents(hits, sort)[skip:]
-            if limit:
-                hits = hits[:limit]
-            return copy.deepcopy(hits)
+            hits = q.sort_documents([d for d in self.docs if q.matches(d, filter)], sort)[skip:]
+            return copy.deepcopy(hits[:limit] if limit else hits)
 
-    def _update(self, filter: Any, update: Any, upsert: bool, many: bool) -> tuple[int, int, Any]:
+    def _update(
+        self, filter: Any, update: Any, upsert: bool, many: bool, sort: Any = None
+    ) -> tuple[UpdateResult, Document | None, Document | None]:
+        """(result, the first document before, after) of an update."""
         with self.lock:
-            matched = modified = 0
-            for i, doc in enumerate(self.docs):
-                if q.matches(doc, filter):
-                    new = q.apply_update(doc, update)
-                    self.docs[i] = new
-                    matched += 1
-                    modified += int(new != doc)
-                    if not many:
-                        break
-            if matched == 0 and upsert:
+            hits = q.sort_documents([d for d in self.docs if q.matches(d, filter)], sort)
+            if not hits:
+                if not upsert:
+                    return UpdateResult(0, 0), None, None
                 new = q.apply_update(q.upsert_seed(filter), update, inserting=True)
-                self.insert_one(new)
-                return 0, 0, new["_id"]
-            return matched, modified, None
+                new.setdefault("_id", uuid.uuid4().hex)
+                self._check(new)
+                self.docs.append(new)
+                return UpdateResult(0, 0, new["_id"]), None, copy.deepcopy(new)
+            modified = 0
+            first: tuple[Document, Document] | None = None
+            for old in hits if many else hits[:1]:
+                new = q.apply_update(old, update)
+                self._check(new, ignore=old)
+                self.docs[self.docs.index(old)] = new
+                modified += int(new != old)
+                first = first or (copy.deepcopy(old), copy.deepcopy(new))
+            assert first is not None
+            return UpdateResult(len(hits) if many else 1, modified), first[0], first[1]
 
     def update_one(self, filter: Any, update: Any, upsert: bool = False) -> UpdateResult:
-        return UpdateResult(*self._update(filter, update, upsert, many=False))
+        return self._update(filter, update, upsert, many=False)[0]
 
     def update_many(self, filter: Any, update: Any) -> UpdateResult:
-        return UpdateResult(*self._update(filter, update, False, many=True))
+        return self._update(filter, update, False, many=True)[0]
 
     def find_one_and_update(
         self,
@@ -91,14 +96,8 @@ class FakeCollection:
         return_new: bool = True,
         sort: Any = None,
     ) -> Document | None:
-        with self.lock:
-            hits = q.sort_documents([d for d in self.docs if q.matches(d, filter)], sort)
-            if not hits:
-                return None
-            old = hits[0]
-            new = q.apply_update(old, update)
-            self.docs[self.docs.index(old)] = new
-            return copy.deepcopy(new if return_new else old)
+        _, before, after = self._update(filter, update, upsert, many=False, sort=sort)
+        return after if return_new else before
 
     def delete_one(self, filter: Any) -> int:
         with self.lock:
@@ -150,8 +149,14 @@ class FakeProducer:
 
 
 class FakeBus:
+    """Records what is sent; unit tests call handlers directly, so no consumers."""
+
     def __init__(self) -> None:
         self._producer = FakeProducer()
+
+    @property
+    def sent(self) -> list[OutgoingRecord]:
+        return self._producer.sent
 
     def ensure_topics(self, topics: Iterable[TopicSpec]) -> None:
         pass
