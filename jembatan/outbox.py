@@ -152,22 +152,37 @@ class OutboxRelay:
             default=None,
         )
         self.relay_lag.labels(*labels).set((clock.now() - oldest).total_seconds() if oldest else 0)
-        producer = self.bus.producer()
-        total = 0
-        for doc in docs:
-            pending = pending_events(doc)
-            if not pending:
-                continue
-            producer.send([event.to_record(topic) for _, topic, event in pending])
-            now = clock.iso(clock.now())
-            for eid, topic, _ in pending:
-                # Marked only while still unsent: when two replicas relay the same
-                # document, the pending count drops once per event, never below zero.
-                marked = self.collection.update_one(
-                    {"_id": doc["_id"], f"outbox.{eid}.sent_at": None},
-                    {"$set": {f"outbox.{eid}.sent_at": now}, "$inc": {PENDING: -1}},
-                )
-                if marked.modified:
-                    self.metrics.events_published.labels(self.metrics.service, topic).inc()
-                    total += 1
-        return total
+        batch = [(doc["_id"], pending) for doc in docs if (pending := pending_events(doc))]
+        # One send for the whole batch: each document's events keep their order, and the
+        # log acknowledges (and syncs) once.
+        self.bus.producer().send(
+            [event.to_record(topic) for _, pending in batch for _, topic, event in pending]
+        )
+        now = clock.iso(clock.now())
+        return sum(self._mark_sent(doc_id, pending, now) for doc_id, pending in batch)
+
+    def _mark_sent(
+        self, doc_id: object, pending: list[tuple[str, str, CloudEvent]], now: str
+    ) -> int:
+        """Mark events sent only while still unsent: when two replicas relay the same
+        document, the pending count drops once per event, never below zero. All at once
+        in the usual case; one by one when another relay marked some of them first."""
+        unsent = {f"outbox.{eid}.sent_at": None for eid, _, _ in pending}
+        marked = self.collection.update_one(
+            {"_id": doc_id, **unsent},
+            {"$set": {key: now for key in unsent}, "$inc": {PENDING: -len(pending)}},
+        )
+        if marked.modified:
+            for _, topic, _ in pending:
+                self.metrics.events_published.labels(self.metrics.service, topic).inc()
+            return len(pending)
+        count = 0
+        for eid, topic, _ in pending:
+            one = self.collection.update_one(
+                {"_id": doc_id, f"outbox.{eid}.sent_at": None},
+                {"$set": {f"outbox.{eid}.sent_at": now}, "$inc": {PENDING: -1}},
+            )
+            if one.modified:
+                self.metrics.events_published.labels(self.metrics.service, topic).inc()
+                count += 1
+        return count
