@@ -38,11 +38,10 @@ def _ready(url: str) -> bool:
 def _run_all(args: argparse.Namespace) -> int:
     from jembatan.config import CommonSettings, load
 
+    os.environ["JEMBATAN_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    os.environ.setdefault("JEMBATAN_MODE", "embedded")
+    settings = load(CommonSettings)  # validated once here, inherited by the four children
     env = dict(os.environ)
-    env.setdefault("JEMBATAN_MODE", "embedded")
-    env.setdefault("JEMBATAN_DATA_DIR", str(Path(args.data_dir).resolve()))
-    os.environ.update({k: v for k, v in env.items() if k.startswith("JEMBATAN_")})
-    settings = load(CommonSettings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     log_dir = Path(settings.data_dir) / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -64,6 +63,7 @@ def _run_all(args: argparse.Namespace) -> int:
     }
     host = settings.http_host
     stopping = False
+    failure = False  # a service died or never came up: exit non-zero
 
     def stop(*_: object) -> None:
         nonlocal stopping
@@ -80,7 +80,7 @@ def _run_all(args: argparse.Namespace) -> int:
                 print(
                     f"{service} exited early; see {log_dir / (service + '.log')}", file=sys.stderr
                 )
-                stopping = True
+                stopping = failure = True
                 break
             if _ready(f"http://{host}:{ports[service][0]}/healthz"):
                 pending.discard(service)
@@ -89,6 +89,7 @@ def _run_all(args: argparse.Namespace) -> int:
         print(
             f"not up after 90 s: {', '.join(sorted(pending))}; logs in {log_dir}", file=sys.stderr
         )
+        stopping = failure = True
 
     if not stopping:
         print(f"Jembatan is running ({settings.mode} mode, data in {settings.data_dir})")
@@ -110,7 +111,7 @@ def _run_all(args: argparse.Namespace) -> int:
                     f"{service} stopped (exit {proc.returncode}); stopping the rest",
                     file=sys.stderr,
                 )
-                stopping = True
+                stopping = failure = True
         time.sleep(0.5)
 
     for proc in procs.values():
@@ -123,8 +124,7 @@ def _run_all(args: argparse.Namespace) -> int:
             print(f"{service} did not stop in 30 s; killing it", file=sys.stderr)
             proc.kill()
     print("Jembatan stopped.")
-    failed = [s for s, p in procs.items() if p.returncode not in (0, -signal.SIGTERM)]
-    return 1 if failed and not stopping else 0
+    return 1 if failure else 0
 
 
 def main(argv: list[str] | None = None) -> int:
