@@ -168,6 +168,8 @@ def end_to_end(eco: Ecosystem, rate: float, seconds: float) -> Load:
             headers={"X-Admin-Token": ADMIN_TOKEN},
             timeout=10,
         )
+        if r.status_code != 200:
+            raise RuntimeError(f"notify's delivery log: {r.status_code} {r.text[:300]}")
         sent = [
             clock.parse(d["sent_at"]).timestamp()
             for d in r.json()["items"]
@@ -207,6 +209,7 @@ def bench_mode(mode: str, seconds: float, clients: int) -> dict[str, object]:
                 "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "1000000",
                 "JEMBATAN_LOG_LEVEL": "WARNING",
                 "JEMBATAN_SEED_DEMO": "true",
+                "JEMBATAN_ADMIN_TOKEN": ADMIN_TOKEN,
             },
         )
         eco.start(timeout=180)
