@@ -8,7 +8,6 @@ only when the store and the bus answer and every worker is healthy.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -189,8 +188,3 @@ def _guarded(worker: Worker) -> Callable[[], None]:
                 stopping.wait(3)
 
     return loop
-
-
-def install_signal_handlers(stop: Callable[[], None]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop())
