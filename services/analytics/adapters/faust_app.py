@@ -30,6 +30,12 @@ Exactness under at-least-once processing and crashes:
 4. Any unexpected error ends the worker process (crash-only): nothing is acked
    half-done, and the restarted worker resumes from the committed offsets with
    its tables recovered from the changelogs.
+5. After the tables are recovered, the source and delta partitions are sought to
+   their committed offsets while still paused, and only then resumed
+   (``SeekThenResumeRecovery``). Faust's own order (resume, seek, resume flow) let
+   records arrive during the seek, dropped them from the agents' queues and
+   committed past them as a "gap": a restarted worker skipped a few events per
+   partition for good.
 
 Tables are mutated then reassigned (values are plain dicts, never modified in
 place). Store writes (the published snapshots) run in a thread, never on the
@@ -41,15 +47,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.stores import STORES
 from faust.stores import rocksdb as faust_rocksdb
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+from faust.types.auth import CredentialsT
 
 from jembatan import clock
 from jembatan.bus.port import Record
@@ -105,6 +115,83 @@ class DurableTable(faust.Table):
         return fut
 
 
+class SeekThenResumeRecovery(Recovery):
+    """Faust's table recovery, with the stream partitions sought BEFORE they are resumed.
+
+    Faust's ``Recovery.on_recovery_completed`` resumes the source and delta
+    partitions, then awaits ``consumer.perform_seek()`` (a committed-offset lookup
+    per partition, slow on a loaded broker), then resumes flow control. The
+    fetcher is already running by then (it was started to read the changelogs),
+    so records of the resumed partitions are fetched and put into the agents'
+    channel queues while the seek is pending. Then:
+
+    - ``perform_seek`` resets the consumer's read offsets to the committed ones, so
+      the next record of the batch fetched before the seek looks like an offset
+      gap (``Consumer._add_gap``), and Faust counts gap offsets as acked;
+    - ``flow_control.resume()`` clears the channel queues (``clear_on_resume``):
+      the records queued during the seek are dropped without being processed.
+
+    The next commit moves past the dropped records, and since they were "read"
+    the consumer never delivers them again: the restarted worker skipped a few
+    events per partition, in the source topic and the delta topic alike.
+
+    Here the partitions stay paused during the seek and while the queues are
+    cleared; the first record an agent sees is the one at the committed offset,
+    and no gap is ever invented.
+    """
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        app = self.app
+        consumer = app.consumer
+        self.log.info("Restore complete!")
+        await app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        callbacks = [
+            asyncio.ensure_future(
+                table.on_recovery_completed(
+                    self.actives_for_table[table], self.standbys_for_table[table]
+                )
+            )
+            for table in self.tables.values()
+        ]
+        if callbacks:
+            await asyncio.wait(callbacks)
+        if app.consumer_generation_id != generation_id:
+            self.log.warning(
+                "Recovery rebalancing again: generation %r, recovered %r",
+                app.consumer_generation_id,
+                generation_id,
+            )
+            return
+        assignment = consumer.assignment()
+        streams = {tp for tp in assignment if not self._is_changelog_tp(tp)}
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets (still paused).")
+            await self._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
+        self.completed.set()
+        app.flow_control.resume()  # clears the queues, which hold nothing of these partitions
+        consumer.resume_flow()
+        consumer.resume_partitions(streams)
+        await cast(Any, app)._fetcher.maybe_start()
+        self.tables.on_actives_ready()
+        if not app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+
+class SeekThenResumeTableManager(TableManager):
+    """Faust's table manager, recovering with ``SeekThenResumeRecovery``."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekThenResumeRecovery(
+                self.app, self, beacon=self.beacon, loop=self.loop
+            )
+        return self._recovery
+
+
 def put_durably(table: Any, key: str, value: Any) -> Awaitable[Any]:
     """Set ``table[key]`` (reassigned, never mutated) and return its changelog write."""
     table[key] = value
@@ -114,6 +201,28 @@ def put_durably(table: Any, key: str, value: Any) -> Awaitable[Any]:
 def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
     items = raw.items() if isinstance(raw, dict) else (raw or ())
     return tuple((str(k), v if isinstance(v, bytes) else (v or b"")) for k, v in items)
+
+
+def broker_credentials(settings: AnalyticsSettings) -> CredentialsT | None:
+    """Faust's ``broker_credentials`` from the same settings the shared Kafka adapter uses.
+
+    ``PLAINTEXT``: none; ``SSL``: TLS with the system's CAs; ``SASL_PLAINTEXT`` /
+    ``SASL_SSL``: the SASL mechanism, user name and password (over TLS with the
+    system's CAs for ``SASL_SSL``). Missing SASL fields raise ``ValueError``, as
+    for every other Kafka client (``CommonSettings.kafka_client_options``).
+    """
+    options = settings.kafka_client_options()  # validates the SASL fields
+    protocol = options["security_protocol"]
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(ssl.create_default_context())
+    return faust.SASLCredentials(
+        username=str(options["sasl_plain_username"]),
+        password=str(options["sasl_plain_password"]),
+        mechanism=str(options["sasl_mechanism"]),
+        ssl_context=ssl.create_default_context() if protocol == "SASL_SSL" else None,
+    )
 
 
 @dataclass
@@ -141,6 +250,7 @@ def create_app(
     app = faust.App(
         ns + APP_ID,
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(settings),
         store=settings.analytics_faust_store,
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=partitions,
@@ -156,6 +266,7 @@ def create_app(
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
         Table=DurableTable,
+        TableManager=SeekThenResumeTableManager,
     )
     source = app.topic(
         ns + REPORTS_TOPIC,
