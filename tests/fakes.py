@@ -7,6 +7,7 @@ code behaves here as on the real adapters, in microseconds.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import uuid
@@ -123,6 +124,7 @@ class FakeCollection:
 class FakeStore:
     def __init__(self) -> None:
         self.collections: dict[str, FakeCollection] = {}
+        self.units_of_work = 0
 
     def collection(self, name: str) -> FakeCollection:
         return self.collections.setdefault(name, FakeCollection(name))
@@ -132,6 +134,10 @@ class FakeStore:
 
     def drop(self) -> None:
         self.collections.clear()
+
+    def unit_of_work(self) -> contextlib.AbstractContextManager[None]:
+        self.units_of_work += 1
+        return contextlib.nullcontext()  # like MongoDB: every write commits alone
 
     def close(self) -> None:
         pass

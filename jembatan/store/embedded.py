@@ -23,7 +23,10 @@ Queries
 Writes
     Every write runs in ``BEGIN IMMEDIATE``: read, apply the update in Python,
     write back, commit, so update_one / find_one_and_update / upserts are
-    atomic across threads and processes.
+    atomic across threads and processes. Writers of one process queue on a lock
+    first (SQLite's own busy wait sleeps and polls). ``unit_of_work()`` makes a
+    block of writes one transaction with one commit, each write a savepoint in it:
+    commits (a sync to disk each) are what bounds a consumer's throughput.
 
 Unique indexes
     Like MongoDB, a missing field counts as null, so two documents both missing
@@ -153,6 +156,10 @@ class _Compiler:
     def __init__(self, arrays: set[str] | _ShapeLookup, objects: set[str] | _ShapeLookup) -> None:
         self.arrays = arrays
         self.objects = objects
+        # Fields the filter's top-level AND pins to one JSON type (an exact equality or
+        # comparison with a string or a number): sorting on them needs no type rank, so
+        # an index on them can give the order (the dispatcher's next due delivery).
+        self.typed: set[str] = set()
 
     def path(self, parts: Sequence[str]) -> str | None:
         for i in range(1, len(parts) + 1):
@@ -166,7 +173,7 @@ class _Compiler:
         terms: list[_Sql] = []
         for key, cond in flt.items():
             if key in ("$and", "$or"):
-                subs = [self.filter(c) for c in q.clauses(key, cond)]
+                subs = [self._nested(c) for c in q.clauses(key, cond)]
                 joiner = " AND " if key == "$and" else " OR "
                 terms.append(
                     _Sql(
@@ -178,8 +185,19 @@ class _Compiler:
             elif key.startswith("$"):
                 raise ValueError(f"unsupported top-level operator {key}")
             else:
-                terms.append(self.field(q.split_path(key), cond))
+                term = self.field(q.split_path(key), cond)
+                if term.exact and _pins_type(cond):
+                    self.typed.add(key)
+                terms.append(term)
         return self._all(terms)
+
+    def _nested(self, flt: Filter) -> _Sql:
+        """A clause of $and / $or: the fields it pins are not pinned for the whole filter."""
+        typed = set(self.typed)
+        try:
+            return self.filter(flt)
+        finally:
+            self.typed = typed
 
     @staticmethod
     def _all(terms: list[_Sql]) -> _Sql:
@@ -213,6 +231,22 @@ class _Compiler:
             return _Sql(f"({x} = ? AND {t} = 'text')", [value], True)
         return _TRUE_SUPERSET  # sub-documents and arrays: compared in Python
 
+    def _in_list(self, parts: list[str], values: Sequence[Any]) -> _Sql | None:
+        """``x IN (...)`` for a list of strings only or numbers only: unlike a chain of ORs,
+        SQLite can seek an index with it (a case's nine neighbouring grid cells)."""
+        path = self.path(parts)
+        if path is None or not values or parts == ["_id"]:
+            return None
+        if all(isinstance(v, str) for v in values):
+            kind = "= 'text'"
+        elif all(q.is_number(v) for v in values):
+            kind = "IN ('integer', 'real')"
+        else:
+            return None
+        marks = ", ".join("?" for _ in values)
+        x, t = f"json_extract(doc, {path})", f"json_type(doc, {path})"
+        return _Sql(f"({x} IN ({marks}) AND {t} {kind})", list(values), True)
+
     @staticmethod
     def negate(inner: _Sql) -> _Sql:
         if not inner.exact:
@@ -228,6 +262,9 @@ class _Compiler:
             if not isinstance(arg, list | tuple):
                 raise ValueError(f"{op} needs a list")
             subs = [self.equal(parts, v) for v in arg]
+            listed = self._in_list(parts, arg)
+            if listed is not None:
+                return listed if op == "$in" else self.negate(listed)
             any_of = (
                 _Sql(
                     "(" + " OR ".join(s.sql for s in subs) + ")",
@@ -265,10 +302,22 @@ class _Compiler:
             if path is None or field in self.objects:
                 return None
             way = "ASC" if direction > 0 else "DESC"
-            terms.append(f"{_RANK_CASE.format(p=path)} {way}")
+            if field not in self.typed:
+                terms.append(f"{_RANK_CASE.format(p=path)} {way}")
             terms.append(f"json_extract(doc, {path}) {way}")
         terms.append("rowid ASC")
         return ", ".join(terms)
+
+
+def _pins_type(cond: Any) -> bool:
+    """Does this top-level condition admit values of one JSON type only?"""
+    if q.is_operator_expression(cond):
+        return any(
+            op in ("$eq", "$gt", "$gte", "$lt", "$lte")
+            and (isinstance(arg, str) or q.is_number(arg))
+            for op, arg in cond.items()
+        )
+    return isinstance(cond, str) or q.is_number(cond)
 
 
 def _unavailable(exc: sqlite3.Error) -> bool:
@@ -301,6 +350,10 @@ class EmbeddedCollection:
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         conn = self._store._connection()
+        if self._store._in_unit_of_work():
+            with _translate_errors():
+                yield conn  # sees the unit's own writes
+            return
         with _translate_errors():
             conn.execute("BEGIN")
             try:
@@ -311,13 +364,27 @@ class EmbeddedCollection:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._store._connection()
-        with _translate_errors():
+        create = (
+            f"CREATE TABLE IF NOT EXISTS {self._table} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)"
+        )
+        if self._store._in_unit_of_work():
+            # Inside a unit of work: a savepoint, so that a write that fails (a
+            # DuplicateKey the caller expects, say) undoes itself and leaves the unit going.
+            with _translate_errors():
+                conn.execute("SAVEPOINT op")
+                try:
+                    conn.execute(create)
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    raise
+                conn.execute("RELEASE op")
+            return
+        with self._store._writer_turn(), _translate_errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self._table} "
-                    "(id TEXT PRIMARY KEY, doc TEXT NOT NULL)"
-                )
+                conn.execute(create)
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -351,7 +418,11 @@ class EmbeddedCollection:
             raise ValueError("limit and skip must not be negative")
         compiler = self._compiler(conn)
         where = compiler.filter(flt)
-        order = compiler.order(spec) if spec else "rowid ASC"
+        # Natural order is insertion order. With a filter, "+rowid" keeps SQLite from
+        # walking the whole table in rowid order to skip a sort: it seeks the filter's
+        # index and sorts the few matches (the relay's pending documents, say).
+        natural = "rowid ASC" if where.sql == "1" else "+rowid ASC"
+        order = compiler.order(spec) if spec else natural
         base = f"SELECT rowid, doc FROM {self._table} WHERE {where.sql}"
         try:
             if where.exact and order is not None:
@@ -362,7 +433,7 @@ class EmbeddedCollection:
                 return [(rowid, json.loads(doc)) for rowid, doc in conn.execute(sql, params)]
             rows = [
                 (rowid, d)
-                for rowid, doc in conn.execute(f"{base} ORDER BY rowid", where.params)
+                for rowid, doc in conn.execute(f"{base} ORDER BY {natural}", where.params)
                 if q.matches(d := json.loads(doc), flt)
             ]
         except sqlite3.OperationalError as exc:
@@ -560,6 +631,7 @@ class EmbeddedStore:
         self.file = self.path / FILE_NAME
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._writers = (os.getpid(), threading.Lock())
         self._connections: list[sqlite3.Connection] = []
         self._collections: dict[str, EmbeddedCollection] = {}
         self._closed = False
@@ -592,6 +664,56 @@ class EmbeddedStore:
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    def _in_unit_of_work(self) -> bool:
+        return bool(getattr(self._local, "unit_depth", 0))
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """One SQLite transaction for every write this thread makes in the block: one
+        sync to disk at the end instead of one per write; rolled back if the block
+        raises. A nested block joins the outer one. The write lock is held throughout,
+        so keep the block to store work (no network calls)."""
+        if self._in_unit_of_work():
+            self._local.unit_depth += 1
+            try:
+                yield
+            finally:
+                self._local.unit_depth -= 1
+            return
+        conn = self._connection()
+        with self._writer_turn():
+            with _translate_errors():
+                conn.execute("BEGIN IMMEDIATE")
+            self._local.unit_depth = 1
+            try:
+                yield
+            except BaseException:
+                self._local.unit_depth = 0
+                with _translate_errors():
+                    conn.execute("ROLLBACK")
+                raise
+            self._local.unit_depth = 0
+            with _translate_errors():
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+
+    def _writer_turn(self) -> threading.Lock:
+        """The lock a thread holds around its write transaction. SQLite makes a writer that
+        finds the database locked sleep and poll (1 ms, then up to 100 ms); queueing this
+        process's writers on a lock instead hands the database over as soon as it is free,
+        so only other processes' writers ever meet SQLite's busy wait."""
+        pid, lock = self._writers
+        if pid != os.getpid():  # after fork: the parent's lock may be held by a thread
+            with self._lock:  # that does not exist here
+                if self._writers[0] != os.getpid():
+                    self._writers = (os.getpid(), threading.Lock())
+                pid, lock = self._writers
+        return lock
 
     def collection(self, name: str) -> EmbeddedCollection:
         with self._lock:

@@ -214,6 +214,9 @@ class MongoStore:
 
         return MongoCollection(self._db[name], write_lock)
 
+    def unit_of_work(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # each write commits alone (see the port)
+
     def ping(self) -> None:
         _guard(lambda: self._db.command("ping"))
 

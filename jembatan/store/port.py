@@ -15,6 +15,7 @@ strings of fixed width (``jembatan.clock.iso``) so that they sort as text.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -91,5 +92,13 @@ class DocumentStore(Protocol):
 
     def drop(self) -> None:
         """Delete every collection of this database (tests and `jembatan reset`)."""
+
+    def unit_of_work(self) -> AbstractContextManager[None]:
+        """Group the writes this thread makes inside the block into one commit where the
+        adapter can: the embedded store makes the block one SQLite transaction (one sync
+        to disk instead of one per write, rolled back if the block raises; nested blocks
+        join the outer one). On MongoDB every write still commits alone, so callers must
+        stay idempotent and never rely on the rollback: it is a speed-up, not a
+        transaction API."""
 
     def close(self) -> None: ...

@@ -315,12 +315,22 @@ def _each(op: str, arg: Any) -> list[Any]:
     return [copy.deepcopy(arg)]
 
 
+def copy_value(value: Any) -> Any:
+    """A deep copy of a JSON-like value (dicts, lists, scalars): what ``copy.deepcopy``
+    gives for documents, several times faster (no memo: documents hold no cycles)."""
+    if isinstance(value, dict):
+        return {k: copy_value(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_value(v) if isinstance(v, dict | list) else v for v in value]
+    return copy.deepcopy(value) if not isinstance(value, str | int | float | bool | None) else value
+
+
 def apply_update(
     doc: Mapping[str, Any], update: Mapping[str, Any], *, inserting: bool = False
 ) -> Document:
     """The document after the update (a new object; the input is not changed)."""
     validate_update(update)
-    new: Document = copy.deepcopy(dict(doc))
+    new: Document = copy_value(dict(doc))
     for op, fields in update.items():
         if op == "$setOnInsert" and not inserting:
             continue

@@ -591,3 +591,68 @@ def test_drop_removes_everything(store: Store) -> None:
     assert coll.find({}) == []
     coll.insert_one({"_id": "x"})  # usable again
     assert coll.count_documents({}) == 1
+
+
+# ------------------------------------------------------------ unit of work
+
+
+def test_writes_in_a_unit_of_work_are_kept_and_read_back_inside_it(store: Store) -> None:
+    coll = fresh(store, indexes=("k",))
+    coll.create_index(["u"], unique=True)
+    with store.unit_of_work():
+        coll.insert_one({"_id": 1, "k": "a", "u": 1})
+        with pytest.raises(DuplicateKey):  # expected by the caller: the unit goes on
+            coll.insert_one({"_id": 2, "k": "b", "u": 1})
+        with store.unit_of_work():  # a nested block joins the outer one
+            coll.update_one({"_id": 1}, {"$inc": {"n": 1}})
+        assert coll.find_one({"_id": 1}) == {"_id": 1, "k": "a", "u": 1, "n": 1}
+        coll.insert_one({"_id": 3, "k": "c", "u": 3})
+    assert ids(coll.find({}, sort=[("_id", 1)])) == [1, 3]
+
+
+def test_embedded_unit_of_work_rolls_back_when_the_block_raises(tmp_path: Any) -> None:
+    from jembatan.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "uow")
+    try:
+        coll = fresh(store)
+        coll.insert_one({"_id": "kept"})
+        with pytest.raises(RuntimeError), store.unit_of_work():
+            coll.insert_one({"_id": "gone"})
+            coll.update_one({"_id": "kept"}, {"$set": {"touched": True}})
+            raise RuntimeError("the handler failed")
+        assert coll.find({}) == [{"_id": "kept"}]
+        with store.unit_of_work():  # the store is usable again afterwards
+            coll.insert_one({"_id": "after"})
+        assert ids(coll.find({})) == ["kept", "after"]
+    finally:
+        store.close()
+
+
+def test_embedded_unit_of_work_holds_other_threads_writes_until_it_commits(
+    tmp_path: Any,
+) -> None:
+    import threading
+
+    from jembatan.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "uow")
+    try:
+        coll = fresh(store)
+        other_done = threading.Event()
+
+        def other_writer() -> None:
+            coll.insert_one({"_id": "other"})
+            other_done.set()
+
+        with store.unit_of_work():
+            coll.insert_one({"_id": "mine"})
+            writer = threading.Thread(target=other_writer)
+            writer.start()
+            assert not other_done.wait(0.3)  # queued behind the unit, not failing
+            assert coll.find_one({"_id": "other"}) is None
+        writer.join(10)
+        assert other_done.is_set()
+        assert ids(coll.find({})) == ["mine", "other"]
+    finally:
+        store.close()
