@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from prometheus_client import Gauge
@@ -83,7 +84,9 @@ class OutboxRelay:
         batch: int = 100,
         idle_wait: float = 0.2,
         error_wait: float = 2.0,
+        unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
+        """``unit_of_work``: the store's, so that a batch's marks are one commit."""
         self.name = f"outbox-relay-{collection.name}"
         self.collection = collection
         self.bus = bus
@@ -91,6 +94,7 @@ class OutboxRelay:
         self.batch = batch
         self.idle_wait = idle_wait
         self.error_wait = error_wait
+        self.unit_of_work = unit_of_work
         self.healthy = True
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -159,30 +163,32 @@ class OutboxRelay:
             [event.to_record(topic) for _, pending in batch for _, topic, event in pending]
         )
         now = clock.iso(clock.now())
-        return sum(self._mark_sent(doc_id, pending, now) for doc_id, pending in batch)
+        with self.unit_of_work():  # counted once committed
+            marked = [t for doc_id, pending in batch for t in self._mark_sent(doc_id, pending, now)]
+        for topic in marked:
+            self.metrics.events_published.labels(self.metrics.service, topic).inc()
+        return len(marked)
 
     def _mark_sent(
         self, doc_id: object, pending: list[tuple[str, str, CloudEvent]], now: str
-    ) -> int:
+    ) -> list[str]:
         """Mark events sent only while still unsent: when two replicas relay the same
         document, the pending count drops once per event, never below zero. All at once
-        in the usual case; one by one when another relay marked some of them first."""
+        in the usual case; one by one when another relay marked some of them first.
+        Returns the topics of the events this call marked."""
         unsent = {f"outbox.{eid}.sent_at": None for eid, _, _ in pending}
         marked = self.collection.update_one(
             {"_id": doc_id, **unsent},
             {"$set": {key: now for key in unsent}, "$inc": {PENDING: -len(pending)}},
         )
         if marked.modified:
-            for _, topic, _ in pending:
-                self.metrics.events_published.labels(self.metrics.service, topic).inc()
-            return len(pending)
-        count = 0
+            return [topic for _, topic, _ in pending]
+        topics = []
         for eid, topic, _ in pending:
             one = self.collection.update_one(
                 {"_id": doc_id, f"outbox.{eid}.sent_at": None},
                 {"$set": {f"outbox.{eid}.sent_at": now}, "$inc": {PENDING: -1}},
             )
             if one.modified:
-                self.metrics.events_published.labels(self.metrics.service, topic).inc()
-                count += 1
-        return count
+                topics.append(topic)
+        return topics

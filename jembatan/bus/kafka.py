@@ -95,6 +95,10 @@ class KafkaBusConsumer:
                 session_timeout_ms=10_000,
                 heartbeat_interval_ms=1_000,
                 max_poll_interval_ms=300_000,
+                # A consumer that joins before a just-created topic's metadata reached
+                # it is assigned nothing until its next metadata refresh (5 minutes by
+                # default): refresh often, so it rejoins within seconds.
+                metadata_max_age_ms=5_000,
                 **dict(options or {}),
             )
         except KafkaError as exc:

@@ -10,6 +10,14 @@
   runner commits what it finished, rewinds to the failing record, reports itself
   not ready, pauses, and tries again (a store outage must not spill every
   event into the dead-letter topic).
+- Given the store's ``unit_of_work``, a batch is first handled as one unit (one
+  commit for the whole batch: commits, each a sync to disk, are what limits a
+  consumer on the embedded store). If any record in it fails or is to be
+  dead-lettered, the unit is rolled back and the batch is handled again record by
+  record as above, each record in its own unit. Handlers are idempotent, so the
+  only trace of the rolled-back attempt is in counters a handler increments itself. A
+  handler that keeps state outside the store (analytics' in-memory aggregates) must not
+  be given a unit of work: a rollback would not undo it.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from jembatan import clock
@@ -30,6 +39,7 @@ from jembatan.metrics import ServiceMetrics
 log = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], None]
+UnitOfWork = Callable[[], AbstractContextManager[None]]
 
 
 class PermanentError(Exception):
@@ -53,6 +63,10 @@ class HandlerStalled(Exception):
     pass
 
 
+class _NotTogether(Exception):
+    """A record of the batch cannot be handled inside the batch's unit of work."""
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -66,7 +80,12 @@ class ConsumerRunner:
         retry: RetryPolicy | None = None,
         poll_timeout: float = 0.5,
         lag_interval: float = 5.0,
+        unit_of_work: UnitOfWork | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
+        """``unit_of_work``: the store's (see the module doc); ``after_commit``: called
+        once the batch's writes are committed (to wake an outbox relay, which would not
+        see them before)."""
         self.name = f"consumer-{group}"
         self.bus = bus
         self.group = group
@@ -77,6 +96,8 @@ class ConsumerRunner:
         self.retry = retry or RetryPolicy()
         self.poll_timeout = poll_timeout
         self.lag_interval = lag_interval
+        self.unit_of_work = unit_of_work
+        self.after_commit = after_commit
         self.healthy = True
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -108,6 +129,12 @@ class ConsumerRunner:
 
     # -- one batch -------------------------------------------------------------------------
     def _process_batch(self, consumer: BusConsumer, records: list[Record]) -> None:
+        if self.unit_of_work is not None and len(records) > 1 and self._process_together(records):
+            consumer.commit(
+                {(r.topic, r.partition): r.offset + 1 for r in records}  # offsets ascend
+            )
+            self._batch_done()
+            return
         done: dict[tuple[str, int], int] = {}
         for record in records:
             if self._stop.is_set():
@@ -122,8 +149,48 @@ class ConsumerRunner:
                 return
             done[(record.topic, record.partition)] = record.offset + 1
         consumer.commit(done)
+        self._batch_done()
+
+    def _batch_done(self) -> None:
         self.healthy = True
         self.last_error = None
+        if self.after_commit is not None:
+            self.after_commit()
+
+    def _process_together(self, records: list[Record]) -> bool:
+        """Handle the whole batch in one unit of work; False (rolled back) if any record
+        fails, is refused or cannot be decoded: the caller then goes record by record."""
+        assert self.unit_of_work is not None
+        handled: list[CloudEvent] = []
+        try:
+            with self.unit_of_work():
+                for record in records:
+                    if self._stop.is_set():
+                        raise _NotTogether("stopping")
+                    try:
+                        event = CloudEvent.from_record(record)
+                    except EventDecodeError as exc:
+                        raise _NotTogether("undecodable") from exc
+                    if self.types is not None and event.type not in self.types:
+                        continue
+                    self.handler(event)
+                    handled.append(event)
+        except Exception as exc:  # every kind: the record-by-record pass sorts them out
+            log.warning(
+                "batch handled record by record", extra={"group": self.group, "error": str(exc)}
+            )
+            return False
+        for event in handled:
+            self._count_ok(event)
+        return True
+
+    def _count_ok(self, event: CloudEvent) -> None:
+        self.metrics.events_consumed.labels(
+            self.metrics.service, self.group, event.type, "ok"
+        ).inc()
+        self.metrics.event_latency.labels(self.metrics.service, self.group).observe(
+            max(0.0, (clock.now() - event.time).total_seconds())
+        )
 
     def _process(self, record: Record) -> None:
         try:
@@ -137,7 +204,8 @@ class ConsumerRunner:
         while True:
             attempt += 1
             try:
-                self.handler(event)
+                with self.unit_of_work() if self.unit_of_work is not None else nullcontext():
+                    self.handler(event)
             except (EventDecodeError, PermanentError) as exc:
                 self._dead_letter(record, "invalid", str(exc), event)
                 return
@@ -164,12 +232,7 @@ class ConsumerRunner:
                 )
                 self._stop.wait(self.retry.delay(attempt))
                 continue
-            self.metrics.events_consumed.labels(
-                self.metrics.service, self.group, event.type, "ok"
-            ).inc()
-            self.metrics.event_latency.labels(self.metrics.service, self.group).observe(
-                max(0.0, (clock.now() - event.time).total_seconds())
-            )
+            self._count_ok(event)
             return
 
     def _dead_letter(

@@ -84,7 +84,9 @@ def build(
     repo.create_indexes()
     updates = UpdateFeed(runtime.store)
     updates.create_indexes()
-    relay = OutboxRelay(repo.reports, runtime.bus, runtime.metrics)
+    relay = OutboxRelay(
+        repo.reports, runtime.bus, runtime.metrics, unit_of_work=runtime.store.unit_of_work
+    )
     metrics = IntakeMetrics("intake", runtime.metrics.registry)
     service = IntakeService(
         repo,
@@ -99,7 +101,9 @@ def build(
         on_write=relay.wake,
         updates=updates,
     )
-    runner = read_model_runner(runtime.bus, service, runtime.metrics)
+    runner = read_model_runner(
+        runtime.bus, service, runtime.metrics, runtime.store.unit_of_work, relay.wake
+    )
     runtime.add_worker(relay)
     runtime.add_worker(runner)
     checks: dict[str, Any] = {}

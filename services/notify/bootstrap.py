@@ -127,7 +127,9 @@ def build(
     handlers = NotifyHandlers(repo, queue, settings.report_url_template)
     adapters = {**default_channels(settings, repo), **(channels or {})}
 
-    for runner in consumer_runners(runtime.bus, runtime.metrics, handlers):
+    for runner in consumer_runners(
+        runtime.bus, runtime.metrics, handlers, unit_of_work=runtime.store.unit_of_work
+    ):
         runtime.add_worker(runner)
     dispatchers = [
         Dispatcher(
@@ -140,6 +142,7 @@ def build(
             max_delay=settings.delivery_max_delay,
             poll_interval=settings.dispatch_poll_interval,
             name=f"notify-dispatcher-{i}",
+            unit_of_work=runtime.store.unit_of_work,
         )
         for i in range(settings.dispatch_workers)
     ]

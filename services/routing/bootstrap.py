@@ -70,7 +70,9 @@ def build(
     _until_store_answers(prepare_store)
 
     metrics = RoutingMetrics(runtime.metrics)
-    relay = OutboxRelay(cases.c, runtime.bus, runtime.metrics)
+    relay = OutboxRelay(
+        cases.c, runtime.bus, runtime.metrics, unit_of_work=runtime.store.unit_of_work
+    )
     service = CaseService(
         cases,
         rules,
@@ -82,7 +84,14 @@ def build(
         on_write=relay.wake,
     )
     consumer = ConsumerRunner(
-        runtime.bus, GROUP, [REPORTS_TOPIC], make_handler(service), runtime.metrics, types=TYPES
+        runtime.bus,
+        GROUP,
+        [REPORTS_TOPIC],
+        make_handler(service),
+        runtime.metrics,
+        types=TYPES,
+        unit_of_work=runtime.store.unit_of_work,
+        after_commit=relay.wake,
     )
     timers = SlaScanner(
         cases, service, metrics, interval=settings.sla_scan_interval_s, now=now, on_write=relay.wake

@@ -217,3 +217,56 @@ def test_killed_after_handler_before_commit_gets_the_event_again(
     (tmp_path / "handled.jsonl.stop").touch()
     third.wait(60)
     assert len(marker.read_text().splitlines()) == 2
+
+
+def test_a_batch_is_one_unit_of_work_and_a_bad_record_sends_it_record_by_record(
+    bus: Bus, unique_name: str, tmp_path: Path
+) -> None:
+    """With the embedded store's unit of work: a good batch is handled in one unit; a
+    batch holding a refused record is rolled back and handled again record by record, so
+    the refused record's writes are undone, it is dead-lettered once, and the rest land."""
+    from jembatan.store.embedded import EmbeddedStore
+
+    topic, group = f"{unique_name}.events", f"{unique_name}-g"
+    bus.ensure_topics([TopicSpec(topic, 1), TopicSpec(dead_letter_topic(group), 1)])
+    store = EmbeddedStore(tmp_path / "store")
+    seen = store.collection("seen")
+    units = 0
+
+    def unit_of_work():  # type: ignore[no-untyped-def]
+        nonlocal units
+        units += 1
+        return store.unit_of_work()
+
+    def handler(event: CloudEvent) -> None:
+        n = event.data["n"]
+        seen.update_one({"_id": n}, {"$inc": {"times": 1}}, upsert=True)
+        if n == 13:
+            raise PermanentError("13 is refused after a write")
+
+    good = [_event(n).to_record(topic) for n in range(10)]
+    bus.producer().send(good)
+    runner = ConsumerRunner(
+        bus, group, [topic], handler, ServiceMetrics("test"), unit_of_work=unit_of_work
+    )
+    thread = _start(runner)
+    try:
+        _wait_for(lambda: seen.count_documents({}) == 10, "the first batch")
+        first_units = units
+        bus.producer().send([_event(n).to_record(topic) for n in (11, 12, 13, 14)])
+        _wait_for(lambda: seen.count_documents({}) == 13, "the second batch")
+        dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 1)
+    finally:
+        runner.stop()
+        thread.join(DEADLINE)
+    try:
+        assert first_units < 10  # the first ten records shared units of work
+        assert seen.find_one({"_id": 13}) is None  # rolled back with its unit
+        assert ids_times(seen.find({})) == {n: 1 for n in (*range(10), 11, 12, 14)}
+        assert len(dead) == 1 and dict(dead[0].headers)["dlq_reason_class"] == b"invalid"
+    finally:
+        store.close()
+
+
+def ids_times(docs: list[dict[str, object]]) -> dict[object, object]:
+    return {d["_id"]: d["times"] for d in docs}

@@ -3,8 +3,10 @@ they and the reporter's status-changing feedback go to the update feed (WatchRep
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from jembatan.bus.port import Bus
-from jembatan.bus.runner import ConsumerRunner
+from jembatan.bus.runner import ConsumerRunner, UnitOfWork
 from jembatan.events.catalog import CASE_EVENT_TYPES, REPORTS_TOPIC, ReportFeedback
 from jembatan.events.envelope import CloudEvent
 from jembatan.metrics import ServiceMetrics
@@ -13,7 +15,13 @@ from services.intake.service_layer.services import IntakeService
 READ_MODEL_GROUP = "intake-read-model"
 
 
-def read_model_runner(bus: Bus, service: IntakeService, metrics: ServiceMetrics) -> ConsumerRunner:
+def read_model_runner(
+    bus: Bus,
+    service: IntakeService,
+    metrics: ServiceMetrics,
+    unit_of_work: UnitOfWork | None = None,
+    after_commit: Callable[[], None] | None = None,
+) -> ConsumerRunner:
     def handle(event: CloudEvent) -> None:
         service.apply_case_event(event)
 
@@ -24,4 +32,6 @@ def read_model_runner(bus: Bus, service: IntakeService, metrics: ServiceMetrics)
         handle,
         metrics,
         types=CASE_EVENT_TYPES | {ReportFeedback.event_type},
+        unit_of_work=unit_of_work,
+        after_commit=after_commit,
     )

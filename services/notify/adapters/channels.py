@@ -57,6 +57,10 @@ class OutboundMessage:
 
 
 class ChannelAdapter(Protocol):
+    """A channel may set ``local = True`` when sending touches no network (the in-app
+    feed, the logging providers): the dispatcher then logs the outcome in the same
+    store commit as the send."""
+
     def send(self, target: Target, message: OutboundMessage) -> None: ...
 
 
@@ -148,6 +152,8 @@ class WebhookChannel:
 class FeedChannel:
     """The in-app feed: one item per delivery id (writing it twice is one item)."""
 
+    local = True  # writes to notify's own store only: sent and logged in one commit
+
     def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
         self.write = write
 
@@ -167,6 +173,8 @@ class FeedChannel:
 class LoggingSmsChannel:
     """Embedded default: log that an SMS would go out, with the number masked."""
 
+    local = True
+
     def send(self, target: Target, message: OutboundMessage) -> None:
         log.info(
             "sms (logging provider)",
@@ -181,6 +189,8 @@ class LoggingSmsChannel:
 class LoggingEmailChannel:
     """Embedded default without a mail server: log the email, the address masked."""
 
+    local = True
+
     def send(self, target: Target, message: OutboundMessage) -> None:
         log.info(
             "email (logging provider)",
@@ -193,6 +203,8 @@ class LoggingEmailChannel:
 
 
 class LoggingPushChannel:
+    local = True
+
     def send(self, target: Target, message: OutboundMessage) -> None:
         log.info(
             "push (logging provider)",

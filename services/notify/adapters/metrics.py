@@ -43,6 +43,11 @@ class NotifyMetrics:
             buckets=LATENCY_BUCKETS + (900, 3600),
             registry=r,
         )
+        self.due = Gauge(
+            "jembatan_notify_deliveries_due",
+            "Deliveries waiting to be sent whose time has come: the dispatch queue's depth.",
+            registry=r,
+        )
         self.stuck = Gauge(
             "jembatan_notify_deliveries_stuck",
             "Deliveries left in 'sending' for more than the stuck threshold (a crash "

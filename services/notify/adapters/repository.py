@@ -212,6 +212,27 @@ class NotifyRepository:
             sort=[("next_attempt_at", 1)],
         )
 
+    def claim_due(self, now: datetime, limit: int) -> list[Document]:
+        """Claim up to ``limit`` due deliveries, oldest first, each moved from pending to
+        sending by its own compare-and-set (another dispatcher may win some)."""
+        due = self.deliveries.find(
+            {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}},
+            sort=[("next_attempt_at", 1)],
+            limit=limit,
+        )
+        claimed = []
+        for doc in due:
+            won = self.deliveries.find_one_and_update(
+                {"_id": doc["_id"], "status": "pending"},
+                {
+                    "$set": {"status": "sending", "claimed_at": clock.iso(now)},
+                    "$inc": {"attempts": 1},
+                },
+            )
+            if won is not None:
+                claimed.append(won)
+        return claimed
+
     def finish(self, doc_id: str, fields: dict[str, Any]) -> None:
         self.deliveries.update_one({"_id": doc_id}, {"$set": fields})
 

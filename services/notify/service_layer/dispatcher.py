@@ -26,10 +26,12 @@ timeout may mean the partner got it, so partners deduplicate by the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -66,7 +68,12 @@ class Dispatcher:
         poll_interval: float = 0.2,
         stuck_after: float = 300.0,
         name: str = "notify-dispatcher",
+        claim_batch: int = 10,
+        unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
+        """``claim_batch``: deliveries claimed in one store commit (a crash leaves at most
+        that many in ``sending``); ``unit_of_work``: the store's, to make claims and local
+        sends one commit each."""
         self.name = name
         self.repo = repo
         self.channels = channels
@@ -77,6 +84,8 @@ class Dispatcher:
         self.max_delay = max_delay
         self.poll_interval = poll_interval
         self.stuck_after = stuck_after
+        self.claim_batch = claim_batch
+        self.unit_of_work = unit_of_work
         self.healthy = True
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -90,12 +99,13 @@ class Dispatcher:
         next_stuck_check = 0.0
         while not self._stop.is_set():
             try:
-                busy = self.process_one()
+                busy = self.process_batch()
                 self.healthy, self.last_error = True, None
                 now = clock.now().timestamp()
                 if now >= next_stuck_check:
-                    next_stuck_check = now + 30
+                    next_stuck_check = now + 5
                     self.metrics.stuck.set(self.count_stuck())
+                    self.metrics.due.set(self.count_due())
             except Exception as exc:  # store down: report not ready, try again soon
                 self.healthy = False
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -104,33 +114,60 @@ class Dispatcher:
             if not busy:
                 self._stop.wait(self.poll_interval)
 
+    def count_due(self) -> int:
+        return self.repo.deliveries.count_documents(
+            {"status": "pending", "next_attempt_at": {"$lte": clock.iso(clock.now())}}
+        )
+
     def count_stuck(self) -> int:
         limit = clock.iso(clock.now() - timedelta(seconds=self.stuck_after))
         return self.repo.deliveries.count_documents(
             {"status": "sending", "claimed_at": {"$lt": limit}}
         )
 
-    # -- one delivery -------------------------------------------------------------------
+    # -- deliveries ---------------------------------------------------------------------
+    def process_batch(self) -> bool:
+        """Claim up to ``claim_batch`` due deliveries in one commit and send them in
+        order; False when none is due."""
+        with self.unit_of_work():
+            docs = self.repo.claim_due(clock.now(), self.claim_batch)
+        for i, doc in enumerate(docs):
+            try:
+                self._deliver(doc)
+            except Exception:  # the store failed: hand back what was claimed but not tried
+                for rest in docs[i + 1 :]:
+                    with contextlib.suppress(Exception):
+                        self.repo.finish(
+                            rest["_id"],
+                            {"status": "pending", "attempts": max(0, int(rest["attempts"]) - 1)},
+                        )
+                raise
+        return bool(docs)
+
     def process_one(self) -> bool:
         """Send the next due delivery; False when none is due."""
         doc = self.repo.claim_next(clock.now())
         if doc is None:
             return False
+        self._deliver(doc)
+        return True
+
+    def _deliver(self, doc: Document) -> None:
         channel = doc["channel"]
         if doc.get("dead_letter_due"):
             self._dead_letter(doc, doc.get("last_error") or "delivery failed")
-            return True
+            return
         try:
             target = self.resolve(doc)
             adapter = self.channels[channel]
         except RecipientGone as exc:
             self.repo.finish(doc["_id"], {"status": "skipped", "last_error": str(exc)})
             self.metrics.deliveries.labels(channel, "skipped").inc()
-            return True
+            return
         except KeyError:
             self.repo.finish(doc["_id"], {"status": "failed", "last_error": "no such channel"})
             self.metrics.deliveries.labels(channel, "failed").inc()
-            return True
+            return
         except Exception as exc:  # the store failed before anything was sent: put it back
             self.repo.finish(
                 doc["_id"],
@@ -151,19 +188,21 @@ class Dispatcher:
             headers=doc.get("headers") or {},
             at=doc.get("event_time", ""),
         )
-        try:
-            adapter.send(target, message)
-        except DeliveryError as exc:
-            self._failed(doc, exc)
-            return True
-        except Exception as exc:  # an adapter bug: treat as a retryable failure, never crash
-            log.exception("channel adapter raised", extra={"channel": channel})
-            self._failed(doc, DeliveryError(f"{type(exc).__name__}"))
-            return True
-        now = clock.now()
-        self.repo.finish(
-            doc["_id"], {"status": "sent", "sent_at": clock.iso(now), "last_error": None}
-        )
+        # A local channel's send is a store write too: it and the outcome are one commit.
+        with self.unit_of_work() if getattr(adapter, "local", False) else nullcontext():
+            try:
+                adapter.send(target, message)
+            except DeliveryError as exc:
+                self._failed(doc, exc)
+                return
+            except Exception as exc:  # an adapter bug: a retryable failure, never a crash
+                log.exception("channel adapter raised", extra={"channel": channel})
+                self._failed(doc, DeliveryError(f"{type(exc).__name__}"))
+                return
+            now = clock.now()
+            self.repo.finish(
+                doc["_id"], {"status": "sent", "sent_at": clock.iso(now), "last_error": None}
+            )
         self.metrics.deliveries.labels(channel, "sent").inc()
         try:
             latency = (now - clock.parse(doc["event_time"])).total_seconds()
@@ -180,7 +219,6 @@ class Dispatcher:
                 "attempt": doc["attempts"],
             },
         )
-        return True
 
     def _failed(self, doc: Document, exc: DeliveryError) -> None:
         channel = doc["channel"]

@@ -58,4 +58,5 @@ def assignment_consumer(
         feed_handler(feed, cases),
         runtime.metrics,
         types=ASSIGNMENT_TYPES.keys(),
+        unit_of_work=runtime.store.unit_of_work,
     )

@@ -258,6 +258,11 @@ class FlakyStore:
     def drop(self) -> None:
         self.inner.drop()
 
+    def unit_of_work(self) -> Any:
+        if self.down:
+            raise StoreUnavailable("store is down (test)")
+        return self.inner.unit_of_work()
+
     def close(self) -> None:
         self.inner.close()
 

@@ -64,7 +64,7 @@ class World:
         """Run the dispatcher until nothing is pending (retries included), bounded."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self.n.dispatchers[0].process_one():
+            if self.n.dispatchers[0].process_batch():
                 continue
             if self.n.repo.deliveries.count_documents({"status": "pending"}) == 0:
                 return
@@ -593,6 +593,34 @@ def test_a_store_error_before_sending_puts_the_delivery_back(w: World) -> None:
     w.n.repo.deliveries.update_many({}, {"$set": {"next_attempt_at": clock.iso(clock.now())}})
     w.drain()
     assert len(w.to_reporter("email")) == 1
+
+
+def test_a_batch_claims_several_in_one_unit_and_hands_back_the_untried_on_a_store_error(
+    w: World,
+) -> None:
+    for n in range(3):
+        w.publish(e.contact(report_id=f"JKT-B{n}"))
+        w.publish(e.submitted(report_id=f"JKT-B{n}"))
+    dispatcher = w.n.dispatchers[0]
+    dispatcher.claim_batch = 4
+    due = w.n.repo.deliveries.count_documents({"status": "pending"})
+    assert due >= 6
+    units = w.store.units_of_work
+    assert dispatcher.process_batch()
+    assert w.store.units_of_work > units  # the claims went through the store's unit of work
+    assert w.n.repo.deliveries.count_documents({"status": "pending"}) == due - 4
+    assert w.n.repo.deliveries.count_documents({"status": "sent"}) == 4
+
+    real = w.n.repo.contact
+    w.n.repo.contact = lambda report_id: (_ for _ in ()).throw(RuntimeError("store down"))  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        dispatcher.process_batch()
+    # the first was put back by the error path, the rest handed back untried: none stuck
+    assert w.n.repo.deliveries.count_documents({"status": "sending"}) == 0
+    w.n.repo.contact = real  # type: ignore[method-assign]
+    w.n.repo.deliveries.update_many({}, {"$set": {"next_attempt_at": clock.iso(clock.now())}})
+    w.drain()
+    assert w.n.repo.deliveries.count_documents({"status": {"$ne": "sent"}}) == 0
 
 
 @pytest.mark.parametrize(
