@@ -416,6 +416,9 @@ class EmbeddedCollection:
         spec = q.check_sort(sort)
         if limit < 0 or skip < 0:
             raise ValueError("limit and skip must not be negative")
+        by_id = self._by_id(conn, flt)
+        if by_id is not None:
+            return by_id[skip : skip + limit if limit else None]
         compiler = self._compiler(conn)
         where = compiler.filter(flt)
         # Natural order is insertion order. With a filter, "+rowid" keeps SQLite from
@@ -447,6 +450,30 @@ class EmbeddedCollection:
             rows = [(keyed[id(d)], d) for d in docs]
         end = skip + limit if limit else None
         return rows[skip:end]
+
+    def _by_id(self, conn: sqlite3.Connection, flt: Filter) -> list[tuple[int, Document]] | None:
+        """A filter naming one ``_id``: read that row and test the rest in Python, which
+        spares compiling the other conditions (and their shape look-ups) to SQL. None for
+        any other filter."""
+        if not isinstance(flt, Mapping):
+            return None
+        _id = flt.get("_id")
+        if _id is None or isinstance(_id, dict | list):
+            return None
+        try:
+            row = conn.execute(
+                f"SELECT rowid, doc FROM {self._table} WHERE id = ?", (_canonical_id(_id),)
+            ).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                q.matches({}, flt)  # still reject a malformed filter
+                return []
+            raise
+        if row is None:
+            q.matches({}, flt)
+            return []
+        doc = json.loads(row[1])
+        return [(row[0], doc)] if q.matches(doc, flt) else []
 
     def _insert(self, conn: sqlite3.Connection, doc: Document) -> None:
         try:

@@ -137,7 +137,8 @@ def build_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    def rate_limited(request: Request) -> None:
+    async def rate_limited(request: Request) -> None:
+        # async: an in-memory token bucket needs no trip through the thread pool
         wait = limiter.acquire(client_ip(request, trust_forwarded_for))
         if wait > 0:
             service.metrics.rate_limited.inc()
