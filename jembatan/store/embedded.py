@@ -42,6 +42,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -318,6 +319,21 @@ def _pins_type(cond: Any) -> bool:
             for op, arg in cond.items()
         )
     return isinstance(cond, str) or q.is_number(cond)
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """WAL mode, waiting out another process that is switching a new file to WAL at the
+    same moment: SQLite answers that race with "database is locked" at once, without
+    its busy handler."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _unavailable(exc: sqlite3.Error) -> bool:
@@ -685,7 +701,7 @@ class EmbeddedStore:
                 self.file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _set_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")  # an accepted report survives power loss
         self._local.conn = (pid, conn)
         with self._lock:
