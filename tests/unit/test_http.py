@@ -55,7 +55,7 @@ def test_requests_are_labelled_by_route_template_never_raw_path() -> None:
 
 
 def test_errors_have_one_shape() -> None:
-    client, _, _ = _app()
+    client, metrics, _ = _app()
     r = client.get("/v1/things/404")
     assert r.status_code == 404 and r.json() == {
         "error": {"code": "not_found", "message": "no such thing"}
@@ -69,6 +69,9 @@ def test_errors_have_one_shape() -> None:
     r = client.get("/v1/things/500")
     assert r.status_code == 500
     assert "secret" not in r.text and r.json()["error"]["error_id"]
+    # an exception that escaped the route is still counted, under its route, as a 500
+    assert _count(metrics, "/v1/things/{thing_id}", "500") == 1
+    assert _count(metrics, "/v1/things/{thing_id}", "503") == 1
 
 
 def test_readiness_follows_the_checks() -> None:
