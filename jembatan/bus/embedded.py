@@ -364,6 +364,7 @@ class EmbeddedBus:
         self._lock = threading.Lock()
         self._closed = False
         self._children: weakref.WeakSet[EmbeddedProducer | EmbeddedConsumer] = weakref.WeakSet()
+        self._producer: EmbeddedProducer | None = None
         try:
             (self.path / _GROUPS_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -451,10 +452,18 @@ class EmbeddedBus:
     # -- factories
 
     def producer(self) -> EmbeddedProducer:
+        """The process's one producer (thread-safe), created on first use, as on Kafka.
+
+        One, not one per call: each producer keeps an open file and an index per
+        partition it wrote, and a new one must scan a partition's whole file before
+        its first append there.
+        """
         self._check_open()
-        producer = EmbeddedProducer(self)
-        self._children.add(producer)
-        return producer
+        with self._lock:
+            if self._producer is None or self._producer.closed:
+                self._producer = EmbeddedProducer(self)
+                self._children.add(self._producer)
+            return self._producer
 
     def consumer(
         self, group_id: str, topics: Sequence[str], client_id: str = ""
@@ -529,7 +538,7 @@ class EmbeddedProducer:
         self._writers: dict[tuple[str, int], _PartitionWriter] = {}
         self._round_robin: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._closed = False
+        self.closed = False
 
     def _partition(self, topic: str, key: bytes | None, partitions: int) -> int:
         if key is not None:
@@ -544,7 +553,7 @@ class EmbeddedProducer:
         deadline = time.monotonic() + timeout
         now_ms = time.time_ns() // 1_000_000
         with self._lock:
-            if self._closed:
+            if self.closed:
                 raise BusUnavailable("the producer is closed")
             batches: dict[tuple[str, int], list[bytes]] = {}
             try:
@@ -565,7 +574,7 @@ class EmbeddedProducer:
 
     def close(self) -> None:
         with self._lock:
-            self._closed = True
+            self.closed = True
             for writer in self._writers.values():
                 with contextlib.suppress(OSError):
                     writer.close()

@@ -86,7 +86,9 @@ class Bus(Protocol):
 
     def ensure_topics(self, topics: Iterable[TopicSpec]) -> None: ...
 
-    def producer(self) -> BusProducer: ...
+    def producer(self) -> BusProducer:
+        """The process's one producer, shared by its threads; a new one after close()."""
+        ...
 
     def consumer(
         self, group_id: str, topics: Sequence[str], client_id: str = ""

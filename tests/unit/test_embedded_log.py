@@ -119,6 +119,18 @@ def _partition_file(bus: EmbeddedBus, topic: str) -> Path:
     return bus.path / topic / "0.log"
 
 
+def test_a_process_has_one_producer_until_it_is_closed(log: EmbeddedBus) -> None:
+    # One per process, as on Kafka: a producer per call would keep a file open per
+    # partition and rescan each partition's whole file before its first append.
+    first = log.producer()
+    assert log.producer() is first
+    first.close()
+    second = log.producer()
+    assert second is not first
+    second.send([OutgoingRecord("t", b"k", b"after close")])
+    assert [r.value for r in drain(log.consumer("g", ["t"]), 1)] == [b"after close"]
+
+
 @pytest.mark.parametrize(
     "tail",
     [
@@ -147,9 +159,10 @@ def test_torn_tail_is_ignored_by_readers_and_truncated_by_next_writer(
     assert consumer.poll(timeout=0.1) == []
     assert consumer.lag() == 3
 
-    # A different producer (as if in another process) meets the torn tail under its lock.
-    other = log.producer()
-    other.send([OutgoingRecord("t", b"k", b"v3")])
+    # Another process's producer meets the torn tail under its lock.
+    elsewhere = EmbeddedBus(log.path)
+    elsewhere.producer().send([OutgoingRecord("t", b"k", b"v3")])
+    elsewhere.close()
     count, valid, size = check_partition_file(path)
     assert count == 4 and valid == size
     later = drain(consumer, 1)
