@@ -4,8 +4,14 @@ A service that changes a document and must announce it writes both in ONE
 atomic document write: the change, plus the pending events under
 ``outbox.<event id>`` and ``$inc outbox_pending``. The relay publishes pending
 events in order and marks each sent (``$set sent_at``, ``$inc outbox_pending -1``),
-so only the storage subset's operators are used. Each event is marked with a
-conditional update, so several relays (replicas) never decrement twice.
+so only the storage subset's operators are used.
+
+An entry keeps its event as JSON text, not as a sub-document: the store need not
+walk, index or copy the event's fields on every later write of the owning
+document. Marking an entry sent drops that text (the event is on the log by then),
+so a long-lived document does not grow with every event it ever announced. Each
+event is marked with a conditional update, so several relays (replicas) never
+decrement twice.
 
 A crash between publishing and marking republishes the same events with the same
 ids: consumers deduplicate by event id, so the effect is once. The bus being down
@@ -14,6 +20,7 @@ only delays events; an accepted write is never lost.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -45,7 +52,7 @@ def outbox_update(events: Sequence[tuple[str, CloudEvent]], seq_start: int = 0) 
         fields[f"outbox.{event.id}"] = {
             "topic": topic,
             "seq": seq_start + i,
-            "event": event.to_dict(),
+            "event": json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")),
             "created_at": clock.iso(clock.now()),
             "sent_at": None,
         }
@@ -69,7 +76,13 @@ def pending_events(doc: Document) -> list[tuple[str, str, CloudEvent]]:
         if entry.get("sent_at") is None
     ]
     entries.sort(key=lambda item: (item[1]["seq"], item[1]["created_at"]))
-    return [(eid, e["topic"], CloudEvent.from_dict(e["event"])) for eid, e in entries]
+    return [(eid, e["topic"], _event_of(e)) for eid, e in entries]
+
+
+def _event_of(entry: dict[str, Any]) -> CloudEvent:
+    body = entry["event"]
+    # a dict: written before events were kept as text; still relayed
+    return CloudEvent.from_dict(json.loads(body) if isinstance(body, str) else body)
 
 
 class OutboxRelay:
@@ -182,9 +195,12 @@ class OutboxRelay:
         in the usual case; one by one when another relay marked some of them first.
         Returns the topics of the events this call marked."""
         unsent = {f"outbox.{eid}.sent_at": None for eid, _, _ in pending}
+        sent: dict[str, Any] = {}
+        for eid, _, _ in pending:
+            sent[f"outbox.{eid}.sent_at"] = now
+            sent[f"outbox.{eid}.event"] = None  # published: the body is on the log now
         marked = self.collection.update_one(
-            {"_id": doc_id, **unsent},
-            {"$set": {key: now for key in unsent}, "$inc": {PENDING: -len(pending)}},
+            {"_id": doc_id, **unsent}, {"$set": sent, "$inc": {PENDING: -len(pending)}}
         )
         if marked.modified:
             return [topic for _, topic, _ in pending]
@@ -192,7 +208,10 @@ class OutboxRelay:
         for eid, topic, _ in pending:
             one = self.collection.update_one(
                 {"_id": doc_id, f"outbox.{eid}.sent_at": None},
-                {"$set": {f"outbox.{eid}.sent_at": now}, "$inc": {PENDING: -1}},
+                {
+                    "$set": {f"outbox.{eid}.sent_at": now, f"outbox.{eid}.event": None},
+                    "$inc": {PENDING: -1},
+                },
             )
             if one.modified:
                 topics.append(topic)

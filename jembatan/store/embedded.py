@@ -387,6 +387,7 @@ class EmbeddedCollection:
             # Inside a unit of work: a savepoint, so that a write that fails (a
             # DuplicateKey the caller expects, say) undoes itself and leaves the unit going.
             with _translate_errors():
+                mark = self._store._shapes_mark()
                 conn.execute("SAVEPOINT op")
                 try:
                     conn.execute(create)
@@ -394,6 +395,7 @@ class EmbeddedCollection:
                 except BaseException:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
+                    self._store._shapes_rolled_back(mark)
                     raise
                 conn.execute("RELEASE op")
             return
@@ -403,9 +405,15 @@ class EmbeddedCollection:
                 conn.execute(create)
                 yield conn
             except BaseException:
+                self._store._shapes_rolled_back(0)
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                self._store._shapes_rolled_back(0)
+                raise
+            self._store._shapes_committed()
 
     def _compiler(self, conn: sqlite3.Connection) -> _Compiler:
         return _Compiler(
@@ -415,11 +423,12 @@ class EmbeddedCollection:
     def _record(self, conn: sqlite3.Connection, doc: Document) -> None:
         shapes: set[tuple[str, str]] = set()
         _shapes_of(doc, "", shapes)
-        if shapes:
+        new = self._store._unrecorded_shapes(self.name, shapes)
+        if new:
             conn.executemany(
-                "INSERT OR IGNORE INTO _shapes (coll, path, kind) VALUES (?, ?, ?)",
-                [(self.name, p, k) for p, k in sorted(shapes)],
+                "INSERT OR IGNORE INTO _shapes (coll, path, kind) VALUES (?, ?, ?)", new
             )
+            self._store._shapes_written(new)
 
     def _select(
         self,
@@ -525,7 +534,9 @@ class EmbeddedCollection:
 
     @staticmethod
     def _changed(old: Document, new: Document) -> bool:
-        return _dumps(old) != _dumps(new)
+        # Unequal dicts always serialize differently; equal ones may not (1 == 1.0 ==
+        # True in Python), so only those are compared as stored.
+        return old != new or _dumps(old) != _dumps(new)
 
     # --------------------------------------------------------------- port
 
@@ -677,6 +688,9 @@ class EmbeddedStore:
         self._writers = (os.getpid(), threading.Lock())
         self._connections: list[sqlite3.Connection] = []
         self._collections: dict[str, EmbeddedCollection] = {}
+        # (collection, path, kind) rows known to be committed in _shapes: a write
+        # inserts only the shapes not in here (a report's ~100 nodes hold a dozen).
+        self._shapes_known: set[tuple[str, str, str]] = set()
         self._closed = False
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -708,6 +722,38 @@ class EmbeddedStore:
             self._connections.append(conn)
         return conn
 
+    # The shapes cache holds only rows whose transaction committed: a shape written in
+    # a rolled-back write may not be in the table, and a missing shape would make a
+    # query on an array path exact, and wrong.
+
+    def _unrecorded_shapes(
+        self, coll: str, shapes: set[tuple[str, str]]
+    ) -> list[tuple[str, str, str]]:
+        known = self._shapes_known
+        return sorted(row for p, k in shapes if (row := (coll, p, k)) not in known)
+
+    def _pending_shapes(self) -> list[tuple[str, str, str]]:
+        pending: list[tuple[str, str, str]] | None = getattr(self._local, "shapes", None)
+        if pending is None:
+            pending = self._local.shapes = []
+        return pending
+
+    def _shapes_written(self, rows: list[tuple[str, str, str]]) -> None:
+        self._pending_shapes().extend(rows)
+
+    def _shapes_mark(self) -> int:
+        return len(self._pending_shapes())
+
+    def _shapes_rolled_back(self, mark: int) -> None:
+        del self._pending_shapes()[mark:]
+
+    def _shapes_committed(self) -> None:
+        pending = self._pending_shapes()
+        if pending:
+            with self._lock:
+                self._shapes_known.update(pending)
+            pending.clear()
+
     def _in_unit_of_work(self) -> bool:
         return bool(getattr(self._local, "unit_depth", 0))
 
@@ -733,6 +779,7 @@ class EmbeddedStore:
                 yield
             except BaseException:
                 self._local.unit_depth = 0
+                self._shapes_rolled_back(0)
                 with _translate_errors():
                     conn.execute("ROLLBACK")
                 raise
@@ -741,9 +788,11 @@ class EmbeddedStore:
                 try:
                     conn.execute("COMMIT")
                 except sqlite3.Error:
+                    self._shapes_rolled_back(0)
                     with suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                     raise
+            self._shapes_committed()
 
     def _writer_turn(self) -> threading.Lock:
         """The lock a thread holds around its write transaction. SQLite makes a writer that
@@ -791,6 +840,10 @@ class EmbeddedStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            with self._lock:
+                # This process forgets; another process's cache would not (drop() is
+                # for tests and resets, with no other writer running).
+                self._shapes_known.clear()
 
     def close(self) -> None:
         with self._lock:

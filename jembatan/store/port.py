@@ -91,7 +91,8 @@ class DocumentStore(Protocol):
         """Raise StoreUnavailable when the store cannot be reached."""
 
     def drop(self) -> None:
-        """Delete every collection of this database (tests and `jembatan reset`)."""
+        """Delete every collection of this database. For tests: no other process may be
+        using the database meanwhile (the embedded store caches what it has written)."""
 
     def unit_of_work(self) -> AbstractContextManager[None]:
         """Group the writes this thread makes inside the block into one commit where the

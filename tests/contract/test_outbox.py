@@ -144,3 +144,36 @@ def test_two_relays_on_one_document_mark_each_event_once(
     assert a.relay_once() == 1
     events = _published(switchable_bus, "reader")
     assert [e.data["n"] for e in events] == [0, 0, 1]
+
+
+def test_a_sent_event_leaves_its_document_and_older_entries_still_relay(
+    store: DocumentStore, switchable_bus: SwitchableBus
+) -> None:
+    reports = store.collection("reports")
+    relay = OutboxRelay(reports, switchable_bus, ServiceMetrics("test"))
+    first = _event("r", 0)
+    reports.insert_one({"_id": "r", **new_document_outbox([(TOPIC, first)])})
+    entry = (reports.find_one({"_id": "r"}) or {})["outbox"][first.id]
+    assert isinstance(entry["event"], str) and entry["sent_at"] is None
+    # an entry written before events were kept as text: the event as a sub-document
+    older = _event("r", 1)
+    reports.update_one(
+        {"_id": "r"},
+        {
+            "$set": {
+                f"outbox.{older.id}": {
+                    "topic": TOPIC,
+                    "seq": 1,
+                    "event": older.to_dict(),
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "sent_at": None,
+                }
+            },
+            "$inc": {PENDING: 1},
+        },
+    )
+    assert relay.relay_once() == 2
+    outbox = (reports.find_one({"_id": "r"}) or {})["outbox"]
+    assert all(e["event"] is None and e["sent_at"] for e in outbox.values())  # body dropped
+    published = _published(switchable_bus, "reader")
+    assert [(e.id, e.data) for e in published] == [(first.id, {"n": 0}), (older.id, {"n": 1})]

@@ -656,3 +656,44 @@ def test_embedded_unit_of_work_holds_other_threads_writes_until_it_commits(
         assert ids(coll.find({})) == ["mine", "other"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("undo", ["unit raises", "savepoint", "plain write"])
+def test_embedded_array_seen_only_in_an_undone_write_is_not_taken_as_recorded(
+    tmp_path: Any, undo: str
+) -> None:
+    # The store remembers which paths ever held arrays, to know when a filter may be
+    # pushed into SQL exactly; it caches the ones it wrote. A write undone after its
+    # arrays were noted must not leave them in that cache, or a later document's array
+    # at the same path goes unrecorded and a query on it misses the document.
+    from jembatan.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "shapes")
+    try:
+        coll = fresh(store)
+        coll.create_index(["tag"], unique=True)
+        coll.insert_one({"_id": "one", "tag": "y"})
+        coll.insert_one({"_id": "two", "tag": "x"})
+        # "one" takes the array, then "two" clashes on the unique tag: the write undoes
+        clashing = ({"_id": {"$in": ["one", "two"]}}, {"$set": {"tag": "q", "list": ["a"]}})
+        if undo == "unit raises":
+            with pytest.raises(RuntimeError), store.unit_of_work():
+                coll.insert_one({"_id": "gone", "tag": "g", "list": ["a"]})
+                raise RuntimeError("the handler failed")
+        elif undo == "savepoint":
+            with store.unit_of_work():
+                with pytest.raises(DuplicateKey):
+                    coll.update_many(*clashing)
+        else:
+            with pytest.raises(DuplicateKey):
+                coll.update_many(*clashing)
+        coll.insert_one({"_id": "unrelated", "tag": "u"})  # a commit after the undone write
+        coll.insert_one({"_id": "later", "tag": "l", "list": ["a", "b"]})
+        other = EmbeddedStore(tmp_path / "shapes")  # another process: the table only
+        try:
+            for c in (coll, other.collection(coll.name)):
+                assert ids(c.find({"list": "a"})) == ["later"]
+        finally:
+            other.close()
+    finally:
+        store.close()
