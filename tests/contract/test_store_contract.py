@@ -681,9 +681,8 @@ def test_embedded_array_seen_only_in_an_undone_write_is_not_taken_as_recorded(
                 coll.insert_one({"_id": "gone", "tag": "g", "list": ["a"]})
                 raise RuntimeError("the handler failed")
         elif undo == "savepoint":
-            with store.unit_of_work():
-                with pytest.raises(DuplicateKey):
-                    coll.update_many(*clashing)
+            with store.unit_of_work(), pytest.raises(DuplicateKey):
+                coll.update_many(*clashing)
         else:
             with pytest.raises(DuplicateKey):
                 coll.update_many(*clashing)
