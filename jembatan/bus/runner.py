@@ -128,8 +128,28 @@ class ConsumerRunner:
         return t
 
     # -- one batch -------------------------------------------------------------------------
+    def _not_for_us(self, record: Record) -> bool:
+        """A record whose type header names a type this consumer does not handle: passed
+        over without decoding it, and without opening a unit of work (which takes the
+        store's write lock) for a batch of nothing but those. A record without the
+        header is decoded as usual (and dead-lettered if it cannot be)."""
+        if self.types is None:
+            return False
+        for name, value in record.headers:
+            if name == "ce_type":
+                try:
+                    return value.decode() not in self.types
+                except UnicodeDecodeError:
+                    return False
+        return False
+
     def _process_batch(self, consumer: BusConsumer, records: list[Record]) -> None:
-        if self.unit_of_work is not None and len(records) > 1 and self._process_together(records):
+        wanted = [r for r in records if not self._not_for_us(r)]
+        if not wanted:
+            consumer.commit({(r.topic, r.partition): r.offset + 1 for r in records})
+            self._batch_done()
+            return
+        if self.unit_of_work is not None and len(wanted) > 1 and self._process_together(wanted):
             consumer.commit(
                 {(r.topic, r.partition): r.offset + 1 for r in records}  # offsets ascend
             )
@@ -139,6 +159,9 @@ class ConsumerRunner:
         for record in records:
             if self._stop.is_set():
                 break
+            if self._not_for_us(record):
+                done[(record.topic, record.partition)] = record.offset + 1
+                continue
             try:
                 self._process(record)
             except HandlerStalled:

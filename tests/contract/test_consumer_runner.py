@@ -270,3 +270,61 @@ def test_a_batch_is_one_unit_of_work_and_a_bad_record_sends_it_record_by_record(
 
 def ids_times(docs: list[dict[str, object]]) -> dict[object, object]:
     return {d["_id"]: d["times"] for d in docs}
+
+
+def test_records_of_other_types_are_passed_over_without_a_unit_of_work(
+    bus: Bus, unique_name: str
+) -> None:
+    """A consumer of some types on a shared topic (intake's read model on the reports
+    topic, say) skips the rest by their type header: no decoding, no unit of work (the
+    store's write lock) for a batch of nothing it handles, and their offsets committed.
+    A record without the header is still decoded, and dead-lettered."""
+    from contextlib import nullcontext
+
+    topic, group = f"{unique_name}.events", f"{unique_name}-g"
+    bus.ensure_topics([TopicSpec(topic, 1), TopicSpec(dead_letter_topic(group), 1)])
+    wanted = "org.jembatan.test.wanted.v1"
+    handled: list[int] = []
+    units = 0
+
+    def unit_of_work():  # type: ignore[no-untyped-def]
+        nonlocal units
+        units += 1
+        return nullcontext()
+
+    metrics = ServiceMetrics("test")
+
+    def uncommitted() -> float | None:
+        return metrics.registry.get_sample_value(
+            "jembatan_consumer_lag_records", {"service": "test", "group": group}
+        )
+
+    runner = ConsumerRunner(
+        bus,
+        group,
+        [topic],
+        lambda e: handled.append(e.data["n"]),
+        metrics,
+        types={wanted},
+        unit_of_work=unit_of_work,
+        poll_timeout=0.1,
+        lag_interval=0.05,
+    )
+    producer = bus.producer()
+    producer.send([_event(n).to_record(topic) for n in range(20)])  # another type
+    thread = _start(runner)
+    try:
+        _wait_for(lambda: uncommitted() == 0, "the other types committed")
+        assert units == 0 and handled == []
+        mine = CloudEvent(type=wanted, source="/test", subject="r", data={"n": 99})
+        headless = OutgoingRecord(topic, b"r", b"{}", [])
+        producer.send([headless, mine.to_record(topic), _event(7).to_record(topic)])
+        dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 1)
+        _wait_for(lambda: handled == [99], "the wanted event")
+        time.sleep(0.2)
+        _wait_for(lambda: uncommitted() == 0, "the mixed batch committed")
+    finally:
+        runner.stop()
+        thread.join(DEADLINE)
+    assert handled == [99]
+    assert len(dead) == 1 and dict(dead[0].headers)["dlq_reason_class"] == b"undecodable"

@@ -224,7 +224,7 @@ def build_router(
                 description="a retried submission with the same key returns the same report",
             ),
         ] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         try:
             result = service.submit(body, "web", idempotency_key)
         except IntakeError as exc:
@@ -233,10 +233,11 @@ def build_router(
             report=ReportOut.model_validate(rules.public_view(result.doc)),
             tracking_token=result.tracking_token,
         )
-        return JSONResponse(
-            out.model_dump(mode="json"),
+        return Response(  # serialized by pydantic-core in one step, not dumped then encoded
+            out.model_dump_json(),
             status_code=201 if result.created else 200,
             headers={"Location": f"/v1/reports/{result.doc['_id']}"},
+            media_type="application/json",
         )
 
     @router.get("/reports", response_model=ReportPage, tags=["reports"], responses=errors(422, 503))
