@@ -11,7 +11,7 @@ import contextlib
 import copy
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,6 +125,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.collections: dict[str, FakeCollection] = {}
         self.units_of_work = 0
+        self._local = threading.local()  # each thread's unit nesting
 
     def collection(self, name: str) -> FakeCollection:
         return self.collections.setdefault(name, FakeCollection(name))
@@ -135,9 +136,18 @@ class FakeStore:
     def drop(self) -> None:
         self.collections.clear()
 
-    def unit_of_work(self) -> contextlib.AbstractContextManager[None]:
-        self.units_of_work += 1
-        return contextlib.nullcontext()  # like MongoDB: every write commits alone
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Like MongoDB: every write commits alone. Counts the outermost units (a
+        nested one joins its outer unit, as on the embedded store)."""
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self.units_of_work += 1
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
 
     def close(self) -> None:
         pass

@@ -127,22 +127,42 @@ class Dispatcher:
 
     # -- deliveries ---------------------------------------------------------------------
     def process_batch(self) -> bool:
-        """Claim up to ``claim_batch`` due deliveries in one commit and send them in
-        order; False when none is due."""
+        """Claim up to ``claim_batch`` due deliveries and send them, in order per channel;
+        False when none is due. Deliveries on local channels (a store write each) are
+        claimed, sent and finished in the claim's own unit of work: a batch is one sync
+        to disk on the embedded store, and a store failure there undoes claims and sends
+        alike. The others are sent after the claims commit: no network call holds the
+        store."""
+        remote: list[Document] = []
         with self.unit_of_work():
-            docs = self.repo.claim_due(clock.now(), self.claim_batch)
+            claimed = self.repo.claim_due(clock.now(), self.claim_batch)
+            remote = [doc for doc in claimed if not self._is_local(doc)]
+            try:
+                self._send_in_order([doc for doc in claimed if self._is_local(doc)])
+            except Exception:
+                self._hand_back(remote)  # a store without units keeps what it wrote
+                raise
+        self._send_in_order(remote)
+        return bool(claimed)
+
+    def _is_local(self, doc: Document) -> bool:
+        return bool(getattr(self.channels.get(doc["channel"]), "local", False))
+
+    def _send_in_order(self, docs: list[Document]) -> None:
         for i, doc in enumerate(docs):
             try:
                 self._deliver(doc)
             except Exception:  # the store failed: hand back what was claimed but not tried
-                for rest in docs[i + 1 :]:
-                    with contextlib.suppress(Exception):
-                        self.repo.finish(
-                            rest["_id"],
-                            {"status": "pending", "attempts": max(0, int(rest["attempts"]) - 1)},
-                        )
+                self._hand_back(docs[i + 1 :])
                 raise
-        return bool(docs)
+
+    def _hand_back(self, docs: list[Document]) -> None:
+        for doc in docs:
+            with contextlib.suppress(Exception):
+                self.repo.finish(
+                    doc["_id"],
+                    {"status": "pending", "attempts": max(0, int(doc["attempts"]) - 1)},
+                )
 
     def process_one(self) -> bool:
         """Send the next due delivery; False when none is due."""
