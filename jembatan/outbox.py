@@ -99,8 +99,10 @@ class OutboxRelay:
         error_wait: float = 2.0,
         linger: float = 0.02,
         unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
+        durable: Callable[[], None] = lambda: None,
     ) -> None:
-        """``unit_of_work``: the store's, so that a batch's marks are one commit.
+        """``unit_of_work``, ``durable``: the store's, so that a batch's marks are one
+        commit and nothing is published before it is on disk.
         ``linger``: after a batch that was not full, wait this long before the next, so
         that writes arriving together are published together (as Kafka's linger.ms):
         a batch costs a log sync and a store commit whatever its size, so one-document
@@ -115,6 +117,7 @@ class OutboxRelay:
         self.linger = linger
         self.page_full = False
         self.unit_of_work = unit_of_work
+        self.durable = durable  # the store's: publish only what is on disk
         self.healthy = True
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -186,6 +189,9 @@ class OutboxRelay:
         )
         self.relay_lag.labels(*labels).set((clock.now() - oldest).total_seconds() if oldest else 0)
         batch = [(doc["_id"], pending) for doc in docs if (pending := pending_events(doc))]
+        # A document read here may have been committed by another thread a moment before
+        # that thread's sync: publish nothing that a power cut could still take back.
+        self.durable()
         # One send for the whole batch: each document's events keep their order, and the
         # log acknowledges (and syncs) once.
         self.bus.producer().send(

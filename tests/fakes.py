@@ -149,6 +149,9 @@ class FakeStore:
         finally:
             self._local.depth = depth
 
+    def durable(self) -> None:
+        pass  # in memory: nothing to sync
+
     def close(self) -> None:
         pass
 

@@ -217,6 +217,9 @@ class MongoStore:
     def unit_of_work(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()  # each write commits alone (see the port)
 
+    def durable(self) -> None:
+        pass  # an acknowledged write is as durable as the write concern (see the port)
+
     def ping(self) -> None:
         _guard(lambda: self._db.command("ping"))
 

@@ -102,4 +102,11 @@ class DocumentStore(Protocol):
         stay idempotent and never rely on the rollback: it is a speed-up, not a
         transaction API."""
 
+    def durable(self) -> None:
+        """Return once every write this process has committed is on disk. Each write is
+        already durable when it returns; this is for a reader about to pass on what it
+        read (the outbox relay), which may see another thread's write a moment before
+        that write's sync (the embedded store syncs commits in groups). A no-op on
+        MongoDB, whose acknowledged writes are as durable as its write concern."""
+
     def close(self) -> None: ...

@@ -85,7 +85,11 @@ def build(
     updates = UpdateFeed(runtime.store)
     updates.create_indexes()
     relay = OutboxRelay(
-        repo.reports, runtime.bus, runtime.metrics, unit_of_work=runtime.store.unit_of_work
+        repo.reports,
+        runtime.bus,
+        runtime.metrics,
+        unit_of_work=runtime.store.unit_of_work,
+        durable=runtime.store.durable,
     )
     metrics = IntakeMetrics("intake", runtime.metrics.registry)
     service = IntakeService(

@@ -71,7 +71,11 @@ def build(
 
     metrics = RoutingMetrics(runtime.metrics)
     relay = OutboxRelay(
-        cases.c, runtime.bus, runtime.metrics, unit_of_work=runtime.store.unit_of_work
+        cases.c,
+        runtime.bus,
+        runtime.metrics,
+        unit_of_work=runtime.store.unit_of_work,
+        durable=runtime.store.durable,
     )
     service = CaseService(
         cases,

@@ -9,6 +9,7 @@ of ARCHITECTURE.md is used (what FerretDB 1.24 supports).
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -694,5 +695,58 @@ def test_embedded_array_seen_only_in_an_undone_write_is_not_taken_as_recorded(
                 assert ids(c.find({"list": "a"})) == ["later"]
         finally:
             other.close()
+    finally:
+        store.close()
+
+
+def test_embedded_writes_return_only_once_synced_and_concurrent_ones_share_syncs(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: a write returns only after a sync of the log that began once its
+    commit was made (so it is on disk), and writers committing meanwhile share syncs."""
+    import sqlite3
+    import threading
+    import time
+
+    from jembatan.store import embedded
+    from jembatan.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "sync")
+    coll = fresh(store)
+    coll.insert_one({"_id": "first"})  # the table exists before the syncs are watched
+    seen_at_sync: list[set[str]] = []
+    real_fsync = embedded._GroupSync._fsync
+
+    def watched_fsync(self: Any) -> None:
+        # what is committed as this sync begins, read as another process would
+        other = sqlite3.connect(store.file)
+        try:
+            rows = other.execute(f'SELECT id FROM "c_{coll.name}"').fetchall()
+        finally:
+            other.close()
+        seen_at_sync.append({json.loads(r[0]) for r in rows})
+        time.sleep(0.002)  # a slow disk, so that commits pile up behind a sync
+        real_fsync(self)
+
+    monkeypatch.setattr(embedded._GroupSync, "_fsync", watched_fsync)
+    failures: list[str] = []
+
+    def writer(n: int) -> None:
+        for i in range(20):
+            doc_id = f"w{n}-{i}"
+            coll.insert_one({"_id": doc_id})
+            if not any(doc_id in seen for seen in list(seen_at_sync)):
+                failures.append(doc_id)  # returned before any sync covering it began
+
+    try:
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert failures == []
+        assert coll.count_documents({}) == 161
+        assert len(seen_at_sync) <= 80  # 160 commits, shared syncs
+        store.durable()  # nothing left to sync: returns at once
     finally:
         store.close()

@@ -263,6 +263,11 @@ class FlakyStore:
             raise StoreUnavailable("store is down (test)")
         return self.inner.unit_of_work()
 
+    def durable(self) -> None:
+        if self.down:
+            raise StoreUnavailable("store is down (test)")
+        self.inner.durable()
+
     def close(self) -> None:
         self.inner.close()
 
