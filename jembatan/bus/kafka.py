@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -103,6 +104,21 @@ class KafkaBusConsumer:
             )
         except KafkaError as exc:
             raise BusUnavailable(f"Kafka consumer cannot start: {exc}") from exc
+        self._await_topic_metadata()
+
+    def _await_topic_metadata(self, timeout: float = 10.0) -> None:
+        """Know the partitions of the subscribed topics before the first poll joins the
+        group. A member that joins first, right after the topics were created, can be
+        assigned none of their partitions ("No partition metadata for topic") and, seen
+        in tests, stay so for longer than the 5 s metadata refresh suggests. A topic
+        still unknown after ``timeout`` is left to that refresh (it may be created later)."""
+        deadline = time.monotonic() + timeout
+        missing = list(self._topics)
+        while missing and time.monotonic() < deadline:
+            with contextlib.suppress(KafkaError):  # a restarting broker: until the deadline
+                missing = [t for t in missing if not self._consumer.partitions_for_topic(t)]
+            if missing:
+                time.sleep(0.1)
 
     def poll(self, timeout: float, max_records: int = 500) -> list[Record]:
         batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
