@@ -21,8 +21,9 @@ from jembatan.bus.port import Bus, BusUnavailable
 from jembatan.config import CommonSettings
 from jembatan.http import ReadinessCheck
 from jembatan.metrics import ServiceMetrics
+from jembatan.outbox import OutboxRelay
 from jembatan.runtime import open_bus, open_store, standard_topics
-from jembatan.store.port import DocumentStore
+from jembatan.store.port import Collection, DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,17 @@ class ServiceRuntime:
 
     def add_worker(self, worker: Worker) -> None:
         self.workers.append(worker)
+
+    def outbox_relay(self, collection: Collection) -> OutboxRelay:
+        """The relay of a collection's outbox, on this service's bus, metrics and store
+        (its unit of work and durability barrier). Register it with add_worker."""
+        return OutboxRelay(
+            collection,
+            self.bus,
+            self.metrics,
+            unit_of_work=self.store.unit_of_work,
+            durable=self.store.durable,
+        )
 
     def readiness(self) -> dict[str, ReadinessCheck]:
         checks: dict[str, ReadinessCheck] = {

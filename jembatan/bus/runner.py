@@ -132,16 +132,17 @@ class ConsumerRunner:
         """A record whose type header names a type this consumer does not handle: passed
         over without decoding it, and without opening a unit of work (which takes the
         store's write lock) for a batch of nothing but those. A record without the
-        header is decoded as usual (and dead-lettered if it cannot be)."""
+        header is decoded as usual (and dead-lettered if it cannot be), so whatever is
+        not passed over here and decodes is of a type this consumer handles."""
         if self.types is None:
             return False
-        for name, value in record.headers:
-            if name == "ce_type":
-                try:
-                    return value.decode() not in self.types
-                except UnicodeDecodeError:
-                    return False
-        return False
+        raw = dict(record.headers).get("ce_type")  # as CloudEvent.from_record reads it
+        if raw is None:
+            return False
+        try:
+            return raw.decode() not in self.types
+        except UnicodeDecodeError:
+            return False
 
     def _process_batch(self, consumer: BusConsumer, records: list[Record]) -> None:
         wanted = [r for r in records if not self._not_for_us(r)]
@@ -194,8 +195,6 @@ class ConsumerRunner:
                         event = CloudEvent.from_record(record)
                     except EventDecodeError as exc:
                         raise _NotTogether("undecodable") from exc
-                    if self.types is not None and event.type not in self.types:
-                        continue
                     self.handler(event)
                     handled.append(event)
         except Exception as exc:  # every kind: the record-by-record pass sorts them out
@@ -220,8 +219,6 @@ class ConsumerRunner:
             event = CloudEvent.from_record(record)
         except EventDecodeError as exc:
             self._dead_letter(record, "undecodable", str(exc))
-            return
-        if self.types is not None and event.type not in self.types:
             return
         attempt = 0
         while True:

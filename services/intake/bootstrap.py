@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from jembatan.bus.port import Bus
 from jembatan.config import load
 from jembatan.http import install
-from jembatan.outbox import OutboxRelay
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
 from services.intake.adapters.media_store import (
@@ -84,13 +83,7 @@ def build(
     repo.create_indexes()
     updates = UpdateFeed(runtime.store)
     updates.create_indexes()
-    relay = OutboxRelay(
-        repo.reports,
-        runtime.bus,
-        runtime.metrics,
-        unit_of_work=runtime.store.unit_of_work,
-        durable=runtime.store.durable,
-    )
+    relay = runtime.outbox_relay(repo.reports)
     metrics = IntakeMetrics("intake", runtime.metrics.registry)
     service = IntakeService(
         repo,

@@ -17,7 +17,6 @@ from jembatan.bus.runner import ConsumerRunner
 from jembatan.config import load
 from jembatan.events.catalog import REPORTS_TOPIC
 from jembatan.http import install
-from jembatan.outbox import OutboxRelay
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
 from services.routing.adapters.assignments import AssignmentFeed
@@ -70,13 +69,7 @@ def build(
     _until_store_answers(prepare_store)
 
     metrics = RoutingMetrics(runtime.metrics)
-    relay = OutboxRelay(
-        cases.c,
-        runtime.bus,
-        runtime.metrics,
-        unit_of_work=runtime.store.unit_of_work,
-        durable=runtime.store.durable,
-    )
+    relay = runtime.outbox_relay(cases.c)
     service = CaseService(
         cases,
         rules,

@@ -133,12 +133,14 @@ class Dispatcher:
         to disk on the embedded store, and a store failure there undoes claims and sends
         alike. The others are sent after the claims commit: no network call holds the
         store."""
-        remote: list[Document] = []
         with self.unit_of_work():
             claimed = self.repo.claim_due(clock.now(), self.claim_batch)
-            remote = [doc for doc in claimed if not self._is_local(doc)]
+            local: list[Document] = []
+            remote: list[Document] = []
+            for doc in claimed:
+                (local if self._is_local(doc) else remote).append(doc)
             try:
-                self._send_in_order([doc for doc in claimed if self._is_local(doc)])
+                self._send_in_order(local)
             except Exception:
                 self._hand_back(remote)  # a store without units keeps what it wrote
                 raise
