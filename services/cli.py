@@ -1,6 +1,6 @@
 """The ``jembatan`` command: run the whole ecosystem, one service, or a simulation.
 
-jembatan run                 all four services as separate processes on this machine
+jembatan run                 every service (and the pages) as separate processes on this machine
                              (embedded log and store in ./.data unless JEMBATAN_MODE is set)
 jembatan serve SERVICE       one service in the foreground (what a Kubernetes pod runs)
 jembatan simulate [...]      drive a realistic day through the public APIs
@@ -60,6 +60,7 @@ def _run_all(args: argparse.Namespace) -> int:
         "routing": (settings.routing_http_port, settings.routing_grpc_port),
         "notify": (settings.notify_http_port, None),
         "analytics": (settings.analytics_http_port, settings.analytics_grpc_port),
+        "web": (settings.web_http_port, None),
     }
     host = settings.http_host
     stopping = False
