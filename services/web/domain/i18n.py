@@ -348,8 +348,21 @@ def text(lang: str, key: str) -> str:
     return table.get(key) or TEXT[DEFAULT].get(key) or key
 
 
+EVENT_ALIASES = {
+    "started": "in_progress",
+    "reopen": "reopen_requested",
+    "confirm": "confirmed",
+    "rating": "rated",
+    "sla_warning": "sla_breached",
+}
+
+
 def status_name(lang: str, status: str) -> str:
-    return STATUS.get(lang, STATUS[DEFAULT]).get(status) or STATUS[DEFAULT].get(status, status)
+    """A status or an event type (``case.started``, ``report.submitted``) in words."""
+    key = status.rsplit(".", 1)[-1]
+    key = EVENT_ALIASES.get(key, key)
+    table = STATUS.get(lang, STATUS[DEFAULT])
+    return table.get(key) or STATUS[DEFAULT].get(key) or key.replace("_", " ")
 
 
 def choose(accept_language: str | None, chosen: str | None) -> str:

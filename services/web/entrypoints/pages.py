@@ -563,18 +563,21 @@ class Pages:
             categories=cats,
         )
 
-    async def map_data(self) -> Response:
-        """District polygons with each one's SLA compliance, for the city map."""
+    async def map_data(self, league: bool) -> Response:
+        """District polygons (cached long: they rarely change); with ``league`` each one
+        carries its SLA compliance, for the city map (cached briefly)."""
         shapes = await self.run(self.ctx.up.district_shapes)
-        league = await self.run(self.ctx.up.league, "districts")
+        if not league:
+            return JSONResponse(shapes, headers={"Cache-Control": "public, max-age=3600"})
+        table = await self.run(self.ctx.up.league, "districts")
         compliance = {
             row["id"]: row.get("sla_compliance")
-            for row in league.get("ranked", []) + league.get("unranked", [])
+            for row in table.get("ranked", []) + table.get("unranked", [])
         }
         for feature in shapes.get("features", []):
             props = feature.setdefault("properties", {})
             props["sla_compliance"] = compliance.get(props.get("district_id"))
-        return JSONResponse(shapes, headers={"Cache-Control": "public, max-age=60"})
+        return JSONResponse(shapes, headers={"Cache-Control": "public, max-age=30"})
 
     async def not_found(self, request: Request) -> HTMLResponse:
         return self.render(request, "error.html", 404, title="not_found_title", message="")
@@ -688,7 +691,11 @@ def build_router(pages: Pages) -> APIRouter:
         return await p.district(request, district_id)
 
     @router.get("/map/districts.geojson")
-    async def map_data() -> Response:
-        return await p.map_data()
+    async def map_shapes() -> Response:
+        return await p.map_data(league=False)
+
+    @router.get("/map/league.geojson")
+    async def map_league() -> Response:
+        return await p.map_data(league=True)
 
     return router

@@ -13,18 +13,21 @@ from typing import Any
 
 from services.web.adapters.upstream import Unavailable, Upstream, Upstreams
 
-CATEGORY_ICONS = {
-    "road-damage": "🚧",
-    "garbage": "🗑",
-    "flood": "🌊",
-    "blocked-drain": "🕳",
-    "streetlight": "💡",
-    "illegal-parking": "🚗",
-    "fallen-tree": "🌳",
-    "damaged-sidewalk": "🚶",
-    "street-vendor-obstruction": "🛒",
-    "water-supply": "🚰",
-}
+#: categories with a drawn icon (static/icons.svg); any other gets the generic one
+CATEGORY_ICONS = frozenset(
+    {
+        "road-damage",
+        "garbage",
+        "flood",
+        "blocked-drain",
+        "streetlight",
+        "illegal-parking",
+        "fallen-tree",
+        "damaged-sidewalk",
+        "street-vendor-obstruction",
+        "water-supply",
+    }
+)
 
 
 class Catalogue:
@@ -49,7 +52,7 @@ class Catalogue:
 
     def categories(self, lang: str) -> list[dict[str, Any]]:
         cats = self._cached(f"categories:{lang}", lambda: self.up.categories(lang))
-        return [{**c, "icon": CATEGORY_ICONS.get(c["id"], "•")} for c in cats]
+        return [{**c, "icon": c["id"] if c["id"] in CATEGORY_ICONS else "other"} for c in cats]
 
     def category_ids(self) -> set[str]:
         return {c["id"] for c in self.categories("id")}

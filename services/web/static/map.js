@@ -7,14 +7,14 @@
   if (!el || !window.L) { return; }
   el.hidden = false;
   var L = window.L, mode = el.getAttribute("data-mode"), tiles = el.getAttribute("data-tiles");
-  var map = L.map(el, { attributionControl: !!tiles }).setView([-6.2, 106.83], 11);
+  var map = L.map(el, { attributionControl: !!tiles, zoomSnap: 0.25 }).setView([-6.2, 106.83], 11);
   if (tiles) { L.tileLayer(tiles, { maxZoom: 19 }).addTo(map); }
   function colour(v) {
     if (v === null || v === undefined) { return "#9a9a9a"; }
     return v >= 0.9 ? "#1a7f37" : v >= 0.75 ? "#7bb03a" : v >= 0.5 ? "#e0a800" : "#c0392b";
   }
   function districts(style, then) {
-    fetch("/map/districts.geojson", { credentials: "same-origin" })
+    fetch(mode === "league" ? "/map/league.geojson" : "/map/districts.geojson", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data) { return; }
@@ -36,7 +36,7 @@
     var at = [parseFloat(el.getAttribute("data-lat")), parseFloat(el.getAttribute("data-lon"))];
     districts(plain);
     L.circleMarker(at, { radius: 9, color: "#a11d1d", fillOpacity: 0.8 }).addTo(map);
-    map.setView(at, 15);
+    map.setView(at, 14);
   } else if (mode === "reports") {
     var b = (el.getAttribute("data-bbox") || "").split(",").map(parseFloat);
     districts(plain);
