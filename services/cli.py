@@ -40,7 +40,11 @@ def _run_all(args: argparse.Namespace) -> int:
 
     os.environ["JEMBATAN_DATA_DIR"] = str(Path(args.data_dir).resolve())
     os.environ.setdefault("JEMBATAN_MODE", "embedded")
-    settings = load(CommonSettings)  # validated once here, inherited by the four children
+    settings = load(CommonSettings)  # validated once here, inherited by the children
+    # notify's links (confirm, unsubscribe, a report) open the pages started here
+    os.environ.setdefault(
+        "JEMBATAN_PAGES_URL", f"http://{settings.http_host}:{settings.web_http_port}"
+    )
     env = dict(os.environ)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     log_dir = Path(settings.data_dir) / "logs"

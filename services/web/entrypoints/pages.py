@@ -365,6 +365,16 @@ class Pages:
         return self.render(request, "subscription.html", action=action, token=token, outcome="")
 
     async def subscription_post(self, request: Request, action: str) -> Response:
+        raw = await request.form(max_files=0, max_fields=10)
+        if action == "unsubscribe" and raw.get("List-Unsubscribe") == "One-Click":
+            # RFC 8058: a mail client's one-click POST to the link itself; the link's
+            # token is the authority (no browser session involved, so no CSRF token)
+            token = request.query_params.get("token", "")
+            try:
+                await self.run(self.ctx.up.unsubscribe, token)
+            except Upstream:
+                return Response(status_code=400)
+            return Response(status_code=200)
         data = self.fields(await self.form(request))
         token = data.get("token", "")
         fn = self.ctx.up.confirm_subscription if action == "confirm" else self.ctx.up.unsubscribe

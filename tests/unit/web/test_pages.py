@@ -291,6 +291,12 @@ def test_email_links_land_on_pages_that_ask_before_changing_anything(
     assert r.status_code == 200 and "sudah berhenti" in r.text
     r = client.post("/subscriptions/confirm", data={"csrf": csrf, "token": "bad"})
     assert r.status_code == 400 and "tidak valid" in r.text
+    # a mail client's one-click unsubscribe (RFC 8058) posts to the link itself
+    fresh = TestClient(client.app)  # no cookie, no CSRF token: the link's token decides
+    one_click = {"List-Unsubscribe": "One-Click"}
+    assert fresh.post("/subscriptions/unsubscribe?token=good", data=one_click).status_code == 200
+    assert fresh.post("/subscriptions/unsubscribe?token=bad", data=one_click).status_code == 400
+    assert fresh.post("/subscriptions/unsubscribe?token=good", data={}).status_code == 403
 
 
 def test_public_pages_show_names_the_score_explained_and_in_english_by_switch(
