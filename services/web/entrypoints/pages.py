@@ -185,7 +185,11 @@ class Pages:
 
     @staticmethod
     def client_ip(request: Request) -> str:
-        return request.client.host if request.client else "0.0.0.0"
+        """X-Forwarded-For for intake's per-client rate limit: the chain the pages were
+        given (by the ingress) and the peer they saw, so citizens never share one bucket."""
+        peer = request.client.host if request.client else "unknown"
+        chain = request.headers.get("x-forwarded-for", "").strip()
+        return f"{chain}, {peer}" if chain else peer
 
     async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """An upstream call in a thread: the blocking client never stalls the event loop."""
