@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
@@ -25,7 +25,13 @@ from jembatan.metrics import ServiceMetrics
 from jembatan.service import _Server as Server  # stops cleanly on SIGTERM (shared)
 from services.web.adapters.sessions import SessionStore
 from services.web.adapters.upstream import Unavailable, Upstream, Upstreams
-from services.web.entrypoints.pages import CsrfRefused, PageContext, Pages, build_router
+from services.web.entrypoints.pages import (
+    CsrfRefused,
+    PageContext,
+    Pages,
+    SignInRequired,
+    build_router,
+)
 from services.web.entrypoints.security import SecurityHeaders, content_security_policy
 from services.web.service_layer.catalogue import Catalogue
 from services.web.settings import WebSettings
@@ -103,6 +109,10 @@ def _html_errors(app: FastAPI, pages: Pages) -> None:
     @app.exception_handler(CsrfRefused)
     async def csrf(request: Request, exc: CsrfRefused) -> Response:
         return page(request, 403, "error_title", "err_csrf")
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse("/agency", status_code=303)
 
     @app.exception_handler(Unavailable)
     async def unavailable(request: Request, exc: Unavailable) -> Response:

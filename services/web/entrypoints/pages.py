@@ -34,6 +34,7 @@ BROWSER_COOKIE = "jb_browser"
 SESSION_COOKIE = "jb_session"
 LANG_COOKIE = "jb_lang"
 REPORT_STATUSES = ("routed", "acknowledged", "in_progress", "resolved", "rejected", "closed")
+SUBSCRIPTION_ACTIONS = ("confirm", "unsubscribe")
 CASE_STATUSES = ("routed", "acknowledged", "in_progress", "resolved", "rejected")
 UPSTREAM_FIELD = {  # intake's field names -> the form's
     "location": "lat",
@@ -48,6 +49,10 @@ UPSTREAM_FIELD = {  # intake's field names -> the form's
 
 class CsrfRefused(Exception):
     pass
+
+
+class SignInRequired(Exception):
+    """An agency page without a live session: the handler sends the browser to sign in."""
 
 
 @dataclass
@@ -109,6 +114,12 @@ class Pages:
 
     def session(self, request: Request) -> AgencySession | None:
         return self.ctx.sessions.get(request.cookies.get(SESSION_COOKIE))
+
+    def officer(self, request: Request) -> AgencySession:
+        session = self.session(request)
+        if session is None:
+            raise SignInRequired()
+        return session
 
     def render(
         self, request: Request, template: str, status: int = 200, **values: Any
@@ -605,13 +616,11 @@ def build_router(pages: Pages) -> APIRouter:
     async def home(request: Request) -> Response:
         return p.report_page(request, forms.ReportForm(idempotency_key=forms.new_key()))
 
-    @router.post("/report")
-    async def report(request: Request) -> Response:
-        return await p.submit_report(request)
-
-    @router.post("/report/photo")
-    async def report_photo(request: Request) -> Response:
-        return await p.upload_photo(request)
+    # forms whose whole handling is one method of Pages
+    router.add_api_route("/report", p.submit_report, methods=["POST"])
+    router.add_api_route("/report/photo", p.upload_photo, methods=["POST"])
+    router.add_api_route("/agency/signin", p.signin, methods=["POST"])
+    router.add_api_route("/agency/signout", p.signout, methods=["POST"])
 
     @router.get("/track")
     async def track(request: Request) -> Response:
@@ -628,21 +637,17 @@ def build_router(pages: Pages) -> APIRouter:
     async def feedback(request: Request, report_id: str) -> Response:
         return await p.feedback(request, report_id)
 
-    @router.get("/subscriptions/confirm")
-    async def sub_confirm(request: Request) -> Response:
-        return await p.subscription(request, "confirm")
+    @router.get("/subscriptions/{action}")
+    async def subscription(request: Request, action: str) -> Response:
+        if action not in SUBSCRIPTION_ACTIONS:
+            return await p.not_found(request)
+        return await p.subscription(request, action)
 
-    @router.post("/subscriptions/confirm")
-    async def sub_confirm_post(request: Request) -> Response:
-        return await p.subscription_post(request, "confirm")
-
-    @router.get("/subscriptions/unsubscribe")
-    async def unsubscribe(request: Request) -> Response:
-        return await p.subscription(request, "unsubscribe")
-
-    @router.post("/subscriptions/unsubscribe")
-    async def unsubscribe_post(request: Request) -> Response:
-        return await p.subscription_post(request, "unsubscribe")
+    @router.post("/subscriptions/{action}")
+    async def subscription_post(request: Request, action: str) -> Response:
+        if action not in SUBSCRIPTION_ACTIONS:
+            return await p.not_found(request)
+        return await p.subscription_post(request, action)
 
     @router.get("/media/{media_id}")
     async def media(media_id: str) -> Response:
@@ -664,34 +669,19 @@ def build_router(pages: Pages) -> APIRouter:
             return RedirectResponse("/agency/cases", status_code=303)
         return p.render(request, "agency_signin.html", error="")
 
-    @router.post("/agency/signin")
-    async def signin(request: Request) -> Response:
-        return await p.signin(request)
-
-    @router.post("/agency/signout")
-    async def signout(request: Request) -> Response:
-        return await p.signout(request)
-
     @router.get("/agency/cases")
     async def queue(request: Request) -> Response:
-        session = p.session(request)
-        if session is None:
-            return RedirectResponse("/agency", status_code=303)
-        return await p.queue(request, session)
+        return await p.queue(request, p.officer(request))
 
     @router.get("/agency/cases/{case_id}")
     async def case(request: Request, case_id: str) -> Response:
-        session = p.session(request)
-        if session is None:
-            return RedirectResponse("/agency", status_code=303)
         done = "done" in request.query_params
-        return await p.case_page(request, session, case_id, message="action_done" if done else "")
+        message = "action_done" if done else ""
+        return await p.case_page(request, p.officer(request), case_id, message=message)
 
     @router.post("/agency/cases/{case_id}/{action}")
     async def case_action(request: Request, case_id: str, action: str) -> Response:
-        session = p.session(request)
-        if session is None:
-            return RedirectResponse("/agency", status_code=303)
+        session = p.officer(request)
         if action not in forms.CASE_ACTIONS:
             return await p.not_found(request)
         return await p.case_action(request, session, case_id, action)
