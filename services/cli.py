@@ -3,7 +3,7 @@
 jembatan run                 every service (and the pages) as separate processes on this machine
                              (embedded log and store in ./.data unless JEMBATAN_MODE is set)
 jembatan serve SERVICE       one service in the foreground (what a Kubernetes pod runs)
-jembatan simulate [...]      drive a realistic day through the public APIs
+jembatan simulate [...]      drive a realistic day through the public APIs and the pages
 """
 
 from __future__ import annotations
@@ -147,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--workers", type=int, default=8, help="concurrent citizens and officers")
     sim.add_argument(
         "--operator-key", default=None, help="routing operator key (default: the development key)"
+    )
+    sim.add_argument(
+        "--pages-share",
+        type=float,
+        default=0.2,
+        help="share of citizens and officers who use the pages (web) rather than the API; 0: none",
     )
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import time
 import zlib
@@ -24,10 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.e2e.harness import ROOT, Ecosystem, free_port
+from tests.e2e.harness import ROOT
+from tests.e2e.pages_site import running_site
 
 CHROMIUM = Path(os.environ.get("JEMBATAN_CHROMIUM", "/usr/bin/chromium"))
 AXE = ROOT / "services" / "web" / "node_modules" / "axe-core" / "axe.min.js"
@@ -75,42 +74,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             pytest.fail(message, pytrace=False)
         print(f"\n!!! SKIPPING: {message}", file=sys.stderr)
         pytest.skip(message)
-    workdir = tmp_path_factory.mktemp("pages")
-    eco = Ecosystem(mode="embedded", workdir=workdir)
-    eco.start()
-    web_port = free_port()
-    env = eco.env()
-    env["JEMBATAN_WEB_HTTP_PORT"] = str(web_port)
-    log = open(workdir / "web.log", "ab")  # noqa: SIM115 (closed below)
-    web = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "web"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{web_port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert web.poll() is None, (workdir / "web.log").read_text()
-            time.sleep(0.3)
-        else:
-            raise AssertionError("web not ready:\n" + (workdir / "web.log").read_text())
-        yield {"base": base, "eco": eco, "workdir": workdir}
-    finally:
-        web.terminate()
-        try:
-            web.wait(20)
-        except subprocess.TimeoutExpired:
-            web.kill()
-        log.close()
-        eco.stop()
+    with running_site(tmp_path_factory.mktemp("pages")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

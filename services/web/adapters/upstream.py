@@ -14,12 +14,15 @@ import httpx
 
 
 class Upstream(Exception):
-    def __init__(self, status: int, code: str, message: str, body: dict[str, Any]) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, body: dict[str, Any], retry_after: str = ""
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.body = body
+        self.retry_after = retry_after
 
     @property
     def fields(self) -> dict[str, str]:
@@ -64,6 +67,7 @@ class Api:
                 str(err.get("code") or f"http_{r.status_code}"),
                 str(err.get("message") or ""),
                 body if isinstance(body, dict) else {},
+                r.headers.get("Retry-After", ""),
             )
         if not expect_json:
             return r

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,200}$")
 REPORT_ID = re.compile(r"^[A-Za-z0-9-]{3,40}$")
 MEDIA_ID = re.compile(r"^m[0-9a-f]{32}$")
 PHOTO_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")

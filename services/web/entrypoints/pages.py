@@ -264,6 +264,11 @@ class Pages:
                 self.ctx.up.submit, form.payload(), form.idempotency_key, self.client_ip(request)
             )
         except Upstream as exc:
+            if exc.status == 429:  # busy: the same key goes again after Retry-After
+                response = self._report_refused(request, form, {"form": "err_rate"}, wants_json)
+                response.status_code = 429
+                response.headers["Retry-After"] = exc.retry_after or "5"
+                return response
             return self._report_refused(request, form, self._submit_errors(exc), wants_json)
         report_id = out["report"]["id"]
         token = out["tracking_token"]
@@ -277,8 +282,6 @@ class Pages:
     def _submit_errors(self, exc: Upstream) -> dict[str, str]:
         if exc.code == "outside_service_area":
             return {"lat": "err_outside"}
-        if exc.status == 429:
-            return {"form": "err_rate"}
         if exc.code == "idempotency_key_reused":
             return {"form": "err_reused"}
         errors = {UPSTREAM_FIELD.get(f, f): "err_invalid" for f in exc.fields}
