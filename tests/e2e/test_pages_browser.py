@@ -32,6 +32,7 @@ CHROMIUM = Path(os.environ.get("JEMBATAN_CHROMIUM", "/usr/bin/chromium"))
 AXE = ROOT / "services" / "web" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = ROOT / "docs" / "screenshots"
 AGENCY_KEY = "dev-bina-marga-2c81d0"  # services/demo/dev_keys.json (embedded demo only)
+OPERATOR_KEY = "dev-operator-7f3a91c2"
 BROWSER_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -309,6 +310,16 @@ def test_the_whole_loop_in_a_browser(site: dict[str, Any], browser: Any, tmp_pat
         citizen.go("/?lang=en")
         assert "Report a problem" in c.content()
         citizen.check("report-en")
+
+        # The operator sees the reports nobody could route and the rules in force.
+        officer.go("/agency/cases")
+        o.locator("form.signout button").click()
+        o.wait_for_url("**/agency")
+        o.fill("#key", OPERATOR_KEY)
+        o.locator("#signin").click()
+        o.wait_for_url("**/operator")
+        assert o.locator("#rules tbody tr").count() > 10
+        officer.check("operator")
 
         # The token never left the browser in a URL or a header (Referer included) ...
         for url, headers in citizen.sent + officer.sent:

@@ -17,7 +17,7 @@ from jembatan.events.catalog import MediaRef
 from jembatan.http import ApiError
 from services.routing.domain.case import OPEN_STATUSES, STATUSES
 from services.routing.entrypoints.admin_api import _current
-from services.routing.entrypoints.auth import AgencyPrincipal
+from services.routing.entrypoints.auth import AgencyPrincipal, AnyPrincipal
 from services.routing.entrypoints.container import Routing
 from services.routing.entrypoints.transitions import case_not_found, transition
 from services.routing.service_layer.cases import public_view
@@ -85,9 +85,12 @@ def agency_names(request: Request) -> dict[str, Any]:
 
 
 @router.get("/whoami", responses=ERRORS)
-def whoami(who: AgencyPrincipal) -> dict[str, str]:
-    """Which agency a key belongs to (the pages' sign-in checks a key with it)."""
-    return {"agency_id": who.subject}
+def whoami(who: AnyPrincipal) -> dict[str, str]:
+    """Whose key this is: role (agency or operator) and subject; the pages' sign-in."""
+    out = {"role": who.role, "subject": who.subject}
+    if who.role == "agency":
+        out["agency_id"] = who.subject
+    return out
 
 
 @router.get("/cases", responses=ERRORS)

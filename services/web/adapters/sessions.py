@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class AgencySession:
-    agency_key: str
-    agency_id: str
+    """A signed-in officer (role agency, subject its agency) or operator."""
+
+    agency_key: str  # the API key (an agency's or an operator's), never sent to the browser
+    agency_id: str  # the key's subject
     expires_at: float
+    role: str = "agency"
 
 
 class SessionStore:
@@ -31,14 +34,14 @@ class SessionStore:
         self._items: dict[str, AgencySession] = {}
         self._lock = threading.Lock()
 
-    def create(self, agency_key: str, agency_id: str) -> str:
+    def create(self, agency_key: str, agency_id: str, role: str = "agency") -> str:
         sid = secrets.token_urlsafe(32)
         with self._lock:
             self._expire()
             if len(self._items) >= self.max:  # bounded: the oldest goes first
                 oldest = min(self._items, key=lambda k: self._items[k].expires_at)
                 del self._items[oldest]
-            self._items[sid] = AgencySession(agency_key, agency_id, self.now() + self.ttl)
+            self._items[sid] = AgencySession(agency_key, agency_id, self.now() + self.ttl, role)
         return sid
 
     def get(self, sid: str | None) -> AgencySession | None:

@@ -168,6 +168,12 @@ class Upstreams:
     def whoami(self, key: str) -> dict[str, Any]:
         return dict(self.routing.call("GET", "/v1/whoami", headers=_bearer(key)))
 
+    def unrouted(self, key: str) -> list[dict[str, Any]]:
+        return list(self.routing.call("GET", "/v1/admin/unrouted", headers=_bearer(key))["items"])
+
+    def rules(self, key: str) -> dict[str, Any]:
+        return dict(self.routing.call("GET", "/v1/admin/rules", headers=_bearer(key)))
+
     def queue(self, key: str, **params: Any) -> dict[str, Any]:
         clean = {k: v for k, v in params.items() if v not in (None, "")}
         return dict(self.routing.call("GET", "/v1/cases", params=clean, headers=_bearer(key)))

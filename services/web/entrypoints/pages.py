@@ -115,9 +115,9 @@ class Pages:
     def session(self, request: Request) -> AgencySession | None:
         return self.ctx.sessions.get(request.cookies.get(SESSION_COOKIE))
 
-    def officer(self, request: Request) -> AgencySession:
+    def officer(self, request: Request, role: str = "agency") -> AgencySession:
         session = self.session(request)
-        if session is None:
+        if session is None or session.role != role:
             raise SignInRequired()
         return session
 
@@ -414,10 +414,12 @@ class Pages:
             who = await self.run(self.ctx.up.whoami, key) if key else None
         except Upstream:
             who = None
-        if not who:
+        if not who or who.get("role", "agency") not in ("agency", "operator"):
             return self.render(request, "agency_signin.html", 401, error="err_key")
-        sid = self.ctx.sessions.create(key, str(who["agency_id"]))
-        response = RedirectResponse("/agency/cases", status_code=303)
+        role = str(who.get("role", "agency"))
+        sid = self.ctx.sessions.create(key, str(who.get("subject") or who["agency_id"]), role)
+        home = "/agency/cases" if role == "agency" else "/operator"
+        response = RedirectResponse(home, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             sid,
@@ -541,6 +543,19 @@ class Pages:
         if action == "transfer":  # no longer this agency's case
             return RedirectResponse("/agency/cases?done=1", status_code=303)
         return RedirectResponse(f"/agency/cases/{case_id}?done=1", status_code=303)
+
+    async def operator_page(self, request: Request, session: AgencySession) -> Response:
+        """Reports no rule could route, and the rules in force (editing comes later)."""
+        unrouted = await self.run(self.ctx.up.unrouted, session.agency_key)
+        rules = await self.run(self.ctx.up.rules, session.agency_key)
+        return self.render(
+            request,
+            "operator.html",
+            unrouted=unrouted,
+            rules=rules["items"],
+            version=rules["version"],
+            agency_id=session.agency_id,
+        )
 
     # --- the public -------------------------------------------------------------------------
     async def city(self, request: Request) -> Response:
@@ -668,8 +683,10 @@ def build_router(pages: Pages) -> APIRouter:
 
     @router.get("/agency")
     async def agency(request: Request) -> Response:
-        if p.session(request):
-            return RedirectResponse("/agency/cases", status_code=303)
+        session = p.session(request)
+        if session:
+            home = "/agency/cases" if session.role == "agency" else "/operator"
+            return RedirectResponse(home, status_code=303)
         return p.render(request, "agency_signin.html", error="")
 
     @router.get("/agency/cases")
@@ -688,6 +705,10 @@ def build_router(pages: Pages) -> APIRouter:
         if action not in forms.CASE_ACTIONS:
             return await p.not_found(request)
         return await p.case_action(request, session, case_id, action)
+
+    @router.get("/operator")
+    async def operator(request: Request) -> Response:
+        return await p.operator_page(request, p.officer(request, "operator"))
 
     @router.get("/city")
     async def city(request: Request) -> Response:

@@ -15,6 +15,7 @@ import httpx
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 AGENCY_KEY = "key-bina-marga"
+OPERATOR_KEY = "key-operator"
 
 
 class FakeApis:
@@ -162,10 +163,43 @@ class FakeApis:
                     ]
                 },
             )
+        if request.headers.get("Authorization") == f"Bearer {OPERATOR_KEY}":
+            if path == "/v1/whoami":
+                return httpx.Response(200, json={"role": "operator", "subject": "ops"})
+            if path == "/v1/admin/unrouted":
+                item = {
+                    "report_id": "JKT-UNROUTED1",
+                    "at": "2026-11-29T06:00:00Z",
+                    "rules_version": 3,
+                    "category": "road-damage",
+                    "district_id": "jakarta-pusat.gambir",
+                }
+                return httpx.Response(200, json={"items": [item]})
+            if path == "/v1/admin/rules":
+                rule = {
+                    "id": "r1",
+                    "category": "*",
+                    "scope": "city",
+                    "district_id": None,
+                    "city_id": "jakarta-pusat",
+                    "agency_id": "dinas-bina-marga",
+                    "priority": "normal",
+                    "ack_hours": 24,
+                    "resolve_hours": 72,
+                }
+                return httpx.Response(200, json={"version": 3, "items": [rule]})
+            return httpx.Response(403, json={"error": {"code": "forbidden", "message": "op"}})
         if request.headers.get("Authorization") != f"Bearer {AGENCY_KEY}":
             return httpx.Response(401, json={"error": {"code": "unauthorized", "message": "key"}})
         if path == "/v1/whoami":
-            return httpx.Response(200, json={"agency_id": "dinas-bina-marga"})
+            return httpx.Response(
+                200,
+                json={
+                    "role": "agency",
+                    "subject": "dinas-bina-marga",
+                    "agency_id": "dinas-bina-marga",
+                },
+            )
         if path == "/v1/cases":
             items = [
                 c

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from services.web.bootstrap import build
 from services.web.domain import i18n
 from services.web.settings import WebSettings
-from tests.unit.web.fake_apis import AGENCY_KEY, PNG, FakeApis
+from tests.unit.web.fake_apis import AGENCY_KEY, OPERATOR_KEY, PNG, FakeApis
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
@@ -278,6 +278,27 @@ def test_agency_session_is_server_side_and_a_stale_version_shows_the_new_state(
     assert media[0]["media_id"].startswith("m") and media[0]["content_type"] == "image/png"
     client.post("/agency/signout", data={"csrf": csrf})
     assert client.get("/agency/cases", follow_redirects=False).status_code == 303
+
+
+def test_operators_see_unrouted_reports_and_the_rules_and_agencies_do_not(
+    client: TestClient,
+) -> None:
+    csrf, _ = form_tokens(client, "/agency")
+    r = client.post(
+        "/agency/signin", data={"key": OPERATOR_KEY, "csrf": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/operator"
+    page = client.get("/operator")
+    assert page.status_code == 200
+    assert "JKT-UNROUTED1" in page.text and "Jakarta Pusat" in page.text
+    assert "Semua kategori" in page.text and "Dinas Bina Marga" in page.text
+    assert OPERATOR_KEY not in page.text
+    # an operator has no agency queue, an agency no operator page
+    assert client.get("/agency/cases", follow_redirects=False).status_code == 303
+    client.post("/agency/signout", data={"csrf": csrf})
+    client.post("/agency/signin", data={"key": AGENCY_KEY, "csrf": csrf})
+    assert client.get("/operator", follow_redirects=False).status_code == 303
+    assert client.get("/agency/cases").status_code == 200
 
 
 def test_email_links_land_on_pages_that_ask_before_changing_anything(
