@@ -332,3 +332,40 @@ def test_the_whole_loop_in_a_browser(site: dict[str, Any], browser: Any, tmp_pat
     finally:
         citizen.close()
         officer.close()
+
+
+def test_without_javascript_the_forms_still_work_and_bad_input_is_kept(
+    site: dict[str, Any], browser: Any, tmp_path: Path
+) -> None:
+    photo = tmp_path / "sampah.png"
+    photo.write_bytes(png(200, 120, (90, 120, 60), (40, 60, 30)))
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False, locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(site["base"] + "/")
+        assert page.locator("#map").is_hidden()  # no script, no map: the fields remain
+        page.locator("input[name=category][value=garbage]").check()
+        page.fill("#lat", "somewhere")
+        page.fill("#lon", "106.8663")
+        page.fill("#description", "Garbage not collected for a week")
+        page.locator("#submit").click()
+        page.wait_for_load_state()
+        # Bad input: a clear message in the reader's language, what was typed kept.
+        assert "Latitude must be a number" in page.inner_text("#error-summary")
+        assert page.input_value("#description") == "Garbage not collected for a week"
+        assert page.input_value("#lat") == "somewhere"
+        assert page.locator("input[name=category][value=garbage]").is_checked()
+        page.fill("#lat", "-6.2297")
+        page.set_input_files("#photo", str(photo))
+        page.locator("#submit").click()
+        page.wait_for_load_state()
+        token = page.inner_text("#tracking-token")
+        report_id = page.inner_text("#report-id")
+        assert token and report_id.startswith("JKT-")
+        page.locator("a.button").click()
+        page.wait_for_load_state()
+        assert report_id in page.inner_text("h1")
+        assert page.locator("img[alt='Before']").count() == 1
+        assert "Traceback" not in page.content()
+    finally:
+        context.close()
