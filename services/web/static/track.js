@@ -22,6 +22,22 @@
     });
   }
   var m = location.pathname.match(/^\/reports\/([^/]+)$/);
+  var status = document.getElementById("status");
+  if (m && status && window.fetch && window.DOMParser) {
+    // Live status: look again every 30 s for half an hour; reload when it changed, unless
+    // the reader is writing a reason.
+    var polls = 0, timer = setInterval(function () {
+      polls += 1;
+      if (polls > 60) { clearInterval(timer); return; }
+      var typing = Array.prototype.some.call(document.querySelectorAll("textarea"), function (t) { return t.value; });
+      if (typing || document.hidden) { return; }
+      fetch(location.pathname, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : ""; })
+        .then(function (html) {
+          var now = html && new DOMParser().parseFromString(html, "text/html").getElementById("status");
+          if (now && now.textContent !== status.textContent) { clearInterval(timer); location.reload(); }
+        }).catch(function () { /* offline: try again next time */ });
+    }, 30000);
+  }
   if (m) {
     var token = load()[decodeURIComponent(m[1])];
     if (token) {
