@@ -25,6 +25,10 @@ STATUS = {
         "sla_breached": "Melewati tenggat",
         "confirmed": "Dikonfirmasi pelapor",
         "rated": "Dinilai",
+        "low": "Rendah",
+        "normal": "Biasa",
+        "high": "Tinggi",
+        "urgent": "Mendesak",
         "feedback": "Tanggapan pelapor",
     },
     "en": {
@@ -42,6 +46,10 @@ STATUS = {
         "sla_breached": "Deadline missed",
         "confirmed": "Confirmed by the reporter",
         "rated": "Rated",
+        "low": "Low",
+        "normal": "Normal",
+        "high": "High",
+        "urgent": "Urgent",
         "feedback": "Reporter's feedback",
     },
 }
