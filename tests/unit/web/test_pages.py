@@ -218,6 +218,20 @@ def test_the_tracking_token_never_reaches_a_log_or_a_url(
             assert req.headers["X-Tracking-Token"] in (token, token + "x")  # a header only
 
 
+def test_the_public_tracking_page_never_shows_a_reporters_reopen_reason(
+    client: TestClient, apis: FakeApis
+) -> None:
+    report_id, _ = submit(client, apis)
+    apis.reports[report_id]["timeline"] += [
+        {"type": "report.feedback.reopen", "at": "2026-11-29T07:00:00Z", "reason": "call 0812"},
+        {"type": "case.reopened", "at": "2026-11-29T07:00:01Z", "reason": "call 0812"},
+        {"type": "case.rejected", "at": "2026-11-29T07:00:02Z", "reason": "not a road"},
+    ]
+    page = client.get(f"/reports/{report_id}").text
+    assert "call 0812" not in page  # even if an API handed it out
+    assert "not a road" in page  # an agency's reason for rejecting is public
+
+
 def test_feedback_needs_the_right_status_and_the_form_says_so(
     client: TestClient, apis: FakeApis
 ) -> None:
