@@ -370,3 +370,16 @@ def test_production_refuses_the_default_secret_and_localhost_services() -> None:
         web_analytics_url="http://analytics:8003",
     )
     assert ok.web_secure_cookies is True
+
+
+def test_a_configured_tile_server_is_the_only_other_host_the_csp_admits() -> None:
+    from services.web.entrypoints.security import content_security_policy
+
+    plain = dict(d.strip().split(" ", 1) for d in content_security_policy().split(";"))
+    assert plain["img-src"] == "'self' data: blob:" and plain["connect-src"] == "'self'"
+    tiles = content_security_policy("https://tiles.example.id/{z}/{x}/{y}.png")
+    directives = dict(d.strip().split(" ", 1) for d in tiles.split(";"))
+    assert directives["img-src"] == "'self' data: blob: https://tiles.example.id"
+    assert directives["script-src"] == "'self'" and directives["connect-src"] == "'self'"
+    sub = content_security_policy("https://{s}.tile.example.org/{z}/{x}/{y}.png")
+    assert "https://*.tile.example.org" in sub
