@@ -34,6 +34,7 @@ from services.web.entrypoints.pages import (
 )
 from services.web.entrypoints.security import SecurityHeaders, content_security_policy
 from services.web.service_layer.catalogue import Catalogue
+from services.web.service_layer.use_cases import CaseWork, Reporting
 from services.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,16 @@ def build(
 ) -> FastAPI:
     settings = settings or load(WebSettings)
     up = Upstreams(settings.upstreams(), settings.web_upstream_timeout, transport)
+    catalogue = Catalogue(up)
     ctx = PageContext(
         secret=settings.web_secret.get_secret_value().encode(),
         secure_cookies=bool(settings.web_secure_cookies),
         tile_url=settings.web_tile_url,
         sessions=SessionStore(settings.web_session_minutes * 60),
         up=up,
-        catalogue=Catalogue(up),
+        catalogue=catalogue,
+        reporting=Reporting(up, catalogue),
+        cases=CaseWork(up),
     )
     pages = Pages(ctx)
     app = FastAPI(title="Jembatan pages", docs_url=None, redoc_url=None, openapi_url=None)

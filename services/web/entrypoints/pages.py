@@ -27,6 +27,15 @@ from services.web.adapters.sessions import AgencySession, SessionStore
 from services.web.adapters.upstream import Unavailable, Upstream, Upstreams
 from services.web.domain import forms, i18n
 from services.web.service_layer.catalogue import Catalogue, readable
+from services.web.service_layer.use_cases import (
+    Busy,
+    CaseWork,
+    Conflict,
+    Missing,
+    Photo,
+    Refused,
+    Reporting,
+)
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -36,15 +45,6 @@ LANG_COOKIE = "jb_lang"
 REPORT_STATUSES = ("routed", "acknowledged", "in_progress", "resolved", "rejected", "closed")
 SUBSCRIPTION_ACTIONS = ("confirm", "unsubscribe")
 CASE_STATUSES = ("routed", "acknowledged", "in_progress", "resolved", "rejected")
-UPSTREAM_FIELD = {  # intake's field names -> the form's
-    "location": "lat",
-    "location.lat": "lat",
-    "location.lon": "lon",
-    "contact.email": "email",
-    "contact.phone": "phone",
-    "contact.name": "name",
-    "photos": "photo",
-}
 
 
 class CsrfRefused(Exception):
@@ -63,6 +63,8 @@ class PageContext:
     sessions: SessionStore
     up: Upstreams
     catalogue: Catalogue
+    reporting: Reporting
+    cases: CaseWork
 
 
 def _fmt_time(value: str | None, lang: str) -> str:
@@ -187,12 +189,12 @@ class Pages:
         return {k: v for k, v in data.items() if isinstance(v, str)}
 
     @staticmethod
-    async def upload(data: FormData, name: str) -> tuple[bytes, str, str] | None:
+    async def upload(data: FormData, name: str) -> Photo | None:
         item = data.get(name)
         if not isinstance(item, UploadFile) or not item.filename:
             return None
         raw = await item.read(forms.MAX_PHOTO_BYTES + 1)
-        return (raw, item.filename, item.content_type or "") if raw else None
+        return Photo(raw, item.filename, item.content_type or "") if raw else None
 
     @staticmethod
     def client_ip(request: Request) -> str:
@@ -224,100 +226,60 @@ class Pages:
         wants_json = "application/json" in request.headers.get("accept", "")
         data = await self.form(request)
         form = forms.ReportForm.from_fields(self.fields(data))
+        photo = await self.upload(data, "photo")
+        lang = self.lang(request)
+        status, headers = 422, {}
         try:
-            return await self._submit(request, data, form, wants_json)
+            report_id, token = await self.run(
+                self.ctx.reporting.send, form, photo, self.client_ip(request)
+            )
+        except Refused as exc:
+            form.errors = exc.errors
+        except Busy as exc:  # the same key goes again after Retry-After
+            form.errors, status, headers = (
+                {"form": "err_rate"},
+                429,
+                {"Retry-After": exc.retry_after},
+            )
         except Unavailable as exc:
             log.warning("report not sent: %s", exc)
-            form.errors = {"form": "err_unavailable"}
+            form.errors, status, headers = {"form": "err_unavailable"}, 503, {"Retry-After": "5"}
+        else:
             if wants_json:
                 return JSONResponse(
                     {
-                        "errors": {"form": i18n.text(self.lang(request), "err_unavailable")},
-                        "media_id": form.media_id,
+                        "report_id": report_id,
+                        "tracking_token": token,
+                        "url": f"/reports/{report_id}",
                     },
-                    status_code=503,
-                    headers={"Retry-After": "5"},
+                    status_code=201,
                 )
-            return self.report_page(request, form, 503)
-
-    async def _submit(
-        self, request: Request, data: FormData, form: forms.ReportForm, wants_json: bool
-    ) -> Response:
-        errors = form.validate(await self.run(self.ctx.catalogue.category_ids))
-        photo = await self.upload(data, "photo")
-        if photo is not None and not form.media_id:
-            problem = forms.photo_error(photo[0])
-            if problem:
-                errors["photo"] = problem
-        if not errors and photo is not None and not form.media_id:
-            try:
-                ref = await self.run(
-                    self.ctx.up.upload_photo, photo[0], photo[1], photo[2], self.client_ip(request)
-                )
-                form.media_id = ref["media_id"]
-            except Upstream as exc:
-                errors["photo"] = "err_photo_size" if exc.status == 413 else "err_photo_type"
-        if errors:
-            return self._report_refused(request, form, errors, wants_json)
-        try:
-            out = await self.run(
-                self.ctx.up.submit, form.payload(), form.idempotency_key, self.client_ip(request)
+            return self.render(
+                request, "created.html", 201, report_id=report_id, tracking_token=token
             )
-        except Upstream as exc:
-            if exc.status == 429:  # busy: the same key goes again after Retry-After
-                response = self._report_refused(request, form, {"form": "err_rate"}, wants_json)
-                response.status_code = 429
-                response.headers["Retry-After"] = exc.retry_after or "5"
-                return response
-            return self._report_refused(request, form, self._submit_errors(exc), wants_json)
-        report_id = out["report"]["id"]
-        token = out["tracking_token"]
         if wants_json:
+            errors = {k: i18n.text(lang, v) for k, v in form.errors.items()}
             return JSONResponse(
-                {"report_id": report_id, "tracking_token": token, "url": f"/reports/{report_id}"},
-                status_code=201,
+                {"errors": errors, "media_id": form.media_id}, status_code=status, headers=headers
             )
-        return self.render(request, "created.html", 201, report_id=report_id, tracking_token=token)
-
-    def _submit_errors(self, exc: Upstream) -> dict[str, str]:
-        if exc.code == "outside_service_area":
-            return {"lat": "err_outside"}
-        if exc.code == "idempotency_key_reused":
-            return {"form": "err_reused"}
-        errors = {UPSTREAM_FIELD.get(f, f): "err_invalid" for f in exc.fields}
-        return errors or {"form": "err_invalid"}
-
-    def _report_refused(
-        self, request: Request, form: forms.ReportForm, errors: dict[str, str], wants_json: bool
-    ) -> Response:
-        form.errors = errors
-        if wants_json:
-            lang = self.lang(request)
-            return JSONResponse(
-                {
-                    "errors": {k: i18n.text(lang, v) for k, v in errors.items()},
-                    "media_id": form.media_id,
-                },
-                status_code=422,
-            )
-        return self.report_page(request, form, 422)
+        response = self.report_page(request, form, status)
+        response.headers.update(headers)
+        return response
 
     async def upload_photo(self, request: Request) -> Response:
         """The script's first step: the photo alone, so a retried submission resends its id."""
         data = await self.form(request)
-        lang = self.lang(request)
         photo = await self.upload(data, "photo")
-        problem = "err_required" if photo is None else forms.photo_error(photo[0])
-        if photo is None or problem:
-            return JSONResponse({"errors": {"photo": i18n.text(lang, problem or "")}}, 422)
         try:
-            ref = await self.run(
-                self.ctx.up.upload_photo, photo[0], photo[1], photo[2], self.client_ip(request)
+            media_id = await self.run(
+                self.ctx.reporting.upload_photo, photo, self.client_ip(request)
             )
-        except Upstream as exc:
-            key = "err_photo_size" if exc.status == 413 else "err_photo_type"
-            return JSONResponse({"errors": {"photo": i18n.text(lang, key)}}, 422)
-        return JSONResponse({"media_id": ref["media_id"]}, 201)
+        except Refused as exc:
+            lang = self.lang(request)
+            return JSONResponse(
+                {"errors": {k: i18n.text(lang, v) for k, v in exc.errors.items()}}, 422
+            )
+        return JSONResponse({"media_id": media_id}, 201)
 
     # --- citizens: tracking -------------------------------------------------------------------
     async def tracking_page(
@@ -353,28 +315,14 @@ class Pages:
         )
 
     async def feedback(self, request: Request, report_id: str) -> Response:
-        data = self.fields(await self.form(request))
-        token = data.get("token", "").strip()
-        typed = {"reason": data.get("reason", ""), "rating": data.get("rating", "")}
-        fb, errors = forms.Feedback.parse(data)
-        if not token:
-            errors["token"] = "err_token"
-        if fb is None or errors:
-            return await self.tracking_page(request, report_id, 422, errors, typed)
+        fields = self.fields(await self.form(request))
+        typed = {"reason": fields.get("reason", ""), "rating": fields.get("rating", "")}
         try:
-            await self.run(self.ctx.up.feedback, report_id, token, fb.payload())
-        except Upstream as exc:
-            if exc.status in (401, 403):
-                errors = {"token": "err_token"}
-            elif exc.status == 409:
-                errors = {"kind": "err_not_allowed"}
-            elif exc.status == 404:
-                return await self.not_found(request)
-            else:
-                errors = {
-                    ("reason" if "reason" in exc.fields else "kind"): "err_invalid",
-                }
-            return await self.tracking_page(request, report_id, 422, errors, typed)
+            await self.run(self.ctx.reporting.feedback, report_id, fields)
+        except Refused as exc:
+            return await self.tracking_page(request, report_id, 422, exc.errors, typed)
+        except Missing:
+            return await self.not_found(request)
         return RedirectResponse(f"/reports/{report_id}?done=1", status_code=303)
 
     # --- subscriptions (links in emails) ------------------------------------------------------
@@ -504,42 +452,18 @@ class Pages:
         values = self.fields(data)
         photo = await self.upload(data, "evidence")
         typed = {k: values.get(k, "") for k in ("note", "reason", "to_agency_id")}
-        errors = forms.case_action_errors(action, values, photo is not None)
-        if photo is not None and not errors:
-            problem = forms.photo_error(photo[0])
-            if problem:
-                errors = {"evidence": problem}
-        if errors:
-            return await self.case_page(request, session, case_id, 422, errors, typed=typed)
         try:
-            version = int(values.get("version", ""))
-        except ValueError:
-            version = None
-        body: dict[str, Any] = {"version": version}
-        if action in ("acknowledge", "start") and values.get("note", "").strip():
-            body["note"] = values["note"].strip()
-        if action == "reject":
-            body["reason"] = values["reason"].strip()
-        if action == "transfer":
-            body["reason"] = values["reason"].strip()
-            body["to_agency_id"] = values["to_agency_id"].strip()
-        try:
-            if action == "resolve" and photo is not None:
-                ref = await self.run(
-                    self.ctx.up.upload_photo, photo[0], photo[1], photo[2], self.client_ip(request)
-                )
-                body["note"] = values["note"].strip()
-                body["media"] = [ref]
-            await self.run(self.ctx.up.act, session.agency_key, case_id, action, body)
-        except Upstream as exc:
-            if exc.status == 409:
-                return await self.case_page(
-                    request, session, case_id, 409, message="conflict", typed=typed
-                )
-            if exc.status == 404:
-                return await self.not_found(request)
-            errs = {k.split(".")[0]: "err_invalid" for k in exc.fields} or {"form": "err_invalid"}
-            return await self.case_page(request, session, case_id, 422, errs, typed=typed)
+            await self.run(
+                self.ctx.cases.act, session, case_id, action, values, photo, self.client_ip(request)
+            )
+        except Refused as exc:
+            return await self.case_page(request, session, case_id, 422, exc.errors, typed=typed)
+        except Conflict:  # the page says so and shows the new state
+            return await self.case_page(
+                request, session, case_id, 409, message="conflict", typed=typed
+            )
+        except Missing:
+            return await self.not_found(request)
         if action == "transfer":  # no longer this agency's case
             return RedirectResponse("/agency/cases?done=1", status_code=303)
         return RedirectResponse(f"/agency/cases/{case_id}?done=1", status_code=303)
