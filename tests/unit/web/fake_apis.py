@@ -27,6 +27,7 @@ class FakeApis:
         self.cases: dict[str, dict[str, Any]] = {}
         self.media: dict[str, bytes] = {}
         self.down: set[str] = set()
+        self.busy = False  # intake answers 429 + Retry-After to submissions
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -81,6 +82,12 @@ class FakeApis:
             )
         if path.startswith("/v1/media/"):
             return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        if path == "/v1/reports" and method == "POST" and self.busy:
+            return httpx.Response(
+                429,
+                json={"error": {"code": "rate_limited", "message": "later"}},
+                headers={"Retry-After": "7"},
+            )
         if path == "/v1/reports" and method == "POST":
             body = json.loads(request.content)
             key = request.headers.get("Idempotency-Key", "")

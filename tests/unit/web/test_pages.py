@@ -120,6 +120,25 @@ def test_bad_input_keeps_what_was_typed_and_says_why_in_the_readers_language(
     assert r.status_code == 422 and "JPEG, PNG atau WebP" in r.text
 
 
+def test_a_busy_intake_is_passed_on_with_its_retry_after_and_the_form_kept(
+    client: TestClient, apis: FakeApis
+) -> None:
+    csrf, key = form_tokens(client)
+    apis.busy = True
+    r = client.post(
+        "/report", data=report_fields(csrf, key), headers={"Accept": "application/json"}
+    )
+    assert r.status_code == 429 and r.headers["retry-after"] == "7"
+    page = client.post("/report", data=report_fields(csrf, key))
+    assert page.status_code == 429 and "Terlalu banyak kiriman" in page.text
+    assert f'value="{key}"' in page.text  # the same key goes again
+    apis.busy = False
+    again = client.post(
+        "/report", data=report_fields(csrf, key), headers={"Accept": "application/json"}
+    )
+    assert again.status_code == 201 and len(apis.reports) == 1
+
+
 def test_an_unreachable_service_keeps_the_form_and_answers_503_never_a_trace(
     client: TestClient, apis: FakeApis
 ) -> None:
