@@ -204,8 +204,9 @@ def test_the_whole_loop_in_a_browser(site: dict[str, Any], browser: Any, tmp_pat
         c.fill("#email", "warga@example.id")
         citizen.context.set_offline(True)
         c.locator("#submit").press("Enter")
-        c.wait_for_selector("#draft-note:not([hidden])")
-        assert "Draf disimpan" in c.inner_text("#draft-note")
+        # "sending…" first, then, once the request failed, the draft is kept
+        c.locator("#draft-note", has_text="Draf disimpan").wait_for(timeout=15_000)
+        assert c.url.endswith("/")  # still on the form, nothing lost
         citizen.context.set_offline(False)
         c.wait_for_url("**/reports/JKT-*", timeout=30_000)
         report_id = c.url.rsplit("/", 1)[-1]
