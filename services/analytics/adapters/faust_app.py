@@ -36,6 +36,13 @@ Exactness under at-least-once processing and crashes:
    records arrive during the seek, dropped them from the agents' queues and
    committed past them as a "gap": a restarted worker skipped a few events per
    partition for good.
+6. The worker joins its consumer group only once its consumer knows the partitions of
+   every topic it subscribes to (``MetadataFirstConsumerThread``). Faust creates the
+   delta topic and the changelogs itself, just before it subscribes; a broker answers
+   CreateTopics before its metadata shows the new topic, and a member that joins in that
+   moment is assigned none of the topic's partitions. A metadata refresh every 5 s
+   (not Faust's 5 min) makes the group rebalance soon after a topic that was still
+   missing appears.
 
 Tables are mutated then reassigned (values are plain dicts, never modified in
 place). Store writes (the published snapshots) run in a thread, never on the
@@ -45,10 +52,12 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +68,7 @@ from faust.stores import STORES
 from faust.stores import rocksdb as faust_rocksdb
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.auth import CredentialsT
 
 from jembatan import clock
@@ -78,6 +88,12 @@ GROUP = "analytics"
 DELTAS_TOPIC = "analytics-deltas"
 STATES_TABLE = "report-states"
 AGGREGATES_TABLE = "aggregates"
+#: Faust's default is 5 min: a topic missing when the group was formed went unconsumed
+#: that long. The shared Kafka adapter refreshes every 5 s as well.
+METADATA_MAX_AGE_MS = 5_000
+#: How long a member waits for its topics' partitions before it joins without them
+#: (left to the metadata refresh above; a source topic may be created later).
+TOPIC_METADATA_WAIT = 30.0
 
 
 class RocksdictStore(faust_rocksdb.Store):
@@ -192,6 +208,74 @@ class SeekThenResumeTableManager(TableManager):
         return self._recovery
 
 
+async def await_topic_partitions(
+    client: Any, topics: Iterable[str], timeout: float, step: float = 0.2
+) -> set[str]:
+    """Refresh ``client``'s metadata until it knows the partitions of every topic, or
+    ``timeout`` passed; return the topics still unknown (empty: all known)."""
+    wanted = set(topics)
+    for topic in wanted:
+        client.add_topic(topic)  # tracked by the client's metadata requests from now on
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = {t for t in wanted if not client.cluster.partitions_for_topic(t)}
+        left = deadline - time.monotonic()
+        if not missing or left <= 0:
+            return missing
+        await asyncio.sleep(min(step, left))
+        # a broker that does not answer: until the deadline, then join without the topics
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.force_metadata_update(), max(left, 0.01))
+
+
+class MetadataFirstConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, which subscribes only once its client knows the partitions
+    of every topic it subscribes to.
+
+    Faust declares the delta topic (and the changelogs) and subscribes right after. A
+    broker answers CreateTopics once its controller has the topic, and its metadata shows
+    the topic a moment later (longer on a loaded machine). The group leader assigns the
+    partitions its own metadata knows at the join ("Ignoring missing topic") and looks
+    again only at the next metadata refresh: the delta topic went unconsumed, and no
+    aggregate changed, for the 5 minutes of Faust's default refresh.
+    """
+
+    metadata_wait: float = TOPIC_METADATA_WAIT
+
+    async def subscribe(self, topics: Iterable[str]) -> None:
+        wanted = set(topics)
+        missing = await self.call_thread(self._await_partitions, wanted)
+        if missing:
+            self.log.warning(
+                "Joining without partitions of %s (unknown to the broker after %.0f s); "
+                "the metadata refresh rebalances when they appear",
+                sorted(missing),
+                self.metadata_wait,
+            )
+        await super().subscribe(wanted)
+
+    async def _await_partitions(self, topics: set[str]) -> set[str]:
+        return await await_topic_partitions(
+            self._ensure_consumer()._client, topics, self.metadata_wait
+        )
+
+
+class MetadataFirstConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return MetadataFirstConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class MetadataFirstTransport(faust_aiokafka.Transport):
+    Consumer = MetadataFirstConsumer
+
+
+class AnalyticsApp(faust.App):
+    """A Faust app whose consumer joins its group only once it knows its topics."""
+
+    def _new_transport(self) -> Any:
+        return MetadataFirstTransport(self.conf.broker_consumer, self)
+
+
 def put_durably(table: Any, key: str, value: Any) -> Awaitable[Any]:
     """Set ``table[key]`` (reassigned, never mutated) and return its changelog write."""
     table[key] = value
@@ -247,7 +331,7 @@ def create_app(
     partitions = settings.topic_partitions
     delta_partitions = settings.analytics_faust_partitions or partitions
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = AnalyticsApp(
         ns + APP_ID,
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
         broker_credentials=broker_credentials(settings),
@@ -262,6 +346,7 @@ def create_app(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         producer_acks=-1,
         processing_guarantee="at_least_once",
         table_standby_replicas=0,

@@ -7,6 +7,11 @@ the second worker knows comes from the compacted changelog topics. The second
 worker's seek to the committed offsets is slowed down (``faust_slow_seek``), as a
 loaded broker does: Faust's own recovery order lost the records fetched during that
 seek, a few per partition (see ``SeekThenResumeRecovery``).
+
+A worker on a broker whose metadata shows new topics late (``faust_late_topics``)
+still consumes the topics it created itself: it joined its group before the broker
+showed them, and was assigned none of their partitions, until
+``MetadataFirstConsumerThread``.
 """
 
 from __future__ import annotations
@@ -202,6 +207,61 @@ def test_faust_metrics_equal_the_recount_across_a_killed_worker(
             assert policies == {n: "compact" for n in names}, policies
         finally:
             admin.close()
+    finally:
+        worker.stop()
+        bus.close()
+
+
+def test_faust_worker_consumes_the_topics_the_broker_shows_late(
+    kafka_bootstrap: str,
+    mongo_url: str,
+    unique_name: str,
+    tmp_path: Path,
+    mongo_db: MongoStore,
+) -> None:
+    """The delta topic and the changelogs appear 3 s after Faust declared them: the worker
+    still counts every report (before the fix it joined without them and counted none
+    for the 5 minutes of Faust's metadata refresh)."""
+    ns = unique_name + "."
+    settings = AnalyticsSettings(
+        mode="distributed",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongo_url=mongo_url,
+        kafka_namespace=ns,
+        mongo_database_prefix=unique_name,
+        analytics_faust_worker=False,
+    )
+    bus = KafkaBus(kafka_bootstrap, namespace=ns)
+    bus.ensure_topics(standard_topics(settings, ["analytics"]))
+    plans = plans_for(150, seed=7)
+    env = {
+        **os.environ,
+        "JEMBATAN_MODE": "distributed",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "MONGO_URL": mongo_url,
+        "JEMBATAN_KAFKA_NAMESPACE": ns,
+        "JEMBATAN_MONGO_DATABASE_PREFIX": unique_name,
+        "JEMBATAN_ANALYTICS_FAUST_STORE": "memory://",
+        "JEMBATAN_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "JEMBATAN_LOG_LEVEL": "INFO",
+        "JEMBATAN_DATA_DIR": str(tmp_path / "w"),
+        "JEMBATAN_TEST_TOPIC_DELAY": "3.0",
+    }
+    snapshots = AggregateSnapshots(mongo_db)
+    producer = bus.producer()
+    worker = Worker(env, tmp_path / "w.log", module="tests.integration.analytics.faust_late_topics")
+    try:
+        producer.send([e.to_record(REPORTS_TOPIC) for e in all_events(plans)], timeout=60)
+        wait_while_progressing(
+            lambda: not mismatches(plans, snapshots.scope),
+            lambda: repr(sorted(snapshots.scope("city").items())),
+            stall=60.0,
+            cap=120.0,
+        )
+        assert worker.proc.poll() is None, worker.tail()
+        assert "Ignoring missing topic" not in worker.log.read_text(errors="replace")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{worker.tail()}") from None
     finally:
         worker.stop()
         bus.close()
