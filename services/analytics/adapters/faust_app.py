@@ -75,6 +75,7 @@ from jembatan import clock
 from jembatan.bus.port import Record
 from jembatan.events.catalog import REPORTS_TOPIC, dead_letter_topic
 from jembatan.events.envelope import CloudEvent, EventDecodeError
+from jembatan.metrics import ServiceMetrics
 from services.analytics.adapters.repositories import AggregateSnapshots
 from services.analytics.domain.aggregates import Counts, apply_delta
 from services.analytics.domain.report_state import ReportState
@@ -94,6 +95,8 @@ METADATA_MAX_AGE_MS = 5_000
 #: How long a member waits for its topics' partitions before it joins without them
 #: (left to the metadata refresh above; a source topic may be created later).
 TOPIC_METADATA_WAIT = 30.0
+#: Seconds between updates of the worker's consumer-lag gauge.
+LAG_INTERVAL = 5.0
 
 
 class RocksdictStore(faust_rocksdb.Store):
@@ -326,6 +329,7 @@ def create_app(
     *,
     now: Callable[[], datetime] = clock.now,
     on_fatal: Callable[[BaseException], None] | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> AnalyticsFaust:
     ns = settings.kafka_namespace
     partitions = settings.topic_partitions
@@ -418,12 +422,18 @@ def create_app(
             old = ReportState.from_dict(raw) if raw else None
             new, delta = apply_event(old, event)
         except EventDecodeError as exc:
+            if metrics is not None:
+                metrics.dead_letters.labels(metrics.service, GROUP, "undecodable").inc()
+                metrics.events_consumed.labels(
+                    metrics.service, GROUP, "unknown", "dead_letter"
+                ).inc()
             fut = await dead_letters.send(
                 key=message.key,
                 value=message.value or b"",
                 headers=[
                     *record.headers,
                     ("dlq_reason", str(exc).encode()[:4000]),
+                    ("dlq_reason_class", b"undecodable"),
                     ("dlq_group", GROUP.encode()),
                     ("dlq_source_partition", str(record.partition).encode()),
                     ("dlq_source_offset", str(record.offset).encode()),
@@ -432,8 +442,17 @@ def create_app(
             await fut
             log.warning("event sent to the dead-letter topic: %s", exc)
             return
-        if new is old or new is None:
-            return
+        if new is not old and new is not None:
+            await apply_new_state(record, event, new, delta)
+        if metrics is not None:
+            metrics.events_consumed.labels(metrics.service, GROUP, event.type, "ok").inc()
+            metrics.event_latency.labels(metrics.service, GROUP).observe(
+                max(0.0, (now() - event.time).total_seconds())
+            )
+
+    async def apply_new_state(
+        record: Record, event: CloudEvent, new: ReportState, delta: dict[str, Counts]
+    ) -> None:
         pending: list[Awaitable[Any]] = []
         for key, counts in sorted(delta.items()):
             pending.append(
@@ -478,6 +497,13 @@ def create_app(
                 fatal(exc)
                 raise
 
+    if metrics is not None:
+
+        @app.timer(LAG_INTERVAL, name="report-lag")
+        async def report_lag() -> None:
+            lag = stream_lag(app.consumer, (source.get_topic_name(), deltas.get_topic_name()))
+            metrics.consumer_lag.labels(metrics.service, GROUP).set(lag)
+
     if snapshots is not None:
 
         @app.timer(settings.analytics_snapshot_interval, name="publish-aggregates")
@@ -487,6 +513,23 @@ def create_app(
     af.report_events = report_events  # type: ignore[attr-defined]
     af.aggregate_deltas = aggregate_deltas  # type: ignore[attr-defined]
     return af
+
+
+def stream_lag(consumer: Any, topics: Iterable[str]) -> int:
+    """Records of ``topics``' assigned partitions not yet committed by this worker: the
+    last fetched high-water mark minus the committed offset (partitions not fetched yet
+    are left out)."""
+    wanted = set(topics)
+    lag = 0
+    for tp in consumer.assignment():
+        if tp.topic not in wanted:
+            continue
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor
+        lag += max(0, int(highwater) - int(committed or 0))
+    return lag
 
 
 def changed_rows(af: AnalyticsFaust) -> dict[str, Counts]:
@@ -541,7 +584,24 @@ def main() -> None:
     settings = load(AnalyticsSettings)
     jlogging.configure("analytics-faust", settings.log_level)
     snapshots = AggregateSnapshots(open_store(settings, "analytics"))
-    af = create_app(settings, snapshots)
+    metrics = ServiceMetrics("analytics")
+    if settings.analytics_faust_metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(
+                settings.analytics_faust_metrics_port, settings.http_host, metrics.registry
+            )
+        except OSError as exc:  # exit with the reason; the supervisor restarts the worker
+            log.critical(
+                "the Faust worker cannot serve /metrics on %s:%s: %s",
+                settings.http_host,
+                settings.analytics_faust_metrics_port,
+                exc,
+            )
+            logging.shutdown()
+            sys.exit(70)
+    af = create_app(settings, snapshots, metrics=metrics)
     worker = faust.Worker(af.app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()
 

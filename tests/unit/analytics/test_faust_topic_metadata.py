@@ -104,3 +104,24 @@ def test_the_app_joins_with_the_metadata_first_consumer(tmp_path: Path) -> None:
     assert isinstance(consumer._thread, MetadataFirstConsumerThread)
     # a topic missing when the group formed is noticed within seconds, not Faust's 5 min
     assert app.conf.consumer_metadata_max_age_ms == METADATA_MAX_AGE_MS <= 10_000
+
+
+def test_stream_lag_counts_uncommitted_records_of_the_stream_topics() -> None:
+    from faust.types import TP
+
+    from services.analytics.adapters.faust_app import stream_lag
+
+    source0, source1 = TP("ns.reports", 0), TP("ns.reports", 1)
+    deltas0, changelog0 = TP("ns.deltas", 0), TP("ns.changelog", 0)
+    fetched = {source0: 120, source1: 40, deltas0: 10, changelog0: 999}
+
+    class _Consumer:
+        _committed_offset = {source0: 100, deltas0: 10}  # source1: nothing committed yet
+
+        def assignment(self) -> set[TP]:
+            return {source0, source1, deltas0, changelog0, TP("ns.reports", 2)}
+
+        def highwater(self, tp: TP) -> int | None:
+            return fetched.get(tp)  # partition 2 not fetched yet: left out
+
+    assert stream_lag(_Consumer(), ["ns.reports", "ns.deltas"]) == 20 + 40 + 0
