@@ -416,16 +416,19 @@ def create_app(
             value=message.value or b"",
             headers=_headers(message.headers),
         )
+        decoded: CloudEvent | None = None
         try:
-            event = CloudEvent.from_record(record)
+            event = decoded = CloudEvent.from_record(record)
             raw = states.get(event.subject)
             old = ReportState.from_dict(raw) if raw else None
             new, delta = apply_event(old, event)
         except EventDecodeError as exc:
+            # the shared runner's reason classes: no CloudEvent at all, or a bad one
+            reason_class = "undecodable" if decoded is None else "invalid"
             if metrics is not None:
-                metrics.dead_letters.labels(metrics.service, GROUP, "undecodable").inc()
+                metrics.dead_letters.labels(metrics.service, GROUP, reason_class).inc()
                 metrics.events_consumed.labels(
-                    metrics.service, GROUP, "unknown", "dead_letter"
+                    metrics.service, GROUP, decoded.type if decoded else "unknown", "dead_letter"
                 ).inc()
             fut = await dead_letters.send(
                 key=message.key,
@@ -433,7 +436,7 @@ def create_app(
                 headers=[
                     *record.headers,
                     ("dlq_reason", str(exc).encode()[:4000]),
-                    ("dlq_reason_class", b"undecodable"),
+                    ("dlq_reason_class", reason_class.encode()),
                     ("dlq_group", GROUP.encode()),
                     ("dlq_source_partition", str(record.partition).encode()),
                     ("dlq_source_offset", str(record.offset).encode()),

@@ -134,3 +134,53 @@ def test_aggregate_agent_ignores_replayed_deltas(af: AnalyticsFaust) -> None:
     assert changed_rows(af) == {"district:a": {"reports": 2, "resolved": 1}}
     af.published.update(changed_rows(af))
     assert changed_rows(af) == {}
+
+
+def test_dead_letters_are_classed_and_counted_in_the_worker_metrics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No CloudEvent at all: `undecodable`; a CloudEvent whose data breaks its schema:
+    `invalid` (the shared runner's classes), in the header and in the worker's metrics."""
+    from jembatan.metrics import ServiceMetrics
+
+    metrics = ServiceMetrics("analytics")
+    settings = AnalyticsSettings(analytics_faust_store="memory://", kafka_namespace="unit.")
+    fatal: list[BaseException] = []
+    a = create_app(settings, now=lambda: NOW, on_fatal=fatal.append, metrics=metrics)
+    a.app.finalize()
+    a.app.conf.store = "memory://"  # type: ignore[assignment]
+    a.app.flow_control.resume()
+    dead: list[dict[str, bytes]] = []
+
+    async def fake_send(*, headers: list[tuple[str, bytes]], **_: Any) -> Any:
+        dead.append(dict(headers))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    monkeypatch.setattr(a.dead_letters, "send", fake_send)
+    good = all_events(simulate(1, seed=3, now=NOW))[0].to_record(REPORTS_TOPIC)
+
+    async def run() -> None:
+        async with a.report_events.test_context() as ctx:  # type: ignore[attr-defined]
+            await ctx.put(b"not an event", key=b"R-x", headers=[])
+            await ctx.put(b'{"report_id": 1}', key=good.key, headers=list(good.headers))
+            deadline = asyncio.get_running_loop().time() + 3.0
+            while len(dead) < 2:
+                assert asyncio.get_running_loop().time() < deadline, "not dead-lettered"
+                await asyncio.sleep(0.002)
+
+    asyncio.run(run())
+    assert not fatal
+    assert [d["dlq_reason_class"] for d in dead] == [b"undecodable", b"invalid"]
+    sample = metrics.registry.get_sample_value
+    labels = {"service": "analytics", "group": "analytics"}
+    for reason in ("undecodable", "invalid"):
+        assert sample("jembatan_dead_letters_total", {**labels, "reason": reason}) == 1
+    consumed = {**labels, "outcome": "dead_letter"}
+    assert sample("jembatan_events_consumed_total", {**consumed, "type": "unknown"}) == 1
+    assert sample("jembatan_events_consumed_total", {**consumed, "type": good_type(good)}) == 1
+
+
+def good_type(record: Any) -> str:
+    return dict(record.headers)["ce_type"].decode()
