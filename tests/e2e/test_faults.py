@@ -1,0 +1,136 @@
+"""Broker and database faults under steady load, services as separate processes.
+
+- Kafka SIGKILLed mid-load and started again: intake keeps accepting every report and
+  stays ready (its outbox holds the events), nothing is lost, and the consumers
+  (routing, intake's read model) resume by themselves.
+- The Mongo-wire server (mongo-atomic, H2 backend) SIGKILLed and started again: writes
+  answer 503 with Retry-After (never 500), nothing accepted is lost, and the services
+  recover without a restart.
+
+Each test kills a server of its own (tests/e2e/faults.py), never the shared ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.faults import DedicatedServer, SteadyLoad, drain, report_plans
+from tests.e2e.harness import Ecosystem
+
+RATE = 4.0  # reports per second: modest, steady
+ENV = {
+    "JEMBATAN_SEED_DEMO": "true",
+    "JEMBATAN_INTAKE_RATE_LIMIT_CAPACITY": "1000",
+    "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "1000",
+}
+
+
+@pytest.fixture
+def dedicated_kafka() -> Iterator[DedicatedServer]:
+    server = DedicatedServer("kafka")
+    server.up()
+    try:
+        yield server
+    finally:
+        server.down()
+
+
+@pytest.fixture
+def dedicated_mongo() -> Iterator[DedicatedServer]:
+    server = DedicatedServer("mongo-atomic")
+    server.up()
+    try:
+        yield server
+    finally:
+        server.down()
+
+
+def _ecosystem(tmp_path: Path, kafka: str, mongo: str) -> Ecosystem:
+    eco = Ecosystem(
+        mode="distributed",
+        workdir=tmp_path,
+        kafka_bootstrap=kafka,
+        mongo_url=mongo,
+        services=("intake", "routing"),
+    )
+    eco.extra_env.update(ENV)
+    eco.start(timeout=180)
+    return eco
+
+
+def _stop(eco: Ecosystem) -> None:
+    codes = eco.stop()
+    assert all(code == 0 for code in codes.values()), (
+        codes,
+        {s: eco.log_tail(s, 20) for s, c in codes.items() if c != 0},
+    )
+
+
+def test_kafka_killed_mid_load_loses_nothing_and_intake_stays_ready(
+    tmp_path: Path, dedicated_kafka: DedicatedServer, mongo_atomic_url: str
+) -> None:
+    eco = _ecosystem(tmp_path, dedicated_kafka.address, mongo_atomic_url)
+    try:
+        intake = eco.url("intake")
+        load = SteadyLoad([intake], report_plans(400, seed=14), rate=RATE, probe_ready=True)
+        load.start()
+        time.sleep(5)
+        dedicated_kafka.kill()
+        killed_at = load.sent
+        time.sleep(10)  # the broker is away: intake must keep accepting
+        restart_s = dedicated_kafka.up()
+        time.sleep(5)
+        result = load.stop()
+        print(
+            f"kafka down ~{10 + restart_s:.0f} s; sent {load.sent} reports "
+            f"({load.sent - killed_at} after the kill); statuses {dict(result.statuses)}; "
+            f"readiness {dict(result.readiness)}"
+        )
+        assert result.server_errors == [] and result.never_accepted == []
+        assert set(result.statuses) == {201}, result.statuses  # never refused, never 503
+        assert len(result.accepted) == load.sent
+        assert load.sent - killed_at >= RATE * 10  # load really ran through the outage
+        assert all(k.endswith(" 200") for k in result.readiness), result.readiness
+        cases, missing = drain(eco.url("routing"), intake, result.accepted, timeout=150)
+        assert missing == [], (missing[:5], eco.log_tail("routing"), eco.log_tail("intake"))
+        assert {c["report_id"] for c in cases.values()} == set(result.accepted)
+    finally:
+        _stop(eco)
+
+
+def test_mongo_killed_mid_load_answers_503_loses_nothing_and_recovers(
+    tmp_path: Path, dedicated_mongo: DedicatedServer, kafka_bootstrap: str
+) -> None:
+    eco = _ecosystem(tmp_path, kafka_bootstrap, dedicated_mongo.address)
+    try:
+        intake, routing = eco.url("intake"), eco.url("routing")
+        load = SteadyLoad([intake], report_plans(400, seed=15), rate=RATE, give_up=90)
+        load.start()
+        time.sleep(5)
+        before = dict(load.result.accepted)
+        dedicated_mongo.kill()
+        time.sleep(8)  # the database is away: writes must answer 503 + Retry-After
+        restart_s = dedicated_mongo.up()
+        time.sleep(8)
+        result = load.stop()
+        print(
+            f"mongo down ~{8 + restart_s:.0f} s; sent {load.sent}; accepted "
+            f"{len(result.accepted)}; statuses {dict(result.statuses)}"
+        )
+        assert result.server_errors == [], result.server_errors[:5]  # no 500, no hang
+        assert result.statuses[503] > 0, "the outage never showed"
+        assert result.unavailable_without_retry_after == 0
+        # every submission was accepted in the end (the app retried after Retry-After)
+        assert result.never_accepted == [] and len(result.accepted) == load.sent
+        # what was accepted before the kill survived it (H2 commits before acknowledging)
+        assert set(before) <= set(result.accepted)
+        cases, missing = drain(routing, intake, result.accepted, timeout=150)
+        assert missing == [], (missing[:5], eco.log_tail("routing"), eco.log_tail("intake"))
+        # the processes were never restarted
+        assert all(p.poll() is None for p in eco.procs.values())
+    finally:
+        _stop(eco)
