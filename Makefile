@@ -11,7 +11,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 GRPC_OUT := jembatan/grpc_gen
 PYTEST_ARGS ?=
 
-.PHONY: help install proto run test test-deps test-unit lint format bench infra-up infra-down infra-status tools clean
+.PHONY: help install proto run run-distributed test test-deps test-unit lint format bench infra-up infra-down infra-status tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ $(GRPC_OUT)/.generated: $(INSTALLED) $(PROTOS)
 
 run: install ## the whole ecosystem on this machine (embedded log and store; Ctrl-C stops)
 	$(VENV)/bin/jembatan run
+
+run-distributed: install ## the production shape here: Kafka, mongo-atomic, 2 replicas of each service (Ctrl-C stops)
+	$(PY) infra/run_distributed.py
 
 test-deps: clients/node/node_modules/.installed ## what the tests use besides Python: Go tools, the Node client
 	bash infra/tools.sh go
