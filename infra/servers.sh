@@ -150,17 +150,22 @@ kafka_ensure_jars() {
      compgen -G "$KAFKA_LIBS/kafka-tools-$KAFKA_VERSION.jar" >/dev/null; then
     return 0
   fi
-  command -v mvn >/dev/null || die "kafka: mvn not found (needed once to fetch the Kafka jars)"
   command -v java >/dev/null || die "kafka: java not found"
   log "kafka: resolving Kafka $KAFKA_VERSION jars with Maven (log: .cache/logs/mvn-kafka.log)"
-  rm -rf "$KAFKA_LIBS.tmp"
-  if ! mvn -q -B -f "$INFRA/kafka/pom.xml" dependency:copy-dependencies \
-        -DoutputDirectory="$KAFKA_LIBS.tmp" >"$LOGS/mvn-kafka.log" 2>&1; then
-    tail -n 30 "$LOGS/mvn-kafka.log" >&2
-    die "kafka: mvn dependency:copy-dependencies failed"
+  mvn_copy_jars kafka "$INFRA/kafka/pom.xml" "$KAFKA_LIBS"
+}
+
+# mvn_copy_jars name pom dest: the pom's dependencies into dest (replaced whole), once.
+mvn_copy_jars() {
+  local name="$1" pom="$2" dest="$3" mlog="$LOGS/mvn-$1.log"
+  command -v mvn >/dev/null || die "$name: mvn not found (needed once to fetch its jars)"
+  rm -rf "$dest.tmp"
+  if ! mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$dest.tmp" >"$mlog" 2>&1; then
+    tail -n 30 "$mlog" >&2
+    die "$name: mvn dependency:copy-dependencies failed"
   fi
-  rm -rf "$KAFKA_LIBS"
-  mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+  rm -rf "$dest"
+  mv "$dest.tmp" "$dest"
 }
 
 kafka_write_props() {
@@ -265,16 +270,8 @@ ferret_start() {
 
 atomic_ensure_jars() {
   compgen -G "$ATOMIC_LIBS/mongo-java-server-h2-backend-*.jar" >/dev/null && return 0
-  command -v mvn >/dev/null || die "mongo-atomic: mvn not found (needed once to fetch mongo-java-server)"
   log "mongo-atomic: resolving mongo-java-server jars with Maven (log: .cache/logs/mvn-mongo-atomic.log)"
-  rm -rf "$ATOMIC_LIBS.tmp"
-  if ! mvn -q -B -f "$INFRA/mongo-atomic/pom.xml" dependency:copy-dependencies \
-        -DoutputDirectory="$ATOMIC_LIBS.tmp" >"$LOGS/mvn-mongo-atomic.log" 2>&1; then
-    tail -n 30 "$LOGS/mvn-mongo-atomic.log" >&2
-    die "mongo-atomic: mvn dependency:copy-dependencies failed"
-  fi
-  rm -rf "$ATOMIC_LIBS"
-  mv "$ATOMIC_LIBS.tmp" "$ATOMIC_LIBS"
+  mvn_copy_jars mongo-atomic "$INFRA/mongo-atomic/pom.xml" "$ATOMIC_LIBS"
 }
 
 atomic_ensure_classes() { # the launcher is committed as source; compile it when it changed
