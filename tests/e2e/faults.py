@@ -97,9 +97,13 @@ class DedicatedServer:
             time.sleep(0.1)
 
     def down(self) -> None:
+        """Stop it and remove its data and log (pytest shows the log's tail, printed
+        here, when the test failed)."""
+        print(f"---- last lines of {self.log.name} ----\n{self.log_tail()}")
         try:
             self._servers("down", self.kind, timeout=60)
         finally:
+            self.log.unlink(missing_ok=True)
             for path in self.data:
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
@@ -142,7 +146,8 @@ class LoadResult:
     accepted: dict[str, str] = field(default_factory=dict)  # report id -> tracking token
     statuses: Counter[int] = field(default_factory=Counter)
     unavailable_without_retry_after: int = 0
-    server_errors: list[str] = field(default_factory=list)  # 5xx other than 503, or no answer
+    server_errors: list[str] = field(default_factory=list)  # 5xx other than 503, other 4xx
+    transport_errors: Counter[str] = field(default_factory=Counter)  # no HTTP answer
     readiness: Counter[str] = field(default_factory=Counter)  # "<url> <status>"
     never_accepted: list[int] = field(default_factory=list)
 
@@ -206,7 +211,10 @@ class SteadyLoad:
         key = f"{plan.idempotency_key}-{uuid.uuid4().hex[:6]}"
         first = time.monotonic()
         attempt = 0
-        with httpx.Client(timeout=20.0) as http:
+        # No idle connection is reused after 1 s: uvicorn closes idle ones after 5 s, and
+        # a retry sent on a connection the server is closing gets no answer at all.
+        limits = httpx.Limits(keepalive_expiry=1.0)
+        with httpx.Client(timeout=20.0, limits=limits) as http:
             while time.monotonic() - first < self.give_up:
                 base = self.intakes[(i + attempt) % len(self.intakes)]
                 attempt += 1
@@ -217,9 +225,10 @@ class SteadyLoad:
                         headers={"Idempotency-Key": key},
                     )
                 except httpx.HTTPError as exc:
-                    # a replica killed under the request: the app sends it again elsewhere
+                    # no answer (a replica killed under the request, a saturated machine):
+                    # the app sends it again, with the same key
                     with self._lock:
-                        self.result.server_errors.append(f"{base}: {type(exc).__name__}")
+                        self.result.transport_errors[type(exc).__name__] += 1
                     time.sleep(1.0)
                     continue
                 with self._lock:
@@ -242,7 +251,7 @@ class SteadyLoad:
             self.result.never_accepted.append(i)
 
     def _probe(self) -> None:
-        with httpx.Client(timeout=5.0) as http:
+        with httpx.Client(timeout=10.0, limits=httpx.Limits(keepalive_expiry=1.0)) as http:
             while not self._stop.is_set():
                 for base in self.intakes:
                     try:
