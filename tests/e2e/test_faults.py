@@ -29,24 +29,23 @@ ENV = {
 }
 
 
-@pytest.fixture
-def dedicated_kafka() -> Iterator[DedicatedServer]:
-    server = DedicatedServer("kafka")
+def _dedicated(kind: str) -> Iterator[DedicatedServer]:
+    server = DedicatedServer(kind)
     server.up()
     try:
         yield server
     finally:
         server.down()
+
+
+@pytest.fixture
+def dedicated_kafka() -> Iterator[DedicatedServer]:
+    yield from _dedicated("kafka")
 
 
 @pytest.fixture
 def dedicated_mongo() -> Iterator[DedicatedServer]:
-    server = DedicatedServer("mongo-atomic")
-    server.up()
-    try:
-        yield server
-    finally:
-        server.down()
+    yield from _dedicated("mongo-atomic")
 
 
 def _ecosystem(tmp_path: Path, kafka: str, mongo: str) -> Ecosystem:
