@@ -105,6 +105,7 @@ class ServiceRuntime:
         self.store = store or open_store(settings, name)
         self.consumer_groups = consumer_groups
         self.workers: list[Worker] = []
+        self._started: set[str] = set()  # workers that have been healthy once
         self._threads: list[threading.Thread] = []
         self._bus_check = _BackgroundCheck(lambda: self.bus.ping())
         self._bus_up = Gauge(
@@ -155,8 +156,22 @@ class ServiceRuntime:
         """The store, and each worker until it has started (see the module's docstring)."""
         checks: dict[str, ReadinessCheck] = {"store": self.store.ping}
         for w in self.workers:
-            checks[w.name] = _worker_started_check(w)
+            checks[w.name] = self._started_check(w)
         return checks
+
+    def _started_check(self, worker: Worker) -> ReadinessCheck:
+        """Not ready until the worker has been healthy once (a consumer joined, the Faust
+        worker is up); later trouble is the metrics' and alerts' business, not readiness'.
+        Remembered by the runtime, so every caller of readiness() (HTTP, gRPC health)
+        agrees."""
+
+        def check() -> None:
+            if worker.healthy:
+                self._started.add(worker.name)
+            elif worker.name not in self._started:
+                raise RuntimeError(worker.last_error or "starting")
+
+        return check
 
     def start_workers(self) -> None:
         for w in self.workers:
@@ -198,21 +213,6 @@ class ServiceRuntime:
             self.stop_workers()
             self.close()
             log.info("service stopped")
-
-
-def _worker_started_check(worker: Worker) -> ReadinessCheck:
-    """Not ready until the worker has been healthy once (a consumer joined, the Faust
-    worker is up); later trouble is the metrics' and alerts' business, not readiness'."""
-    started = False
-
-    def check() -> None:
-        nonlocal started
-        if worker.healthy:
-            started = True
-        elif not started:
-            raise RuntimeError(worker.last_error or "starting")
-
-    return check
 
 
 def _guarded(worker: Worker) -> Callable[[], None]:
