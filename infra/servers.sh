@@ -296,9 +296,12 @@ atomic_start() {
     memory) backend=(--memory) ;;
     *) die "mongo-atomic: MONGO_ATOMIC_BACKEND must be h2 or memory, not '$MONGO_ATOMIC_BACKEND'" ;;
   esac
+  # Its warning for every non-unique index it ignores (a documented caveat) would fill
+  # the log at each test's index creation: that logger only reports errors.
   spawn mongo-atomic "$ATOMIC_LOG" \
     java -Xms64m -Xmx384m -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
       -Djembatan.server=mongo-atomic -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+      -Dorg.slf4j.simpleLogger.log.de.bwaldvogel.mongo.backend.AbstractMongoDatabase=error \
       -cp "$ATOMIC_LIBS/*:$ATOMIC_CLASSES" Launcher --host "$HOST" --port "$MONGO_ATOMIC_PORT" "${backend[@]}"
 }
 
