@@ -58,16 +58,18 @@ class Worker(Protocol):
 
 
 class _BackgroundCheck:
-    """The bus ping opens connections and can take seconds while the broker is away: it
-    runs in a thread of its own, at most every ``ttl`` seconds, and a scrape of
-    /metrics reads the last answer without waiting for it."""
+    """The bus ping opens connections and can take 30 s while the broker is away: it runs
+    in a thread of its own, at most every ``ttl`` seconds, and a scrape of /metrics
+    reads the last answer without waiting. A ping still unanswered after ``timeout``
+    seconds counts as a failure (the broker does not answer)."""
 
-    def __init__(self, check: Callable[[], None], ttl: float = 5.0) -> None:
+    def __init__(self, check: Callable[[], None], ttl: float = 5.0, timeout: float = 5.0) -> None:
         self.check = check
         self.ttl = ttl
+        self.timeout = timeout
         self._at = -ttl
         self._up = 1.0  # until the first answer says otherwise
-        self._running = False
+        self._running_since: float | None = None
         self._lock = threading.Lock()
 
     def _refresh(self) -> None:
@@ -78,13 +80,16 @@ class _BackgroundCheck:
             up = 0.0
             log.warning("bus ping failed: %s", exc)
         with self._lock:
-            self._up, self._at, self._running = up, time.monotonic(), False
+            self._up, self._at, self._running_since = up, time.monotonic(), None
 
     def value(self) -> float:
         with self._lock:
-            if not self._running and time.monotonic() - self._at > self.ttl:
-                self._running = True
+            now = time.monotonic()
+            if self._running_since is None and now - self._at > self.ttl:
+                self._running_since = now
                 threading.Thread(target=self._refresh, name="bus-ping", daemon=True).start()
+            if self._running_since is not None and now - self._running_since > self.timeout:
+                return 0.0
             return self._up
 
 

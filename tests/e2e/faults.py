@@ -285,3 +285,20 @@ def drain(
             if pending:
                 time.sleep(1.0)
     return cases, sorted(pending)
+
+
+def wait_for_metric(base: str, series: str, value: float, timeout: float) -> bool:
+    """Scrape ``base``/metrics until ``series`` (its exact text, labels included) shows
+    ``value``; False when it did not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=5.0) as http:
+        while time.monotonic() < deadline:
+            try:
+                text = http.get(f"{base}/metrics").text
+            except httpx.HTTPError:
+                text = ""
+            for line in text.splitlines():
+                if line.startswith(series + " ") and float(line.rsplit(" ", 1)[1]) == value:
+                    return True
+            time.sleep(0.5)
+    return False

@@ -105,3 +105,21 @@ def test_the_store_gates_readiness(env: Any) -> None:
     assert r.status_code == 503
     store.down = False
     assert client.get("/readyz").status_code == 200
+
+
+def test_a_bus_ping_that_hangs_counts_as_down() -> None:
+    """A broker that is away makes the ping hang (kafka-python: 30 s to give up)."""
+    import threading
+
+    from jembatan.service import _BackgroundCheck
+
+    release = threading.Event()
+    check = _BackgroundCheck(lambda: release.wait(5) and None, ttl=0.0, timeout=0.1)
+    assert check.value() == 1.0  # just started: no verdict yet
+    time.sleep(0.3)
+    assert check.value() == 0.0  # unanswered for longer than the timeout
+    release.set()
+    deadline = time.monotonic() + 5
+    while check.value() != 1.0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert check.value() == 1.0  # it answered: up again
