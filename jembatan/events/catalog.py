@@ -76,6 +76,15 @@ class ReportSubmitted(_Data):
     partner_ref: str | None = Field(default=None, description="the partner's own reference")
     has_contact: bool = Field(description="a contact event exists on the restricted channel")
     submitted_at: datetime
+    attributes: dict[str, str | float | list[str]] = Field(
+        default_factory=dict,
+        description="answers to the category's questions (service definition attributes), "
+        "by attribute code; added later: absent from older events (read as none)",
+    )
+    private_attributes: list[str] = Field(
+        default_factory=list,
+        description="codes of the answers meant for the agency only, never for public outputs",
+    )
 
 
 class ReportFeedback(_Data):

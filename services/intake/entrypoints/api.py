@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Header, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jembatan.http import ApiError, error_body
 from services.intake.domain import report as rules
 from services.intake.domain.geo import DistrictLocator
+from services.intake.domain.opendata import csv_chunks, geojson_chunks
 from services.intake.domain.ratelimit import RateLimiter
 from services.intake.entrypoints.schemas import (
     CategoryList,
@@ -42,6 +43,10 @@ STATUS_BY_KIND = {
     "unsupported": 415,
 }
 
+EXPORTS = {
+    "csv": (csv_chunks, "text/csv; charset=utf-8"),
+    "geojson": (geojson_chunks, "application/geo+json"),
+}
 
 TrackingToken = Annotated[
     str | None,
@@ -310,6 +315,51 @@ def build_router(
             return rules.reporter_view(service.feedback(report_id, token, body))
         except IntakeError as exc:
             raise api_error(exc) from None
+
+    @router.get(
+        "/open-data/reports.{fmt}",
+        tags=["open data"],
+        responses={
+            200: {
+                "content": {"text/csv": {}, "application/geo+json": {}},
+                "description": "every matching public report, newest first, streamed",
+            },
+            **errors(404, 422, 503),
+        },
+        response_class=StreamingResponse,
+    )
+    def export_reports(
+        fmt: str,
+        district_id: Annotated[
+            str | None, Query(max_length=2000, description="comma-separated")
+        ] = None,
+        category: Annotated[
+            str | None, Query(max_length=2000, description="comma-separated")
+        ] = None,
+        status: Annotated[str | None, Query(max_length=2000, description="comma-separated")] = None,
+        since: Annotated[datetime | None, Query(description="submitted at or after")] = None,
+        until: Annotated[datetime | None, Query(description="submitted before")] = None,
+    ) -> StreamingResponse:
+        """Open data: public fields only (no contact, token, reopen reason or agency-only
+        answer), as CSV (``reports.csv``) or GeoJSON (``reports.geojson``)."""
+        if fmt not in EXPORTS:
+            raise ApiError(404, "not_found", "Export as reports.csv or reports.geojson.")
+        q = SearchQuery(
+            district_ids=_csv(district_id, "district_id"),
+            categories=_csv(category, "category"),
+            statuses=_csv(status, "status", frozenset(rules.STATUSES)),
+            since=aware(since, "since"),
+            until=aware(until, "until"),
+        )
+        writer, media_type = EXPORTS[fmt]
+        return StreamingResponse(
+            writer(service.export(q)),
+            media_type=media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="jembatan-reports.{fmt}"',
+                "Cache-Control": "public, max-age=60",
+            },
+        )
 
     @router.get("/categories", response_model=CategoryList, tags=["catalogue"])
     def list_categories(

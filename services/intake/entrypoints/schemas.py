@@ -73,6 +73,10 @@ class ReportOut(BaseModel):
     district_id: str
     city_id: str
     photos: list[MediaOut]
+    attributes: dict[str, str | float | list[str]] = Field(
+        default_factory=dict,
+        description="answers to the category's questions (agency-only answers left out)",
+    )
     channel: str
     partner_ref: str | None = None
     status: str

@@ -42,6 +42,17 @@ class SubmitReport(BaseModel):
     contact: Contact | None = None
     language: Literal["id", "en"] = "id"
     partner_ref: str | None = Field(default=None, min_length=1, max_length=100)
+    attributes: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=50)],
+        Annotated[str, StringConstraints(max_length=2000)]
+        | float
+        | Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=100)],
+    ] = Field(
+        default_factory=dict,
+        max_length=30,
+        description="answers to the category's questions (GET /v1/categories/{id}/attributes),"
+        " by attribute code",
+    )
 
 
 class Feedback(BaseModel):

@@ -10,8 +10,8 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +26,11 @@ from services.intake.adapters.media_store import MediaStore
 from services.intake.adapters.repository import ReportRepository
 from services.intake.adapters.updates import UpdateFeed
 from services.intake.domain import report as rules
+from services.intake.domain.attributes import AttributesInvalid, validate_answers
 from services.intake.domain.geo import DistrictLocator
 from services.intake.domain.media import sniff_image_type
 from services.intake.service_layer.commands import Feedback, SubmitReport
+from services.intake.service_layer.definitions import ServiceDefinitions
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ class SearchQuery:
     until: datetime | None = None
     limit: int = 20
     cursor: str | None = None
+    offset: int = 0  # Open311 page/page_size (bounded by the caller); REST uses the cursor
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -147,8 +150,10 @@ class IntakeService:
         token_secret: str = "",
         on_write: Callable[[], None] = lambda: None,
         updates: UpdateFeed | None = None,
+        definitions: ServiceDefinitions | None = None,
     ) -> None:
         self.repo = repo
+        self.definitions = definitions
         self.updates = updates
         self.media = media
         self.locator = locator
@@ -174,6 +179,15 @@ class IntakeService:
     # -- media ------------------------------------------------------------------------------
     def media_url(self, media_id: str) -> str:
         return f"{self.public_base_url}/v1/media/{media_id}"
+
+    def media_id_of_url(self, url: str) -> str | None:
+        """The media id of a photo URL this service handed out, else None (a foreign URL is
+        never fetched: the server would become a proxy to anywhere)."""
+        prefix = f"{self.public_base_url}/v1/media/"
+        media_id = url.strip().removeprefix(prefix)
+        if media_id == url.strip() or not media_id.isalnum() or len(media_id) > 64:
+            return None
+        return media_id
 
     def upload_media(self, data: bytes) -> dict[str, Any]:
         if len(data) > self.media_max_bytes:
@@ -237,6 +251,15 @@ class IntakeService:
             )
         if len(cmd.photos) > self.media_max_per_report:
             fields["photos"] = f"at most {self.media_max_per_report} photos"
+        answers: dict[str, Any] = {}
+        private: list[str] = []
+        if "category" not in fields:
+            questions = self.definitions.attributes(cmd.category) if self.definitions else []
+            try:
+                answers = validate_answers(questions, cmd.attributes)
+            except AttributesInvalid as exc:
+                fields.update(exc.fields)
+            private = sorted(a.code for a in questions if a.private and a.code in answers)
         if fields:
             raise IntakeError(
                 "invalid", "invalid_request", "The request has invalid fields.", fields
@@ -274,7 +297,9 @@ class IntakeService:
             else rules.new_tracking_token()
         )
         for _ in range(5):
-            doc = self._new_doc(cmd, channel, district, photos, token, key_hash, fingerprint)
+            doc = self._new_doc(
+                cmd, channel, district, photos, token, key_hash, fingerprint, answers, private
+            )
             doc["partner_id"] = partner_id
             try:
                 self.repo.insert(doc)
@@ -310,6 +335,8 @@ class IntakeService:
         token: str,
         key_hash: str | None,
         fingerprint: str,
+        answers: Mapping[str, Any],
+        private: list[str],
     ) -> Document:
         assert cmd.location is not None
         report_id = rules.new_report_id()
@@ -331,6 +358,8 @@ class IntakeService:
             partner_ref=cmd.partner_ref,
             has_contact=bool(contact),
             submitted_at=now,
+            attributes=dict(answers),
+            private_attributes=private,
         )
         contact_event = ev.ReporterContact(
             report_id=report_id,
@@ -354,6 +383,8 @@ class IntakeService:
             "language": cmd.language,
             "channel": channel,
             "partner_ref": cmd.partner_ref,
+            "attributes": dict(answers),
+            "private_attributes": private,
             "contact": contact,
             "tracking_token_sha256": token_hash,
             "idempotency_key_sha256": key_hash or f"none:{report_id}",
@@ -429,9 +460,20 @@ class IntakeService:
                 {"$or": [{"submitted_at": {"$lt": at}}, {"submitted_at": at, "_id": {"$lt": rid}}]}
             )
         filter_: dict[str, Any] = {"$and": clauses} if clauses else {}
-        docs = self.repo.search(filter_, limit + 1)
+        docs = self.repo.search(filter_, limit + 1, skip=q.offset)
         next_cursor = encode_cursor(docs[limit - 1]) if len(docs) > limit else None
         return docs[:limit], next_cursor
+
+    def export(self, q: SearchQuery, batch: int = 500) -> Iterator[Document]:
+        """Every report the query matches, newest first, read ``batch`` at a time by cursor
+        (one page in memory whatever the size of the export; the (submitted_at, _id) order
+        uses the same indexes as search)."""
+        cursor = q.cursor
+        while True:
+            docs, cursor = self.search(replace(q, limit=batch, cursor=cursor))
+            yield from docs
+            if cursor is None:
+                return
 
     # -- feedback ---------------------------------------------------------------------------
     def feedback(self, report_id: str, token: str | None, cmd: Feedback) -> Document:

@@ -230,6 +230,8 @@ class CaseService:
             "city_id": report.city_id,
             "location": {"lat": loc.lat, "lon": loc.lon},
             "cell": geo.cell_key(loc.lat, loc.lon),
+            # The citizen's answers to the category's questions, for the agency.
+            "attributes": dict(report.attributes),
             "submitted_at": clock.iso(report.submitted_at),
             "created_at": clock.iso(now),
             "updated_at": clock.iso(now),
@@ -572,6 +574,7 @@ def public_view(doc: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "district_id": doc["district_id"],
         "city_id": doc["city_id"],
         "location": doc["location"],
+        "attributes": doc.get("attributes") or {},
         "priority": doc["priority"],
         "rule_id": doc.get("rule_id"),
         "rules_version": doc.get("rules_version"),

@@ -62,10 +62,46 @@ def test_georeport_client(base_url: str, fmt: str) -> None:
     assert any(s["service_code"] == "streetlight" for s in services)
     definition = client.get_service_definition("streetlight")
     assert definition["service_code"] == "streetlight"
+    road = client.get_service_definition("road-damage")
+    attributes = road["attributes"] if fmt == "json" else road["attributes"]["attribute"]
+    closed = next(a for a in attributes if a["code"] == "road_closed")
+    assert closed["datatype"] == "singlevaluelist"
+    values = closed["values"] if fmt == "json" else closed["values"]["value"]
+    assert [v["key"] for v in values] == ["yes", "partly", "no"]
+    answered = requests.post(
+        f"{base_url}/requests.json",
+        data={
+            "api_key": API_KEY,
+            "service_code": "road-damage",
+            "lat": "-6.2",
+            "long": "106.83",
+            "description": "Jalan berlubang",
+            "attribute[road_closed]": "partly",
+            "attribute[hole_count]": "3",
+        },
+        timeout=10,
+    )
+    assert answered.status_code == 201, answered.text
+    refused = requests.post(
+        f"{base_url}/requests.json",
+        data={
+            "api_key": API_KEY,
+            "service_code": "road-damage",
+            "lat": "-6.2",
+            "long": "106.83",
+            "attribute[road_closed]": "sometimes",
+        },
+        timeout=10,
+    )
+    assert refused.status_code == 400 and "attribute[road_closed]" in refused.text
     requests_ = client.get_service_requests(service_code="streetlight", status="open")
     if isinstance(requests_, dict):  # xmltodict gives one dict for one element
         requests_ = [requests_]
     assert [r["service_request_id"] for r in requests_] == [rid]
+    paged = requests.get(
+        f"{base_url}/requests.json", params={"page": 1, "page_size": 1}, timeout=10
+    ).json()
+    assert len(paged) == 1
     one = client.get_service_request(rid)
     assert one["service_request_id"] == rid and one["status"] == "open"
     with pytest.raises(requests.HTTPError):
