@@ -98,6 +98,20 @@ class ReportFeedback(_Data):
     at: datetime
 
 
+class ReportSupported(_Data):
+    event_type = TYPE_PREFIX + "report.supported.v1"
+    summary = (
+        "Another citizen said \"me too\": the report affects one more person (one per "
+        "supporter; a supporter's contact, if any, is kept by notify, never here)."
+    )
+    producer = "intake"
+    report_id: str
+    supporters: int = Field(
+        ge=1, description="supporters of the report after this one (a running count)"
+    )
+    at: datetime
+
+
 class ReporterContact(_Data):
     event_type = TYPE_PREFIX + "reporter.contact.v1"
     topic = CONTACTS_TOPIC
@@ -200,6 +214,7 @@ class CaseSlaBreached(_CaseData):
 EVENT_MODELS: tuple[type[_Data], ...] = (
     ReportSubmitted,
     ReportFeedback,
+    ReportSupported,
     ReporterContact,
     CaseRouted,
     CaseDuplicate,

@@ -25,6 +25,7 @@ class ReportRepository:
         self.reports.create_index(["district_id", "submitted_at"])
         self.reports.create_index(["category", "submitted_at"])
         self.reports.create_index(["status", "submitted_at"])
+        self.reports.create_index(["duplicate_of.report_id"])  # count_duplicates
 
     def insert(self, doc: Document) -> None:
         self.reports.insert_one(doc)
@@ -50,6 +51,9 @@ class ReportRepository:
         return self.reports.find(
             filter_, sort=[("submitted_at", -1), ("_id", -1)], limit=limit, skip=skip
         )
+
+    def count_duplicates(self, report_id: str) -> int:
+        return self.reports.count_documents({"duplicate_of.report_id": report_id})
 
     def secret(self, name: str, fresh: str) -> str:
         """A secret shared by every replica: the first one written wins."""

@@ -114,6 +114,7 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         view[f] = doc.get(f)
     view["photos"] = list(doc.get("photos") or [])
     view["attributes"] = public_attributes(doc)
+    view["supporters"] = int(doc.get("supporters") or 0)
     view["timeline"] = sorted(doc.get("timeline") or [], key=lambda t: (t["at"], t["type"]))
     fb = doc.get("feedback") or {}
     view["feedback"] = {
@@ -122,6 +123,12 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "rating": fb.get("rating"),
     }
     return view
+
+
+def affected(doc: Mapping[str, Any], duplicates: int) -> int:
+    """How many people the problem affects: the reporter, each "me too", and each citizen
+    whose own report routing linked to it as a duplicate."""
+    return 1 + int(doc.get("supporters") or 0) + duplicates
 
 
 def reporter_view(doc: Mapping[str, Any]) -> dict[str, Any]:

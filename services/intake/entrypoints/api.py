@@ -22,10 +22,11 @@ from services.intake.entrypoints.schemas import (
     ReportOut,
     ReportPage,
     SubmittedOut,
+    SupportedOut,
     UploadedMedia,
     errors,
 )
-from services.intake.service_layer.commands import Feedback, SubmitReport
+from services.intake.service_layer.commands import Feedback, SubmitReport, Support
 from services.intake.service_layer.services import (
     MAX_PAGE,
     IntakeError,
@@ -284,9 +285,40 @@ def build_router(
     )
     def get_report(report_id: str) -> dict[str, Any]:
         try:
-            return rules.public_view(service.get(report_id))
+            doc = service.get(report_id)
         except IntakeError as exc:
             raise api_error(exc) from None
+        view = rules.public_view(doc)
+        view["duplicates"] = service.duplicates_of(report_id)
+        view["affected"] = rules.affected(doc, view["duplicates"])
+        return view
+
+    @router.post(
+        "/reports/{report_id}/support",
+        response_model=SupportedOut,
+        status_code=201,
+        tags=["reports"],
+        responses={
+            200: {"model": SupportedOut, "description": "this supporter had already said so"},
+            **errors(404, 409, 422, 429, 503),
+        },
+        dependencies=[Depends(rate_limited)],
+    )
+    def support_report(report_id: str, body: Support) -> Response:
+        """ "Me too": the problem affects you as well (once per supporter_id)."""
+        try:
+            doc, added = service.support(report_id, body)
+        except IntakeError as exc:
+            raise api_error(exc) from None
+        out = SupportedOut(
+            report_id=report_id,
+            supporters=int(doc.get("supporters") or 0),
+            added=added,
+            follow={"channel": "email", "report_id": report_id},
+        )
+        return Response(
+            out.model_dump_json(), status_code=201 if added else 200, media_type="application/json"
+        )
 
     @router.get(
         "/reports/{report_id}/mine",

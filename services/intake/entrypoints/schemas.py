@@ -79,6 +79,14 @@ class ReportOut(BaseModel):
     )
     channel: str
     partner_ref: str | None = None
+    supporters: int = Field(default=0, description='citizens who said "me too"')
+    duplicates: int | None = Field(
+        default=None, description="reports routing linked to this one (single report view)"
+    )
+    affected: int | None = Field(
+        default=None,
+        description="people it affects: 1 + supporters + duplicates (single report view)",
+    )
     status: str
     agency_id: str | None = None
     case_id: str | None = None
@@ -108,6 +116,17 @@ class SubmittedOut(BaseModel):
     tracking_token: str = Field(
         description="secret: authorises feedback and the reporter's own view; shown only to "
         "the submitter (and again on an idempotent replay)"
+    )
+
+
+class SupportedOut(BaseModel):
+    report_id: str
+    supporters: int
+    added: bool = Field(description="false when this supporter had already said so")
+    follow: dict[str, Any] = Field(
+        description="to be told when it is fixed: subscribe to the report at notify "
+        "(POST /v1/subscriptions with this body and your email); the contact stays there, "
+        "private"
     )
 
 

@@ -74,3 +74,17 @@ class Feedback(BaseModel):
         if self.kind != "rating" and self.rating is not None:
             raise ValueError("rating is only allowed with kind=rating")
         return self
+
+
+class Support(BaseModel):
+    """Another citizen's "me too" on a report."""
+
+    model_config = _FORBID
+    supporter_id: str = Field(
+        min_length=16,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._~-]+$",
+        description="an opaque id the app keeps for this citizen (a random UUID stored on "
+        "the device, for example): one support per supporter and report; kept only as a "
+        "keyed hash, never shown",
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -29,7 +31,7 @@ from services.intake.domain import report as rules
 from services.intake.domain.attributes import AttributesInvalid, validate_answers
 from services.intake.domain.geo import DistrictLocator
 from services.intake.domain.media import sniff_image_type
-from services.intake.service_layer.commands import Feedback, SubmitReport
+from services.intake.service_layer.commands import Feedback, SubmitReport, Support
 from services.intake.service_layer.definitions import ServiceDefinitions
 
 log = logging.getLogger(__name__)
@@ -519,6 +521,56 @@ class IntakeService:
                 self.on_write()
                 return updated
         raise IntakeError("conflict", "busy", "The report is changing right now; retry.")
+
+    # -- "me too" ----------------------------------------------------------------------------
+    def support(self, report_id: str, cmd: Support) -> tuple[Document, bool]:
+        """Add a supporter once (the same supporter again changes nothing); the report
+        after it and whether this call added one. The count and its event are written in
+        one atomic update, so they never disagree."""
+        mac = hmac.new(
+            self._secret(), f"supporter:{report_id}:{cmd.supporter_id}".encode(), hashlib.sha256
+        ).hexdigest()
+        for _ in range(10):
+            doc = self.get(report_id)
+            if mac in (doc.get("supporter_hashes") or []):
+                return doc, False
+            status = doc.get("status")
+            if status == "duplicate" and doc.get("duplicate_of"):
+                original = doc["duplicate_of"]["report_id"]
+                raise IntakeError(
+                    "conflict",
+                    "duplicate_report",
+                    f"this report follows {original}: support that one",
+                    {"report_id": original},
+                )
+            if status in rules.CLOSED_STATUSES:
+                raise IntakeError(
+                    "conflict", "report_closed", f"this report is {status}; it needs no support"
+                )
+            now = clock.now()
+            supporters = int(doc.get("supporters") or 0) + 1
+            event = ev.make_event(
+                ev.ReportSupported(report_id=report_id, supporters=supporters, at=now), SOURCE
+            )
+            version = int(doc.get("version", 1))
+            box = outbox_update([(ev.REPORTS_TOPIC, event)], seq_start=version * 10)
+            update = {
+                "$set": {**box["$set"], "supporters": supporters, "updated_at": clock.iso(now)},
+                "$inc": {**box["$inc"], "version": 1},
+                "$addToSet": {"supporter_hashes": mac},
+            }
+            updated = self.repo.update_if_version(
+                report_id, version, update, extra_filter={"supporter_hashes": {"$ne": mac}}
+            )
+            if updated is not None:
+                self.metrics.feedback.labels("support").inc()
+                self.on_write()
+                return updated, True
+        raise IntakeError("conflict", "busy", "The report is changing right now; retry.")
+
+    def duplicates_of(self, report_id: str) -> int:
+        """How many other reports routing linked to this one as duplicates."""
+        return self.repo.count_duplicates(report_id)
 
     # -- read model -------------------------------------------------------------------------
     def apply_case_event(self, event: CloudEvent) -> str:
