@@ -90,6 +90,7 @@ class CaseRepository:
         self.c.create_index(["report_id"], unique=True)
         self.c.create_index(["category", "cell", "status"])
         self.c.create_index(["agency_id", "status", "due_at"])
+        self.c.create_index(["agency_id", "status", "affected"])  # queue sort=affected
         self.c.create_index(["duplicate_of"])
         self.c.create_index(["dups_pending"])
         self.c.create_index(["status", "sla.ack_breached", "sla.ack_due"])
