@@ -101,7 +101,7 @@ class ReportFeedback(_Data):
 class ReportSupported(_Data):
     event_type = TYPE_PREFIX + "report.supported.v1"
     summary = (
-        "Another citizen said \"me too\": the report affects one more person (one per "
+        'Another citizen said "me too": the report affects one more person (one per '
         "supporter; a supporter's contact, if any, is kept by notify, never here)."
     )
     producer = "intake"
