@@ -1,5 +1,5 @@
 """Open data: public reports as CSV and GeoJSON, written row by row from an iterator so an
-export of any size holds one batch at a time. Pure: no I/O.
+export of any size holds one batch at a time (the writers are jembatan.opendata's). Pure.
 
 What a row may carry is listed here, field by field (an allow-list, never "the document
 minus secrets"): no contact, token, reopen reason, rating author, outbox or agency-only
@@ -8,12 +8,10 @@ answer can reach an export.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from jembatan.opendata import csv_stream, feature, geojson_stream, point
 from services.intake.domain.report import public_attributes
 
 COLUMNS = (
@@ -65,49 +63,16 @@ def open_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        # a spreadsheet would run it as a formula (CSV injection): quote it as text
-        return "'" + value
-    return value
-
-
 def csv_chunks(docs: Iterable[Mapping[str, Any]], batch: int = 200) -> Iterator[str]:
-    """The header, then the rows, ``batch`` rows per chunk."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for n, doc in enumerate(docs, start=1):
-        row = open_row(doc)
-        writer.writerow([_cell(row[c]) for c in COLUMNS])
-        if n % batch == 0:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue()
+    return csv_stream(COLUMNS, (open_row(d) for d in docs), batch)
+
+
+def _feature(doc: Mapping[str, Any]) -> dict[str, Any]:
+    row = open_row(doc)
+    lat, lon = row.pop("lat"), row.pop("lon")
+    return feature(row["id"], point(lat, lon), row)
 
 
 def geojson_chunks(docs: Iterable[Mapping[str, Any]], batch: int = 200) -> Iterator[str]:
-    """A FeatureCollection of Points (RFC 7946: lon, lat), streamed feature by feature."""
-    yield '{"type":"FeatureCollection","features":['
-    parts: list[str] = []
-    first = True
-    for doc in docs:
-        row = open_row(doc)
-        lat, lon = row.pop("lat"), row.pop("lon")
-        feature = {
-            "type": "Feature",
-            "id": row["id"],
-            "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "properties": row,
-        }
-        parts.append(("" if first else ",") + json.dumps(feature, ensure_ascii=False))
-        first = False
-        if len(parts) >= batch:
-            yield "".join(parts)
-            parts.clear()
-    yield "".join(parts) + "]}"
+    """A FeatureCollection of Points, one per report."""
+    return geojson_stream((_feature(d) for d in docs), batch)

@@ -11,6 +11,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jembatan.http import ApiError, error_body
+from jembatan.opendata import CSV_MEDIA_TYPE, GEOJSON_MEDIA_TYPE
 from services.intake.domain import report as rules
 from services.intake.domain.geo import DistrictLocator
 from services.intake.domain.opendata import csv_chunks, geojson_chunks
@@ -45,8 +46,8 @@ STATUS_BY_KIND = {
 }
 
 EXPORTS = {
-    "csv": (csv_chunks, "text/csv; charset=utf-8"),
-    "geojson": (geojson_chunks, "application/geo+json"),
+    "csv": (csv_chunks, CSV_MEDIA_TYPE),
+    "geojson": (geojson_chunks, GEOJSON_MEDIA_TYPE),
 }
 
 TrackingToken = Annotated[
