@@ -81,7 +81,7 @@ def build_admin_router(
         "/categories/{category}/attributes",
         response_model=PublicDefinitionOut,
         tags=["catalogue"],
-        responses=errors(404),
+        responses=errors(404, 503),
     )
     def public_definition(category: str) -> dict[str, Any]:
         """The questions a report of this category answers (``attributes`` on submit)."""
@@ -92,7 +92,7 @@ def build_admin_router(
         "/admin/service-definitions/{category}",
         response_model=DefinitionOut,
         tags=["admin"],
-        responses=errors(401, 404),
+        responses=errors(401, 404, 503),
     )
     def get_definition(
         category: str, response: Response, _: Annotated[str, Depends(operator)]
@@ -105,7 +105,7 @@ def build_admin_router(
         "/admin/service-definitions/{category}",
         response_model=DefinitionOut,
         tags=["admin"],
-        responses=errors(400, 401, 404, 409, 422),
+        responses=errors(400, 401, 404, 409, 422, 503),
     )
     def put_definition(
         category: str,

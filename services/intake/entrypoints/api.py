@@ -50,6 +50,10 @@ EXPORTS = {
     "geojson": (geojson_chunks, GEOJSON_MEDIA_TYPE),
 }
 
+CsvList = Annotated[str | None, Query(max_length=2000, description="comma-separated")]
+SubmittedSince = Annotated[datetime | None, Query(description="submitted at or after")]
+SubmittedUntil = Annotated[datetime | None, Query(description="submitted before")]
+
 TrackingToken = Annotated[
     str | None,
     Header(
@@ -249,16 +253,12 @@ def build_router(
 
     @router.get("/reports", response_model=ReportPage, tags=["reports"], responses=errors(422, 503))
     def list_reports(
-        district_id: Annotated[
-            str | None, Query(max_length=2000, description="comma-separated")
-        ] = None,
-        category: Annotated[
-            str | None, Query(max_length=2000, description="comma-separated")
-        ] = None,
-        status: Annotated[str | None, Query(max_length=2000, description="comma-separated")] = None,
+        district_id: CsvList = None,
+        category: CsvList = None,
+        status: CsvList = None,
         bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
-        since: Annotated[datetime | None, Query(description="submitted at or after")] = None,
-        until: Annotated[datetime | None, Query(description="submitted before")] = None,
+        since: SubmittedSince = None,
+        until: SubmittedUntil = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
     ) -> dict[str, Any]:
@@ -301,7 +301,7 @@ def build_router(
         tags=["reports"],
         responses={
             200: {"model": SupportedOut, "description": "this supporter had already said so"},
-            **errors(404, 409, 422, 429, 503),
+            **errors(400, 404, 409, 422, 429, 503),
         },
         dependencies=[Depends(rate_limited)],
     )
@@ -363,15 +363,11 @@ def build_router(
     )
     def export_reports(
         fmt: str,
-        district_id: Annotated[
-            str | None, Query(max_length=2000, description="comma-separated")
-        ] = None,
-        category: Annotated[
-            str | None, Query(max_length=2000, description="comma-separated")
-        ] = None,
-        status: Annotated[str | None, Query(max_length=2000, description="comma-separated")] = None,
-        since: Annotated[datetime | None, Query(description="submitted at or after")] = None,
-        until: Annotated[datetime | None, Query(description="submitted before")] = None,
+        district_id: CsvList = None,
+        category: CsvList = None,
+        status: CsvList = None,
+        since: SubmittedSince = None,
+        until: SubmittedUntil = None,
     ) -> StreamingResponse:
         """Open data: public fields only (no contact, token, reopen reason or agency-only
         answer), as CSV (``reports.csv``) or GeoJSON (``reports.geojson``)."""
