@@ -76,7 +76,7 @@ class ReportSubmitted(_Data):
     partner_ref: str | None = Field(default=None, description="the partner's own reference")
     has_contact: bool = Field(description="a contact event exists on the restricted channel")
     submitted_at: datetime
-    attributes: dict[str, str | float | list[str]] = Field(
+    attributes: dict[str, str | int | float | list[str]] = Field(
         default_factory=dict,
         description="answers to the category's questions (service definition attributes), "
         "by attribute code; added later: absent from older events (read as none)",
@@ -237,6 +237,22 @@ def make_event(data: _Data, source: str) -> CloudEvent:
     return CloudEvent(
         type=data.event_type, source=source, subject=payload["report_id"], data=payload
     )
+
+
+def outward(event: CloudEvent) -> dict[str, Any]:
+    """The event as it may leave the platform (a webhook, a partner): the answers meant
+    for the agency only (``private_attributes`` of report.submitted) are taken out."""
+    out = event.to_dict()
+    data = out.get("data")
+    if event.type == ReportSubmitted.event_type and isinstance(data, dict):
+        private = set(data.get("private_attributes") or ())
+        data = dict(data)
+        data["attributes"] = {
+            k: v for k, v in (data.get("attributes") or {}).items() if k not in private
+        }
+        data.pop("private_attributes", None)
+        out["data"] = data
+    return out
 
 
 def decode(event: CloudEvent) -> _Data | None:

@@ -73,7 +73,7 @@ class ReportOut(BaseModel):
     district_id: str
     city_id: str
     photos: list[MediaOut]
-    attributes: dict[str, str | float | list[str]] = Field(
+    attributes: dict[str, str | int | float | list[str]] = Field(
         default_factory=dict,
         description="answers to the category's questions (agency-only answers left out)",
     )

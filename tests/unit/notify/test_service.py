@@ -662,3 +662,32 @@ def test_demo_seed_gives_every_routed_agency_a_mailbox(w: World) -> None:
     w.n.repo.put_agency("satpol-pp", {"email": "ops@satpol.test"})
     seed_demo(w.n.repo)  # an operator's change survives a restart
     assert w.n.repo.agency("satpol-pp").email == "ops@satpol.test"  # type: ignore[union-attr]
+
+
+def test_webhooks_never_carry_an_agency_only_answer(w: World) -> None:
+    """A webhook anyone may register gets report.submitted without the private answers
+    (a utility customer id); the agency gets them through routing, not here."""
+    client = TestClient(w.app)
+    r = client.post(
+        "/v1/subscriptions",
+        json={"channel": "webhook", "url": "http://p.test/h", "event_types": ["*"]},
+    )
+    assert r.status_code == 201, r.text
+    answered = e.submitted().model_copy(
+        update={
+            "attributes": {"pln_customer_id": "CANARY-5123", "hole_count": 2},
+            "private_attributes": ["pln_customer_id"],
+        }
+    )
+    w.publish(answered)
+    w.publish(ev.ReportSupported(report_id=e.REPORT_ID, supporters=1, at=clock.now()))
+    w.drain()
+    payloads = [m.payload for _, m in w.sent("webhook")]
+    assert [p["event"]["type"] for p in payloads] == [
+        ev.ReportSubmitted.event_type,
+        ev.ReportSupported.event_type,
+    ]
+    data = payloads[0]["event"]["data"]
+    assert data["attributes"] == {"hole_count": 2} and "private_attributes" not in data
+    assert "CANARY-5123" not in str(payloads)
+    assert payloads[1]["event"]["data"]["supporters"] == 1
