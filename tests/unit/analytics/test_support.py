@@ -61,3 +61,36 @@ def test_districts_count_the_people_affected() -> None:
     m = summarize(aggregates[agg.agg_key("district", "jakarta-selatan.tebet")])
     assert (m["reports"], m["supporters"], m["supported_reports"]) == (3, 4, 2)
     assert m["people_affected"] == 7
+
+
+class _Source:
+    def __init__(self, aggregates: dict[str, agg.Counts]) -> None:
+        self.aggregates = aggregates
+
+    def get(self, key: str) -> agg.Counts | None:
+        return self.aggregates.get(key)
+
+    def scope(self, scope: str) -> dict[str, agg.Counts]:
+        return {
+            agg.split_key(k)[1]: v for k, v in self.aggregates.items() if k.startswith(scope + ":")
+        }
+
+
+def test_prometheus_exports_the_people_affected() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from services.analytics.entrypoints.prometheus import AnalyticsCollector
+    from services.analytics.service_layer.queries import AnalyticsQueries, Geography
+
+    aggregates: dict[str, agg.Counts] = {}
+    state = None
+    for e in events("R1", 2):
+        new = fold(state, e.id, decode(e))  # type: ignore[arg-type]
+        agg.apply_contribution(aggregates, agg.delta(state, new), NOW)
+        state = new
+    registry = CollectorRegistry()
+    queries = AnalyticsQueries(_Source(aggregates), Geography.load(), now=lambda: NOW)
+    registry.register(AnalyticsCollector(queries))
+    labels = {"district": "jakarta-selatan.tebet", "city": "jakarta-selatan"}
+    assert registry.get_sample_value("jembatan_analytics_district_people_affected", labels) == 3
+    assert registry.get_sample_value("jembatan_analytics_district_supporters", labels) == 2
