@@ -56,6 +56,7 @@ from services.routing.domain.case import (
     Case,
     CaseError,
     InvalidCommand,
+    affected,
 )
 from services.routing.domain.rules import ANY_CATEGORY
 from services.routing.service_layer.metrics import RoutingMetrics
@@ -536,13 +537,12 @@ class CaseService:
                 else {"supporters": current}
             )
             added = supported.supporters - current
-            saved = self.cases.c.find_one_and_update(
-                {"_id": doc["_id"], **guard},
-                {
-                    "$set": {"supporters": supported.supporters},
-                    "$inc": {"affected": added},
-                },
-            )
+            update: dict[str, Any] = {"$set": {"supporters": supported.supporters}}
+            if "affected" in doc:
+                update["$inc"] = {"affected": added}
+            else:  # a case stored before the field existed, not backfilled yet
+                update["$set"]["affected"] = affected({**doc, "supporters": supported.supporters})
+            saved = self.cases.c.find_one_and_update({"_id": doc["_id"], **guard}, update)
             if saved is None:
                 continue
             if doc.get("duplicate_of"):
@@ -656,12 +656,6 @@ def public_view(doc: Mapping[str, Any], now: datetime) -> dict[str, Any]:
             for h in doc.get("history", [])
         ],
     }
-
-
-def affected(doc: Mapping[str, Any]) -> int:
-    """People the case affects, recounted from its fields (the stored ``affected`` that
-    the queue sorts by is kept equal to it by the updates that change these fields)."""
-    return 1 + int(doc.get("supporters") or 0) + len(doc.get("duplicate_ids") or [])
 
 
 def _allowed(status: str) -> tuple[str, ...]:

@@ -71,3 +71,19 @@ def test_the_agency_sees_the_answers(env: Env) -> None:
     env.routing.service.open_case(answered)
     view = env.client.get("/v1/cases/case-R1", headers=GAMBIR_KEY).json()
     assert view["attributes"] == {"hole_count": 3, "road_closed": "no"}
+
+
+def test_cases_stored_before_affected_existed_get_it(env: Env) -> None:
+    svc = env.routing.service
+    svc.open_case(report("R1"))
+    svc.open_case(report("R2", at=destination(*GAMBIR, 45, 30)))  # its duplicate
+    svc.open_case(report("R3", at=destination(*GAMBIR, 45, 400)))
+    for case_id in ("case-R1", "case-R3"):  # as an older release stored them
+        env.routing.cases.c.update_one(
+            {"_id": case_id}, {"$unset": {"affected": "", "supporters": ""}}
+        )
+    assert svc.support(supported("R3", 2)) == "recorded"  # before the backfill ran
+    assert env.routing.cases.backfill_affected() == 1  # only R1 was still missing it
+    assert env.routing.cases.backfill_affected() == 0  # once
+    got = {c: env.routing.cases.get(c)["affected"] for c in ("case-R1", "case-R3")}  # type: ignore[index]
+    assert got == {"case-R1": 2, "case-R3": 3}
