@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
-from jembatan.store.port import Collection, Document, DocumentStore
+from jembatan.store.port import Collection, Document, DocumentStore, DuplicateKey
 
 REPORTS = "reports"
 MEDIA = "media"
@@ -77,24 +78,25 @@ class ServiceDefinitionRepository:
     def get(self, category: str) -> Document | None:
         return self.c.find_one({"_id": category})
 
-    def all(self) -> list[Document]:
-        return self.c.find({}, sort=[("_id", 1)])
-
     def seed(self, category: str, attributes: list[dict[str, Any]], at: str) -> None:
-        """The catalogue's definition, unless operators have one already."""
-        self.c.update_one(
-            {"_id": category},
-            {
-                "$setOnInsert": {
-                    "attributes": attributes,
-                    "version": 1,
-                    "updated_at": at,
-                    "updated_by": "seed",
-                    "audit": [{"version": 1, "actor": "seed", "at": at, "attributes": attributes}],
-                }
-            },
-            upsert=True,
-        )
+        """The catalogue's definition, unless operators have one already (two replicas
+        starting together may race on the upsert: the loser's DuplicateKey means done)."""
+        with suppress(DuplicateKey):
+            self.c.update_one(
+                {"_id": category},
+                {
+                    "$setOnInsert": {
+                        "attributes": attributes,
+                        "version": 1,
+                        "updated_at": at,
+                        "updated_by": "seed",
+                        "audit": [
+                            {"version": 1, "actor": "seed", "at": at, "attributes": attributes}
+                        ],
+                    }
+                },
+                upsert=True,
+            )
 
     def replace_if_version(
         self,
