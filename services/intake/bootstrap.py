@@ -153,6 +153,7 @@ def build(
             limiter,
             trust_forwarded_for=settings.intake_trust_forwarded_for,
             cities=load_cities(settings),
+            districts_geojson=settings.intake_districts_geojson.read_bytes(),
         )
     )
     app.include_router(build_admin_router(definitions, operator_key_hashes(settings)))

@@ -16,7 +16,8 @@ from jembatan import clock
 from jembatan.events.catalog import MediaRef
 from jembatan.http import ApiError
 from services.routing.domain.case import OPEN_STATUSES, STATUSES
-from services.routing.entrypoints.auth import AgencyPrincipal
+from services.routing.entrypoints.admin_api import _current
+from services.routing.entrypoints.auth import AgencyPrincipal, AnyPrincipal
 from services.routing.entrypoints.container import Routing
 from services.routing.entrypoints.transitions import case_not_found, transition
 from services.routing.service_layer.cases import public_view
@@ -76,6 +77,26 @@ QUEUE_ORDER: dict[str, list[tuple[str, int]]] = {
     "due": [("due_at", 1), ("_id", 1)],
     "affected": [("affected", -1), ("due_at", 1), ("_id", 1)],
 }
+
+
+@router.get("/agencies", tags=["catalogue"])
+def agency_names(request: Request) -> dict[str, Any]:
+    """Public: every agency's id and name, so apps show names, never ids (no contacts)."""
+    rs = _current(_routing(request))
+    return {
+        "items": [
+            {"id": a.id, "name": a.name} for a in sorted(rs.agencies.values(), key=lambda a: a.id)
+        ]
+    }
+
+
+@router.get("/whoami", responses=ERRORS)
+def whoami(who: AnyPrincipal) -> dict[str, str]:
+    """Whose key this is: role (agency or operator) and subject; the pages' sign-in."""
+    out = {"role": who.role, "subject": who.subject}
+    if who.role == "agency":
+        out["agency_id"] = who.subject
+    return out
 
 
 @router.get("/cases", responses=ERRORS)
