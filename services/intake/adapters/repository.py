@@ -26,7 +26,6 @@ class ReportRepository:
         self.reports.create_index(["district_id", "submitted_at"])
         self.reports.create_index(["category", "submitted_at"])
         self.reports.create_index(["status", "submitted_at"])
-        self.reports.create_index(["duplicate_of.report_id"])  # count_duplicates
 
     def insert(self, doc: Document) -> None:
         self.reports.insert_one(doc)
@@ -53,8 +52,13 @@ class ReportRepository:
             filter_, sort=[("submitted_at", -1), ("_id", -1)], limit=limit, skip=skip
         )
 
-    def count_duplicates(self, report_id: str) -> int:
-        return self.reports.count_documents({"duplicate_of.report_id": report_id})
+    def link_duplicate(self, original_id: str, duplicate_id: str) -> None:
+        """Record on the original that routing linked another report to it (idempotent:
+        a set, guarded by its member; by _id, so no scan)."""
+        self.reports.update_one(
+            {"_id": original_id, "duplicate_reports": {"$ne": duplicate_id}},
+            {"$addToSet": {"duplicate_reports": duplicate_id}},
+        )
 
     def secret(self, name: str, fresh: str) -> str:
         """A secret shared by every replica: the first one written wins."""

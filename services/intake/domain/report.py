@@ -115,6 +115,8 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     view["photos"] = list(doc.get("photos") or [])
     view["attributes"] = public_attributes(doc)
     view["supporters"] = int(doc.get("supporters") or 0)
+    view["duplicates"] = len(doc.get("duplicate_reports") or [])
+    view["affected"] = affected(doc)
     view["timeline"] = sorted(doc.get("timeline") or [], key=lambda t: (t["at"], t["type"]))
     fb = doc.get("feedback") or {}
     view["feedback"] = {
@@ -125,10 +127,10 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def affected(doc: Mapping[str, Any], duplicates: int) -> int:
+def affected(doc: Mapping[str, Any]) -> int:
     """How many people the problem affects: the reporter, each "me too", and each citizen
     whose own report routing linked to it as a duplicate."""
-    return 1 + int(doc.get("supporters") or 0) + duplicates
+    return 1 + int(doc.get("supporters") or 0) + len(doc.get("duplicate_reports") or [])
 
 
 def reporter_view(doc: Mapping[str, Any]) -> dict[str, Any]:

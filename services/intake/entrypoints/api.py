@@ -164,14 +164,6 @@ def build_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    def single_view(doc: dict[str, Any]) -> dict[str, Any]:
-        """One report's public view, with the people it affects (lists leave these out:
-        they would cost a count per report)."""
-        view = rules.public_view(doc)
-        view["duplicates"] = service.duplicates_of(doc["_id"])
-        view["affected"] = rules.affected(doc, view["duplicates"])
-        return view
-
     async def rate_limited(request: Request) -> None:
         # async: an in-memory token bucket needs no trip through the thread pool
         wait = limiter.acquire(client_ip(request, trust_forwarded_for))
@@ -250,7 +242,7 @@ def build_router(
         except IntakeError as exc:
             raise api_error(exc) from None
         out = SubmittedOut(
-            report=ReportOut.model_validate(single_view(result.doc)),
+            report=ReportOut.model_validate(rules.public_view(result.doc)),
             tracking_token=result.tracking_token,
         )
         return Response(  # serialized by pydantic-core in one step, not dumped then encoded
@@ -298,7 +290,7 @@ def build_router(
             doc = service.get(report_id)
         except IntakeError as exc:
             raise api_error(exc) from None
-        return single_view(doc)
+        return rules.public_view(doc)
 
     @router.post(
         "/reports/{report_id}/support",

@@ -80,13 +80,8 @@ class ReportOut(BaseModel):
     channel: str
     partner_ref: str | None = None
     supporters: int = Field(default=0, description='citizens who said "me too"')
-    duplicates: int | None = Field(
-        default=None, description="reports routing linked to this one (single report view)"
-    )
-    affected: int | None = Field(
-        default=None,
-        description="people it affects: 1 + supporters + duplicates (single report view)",
-    )
+    duplicates: int = Field(default=0, description="reports routing linked to this one")
+    affected: int = Field(default=1, description="people it affects: 1 + supporters + duplicates")
     status: str
     agency_id: str | None = None
     case_id: str | None = None

@@ -568,10 +568,6 @@ class IntakeService:
                 return updated, True
         raise IntakeError("conflict", "busy", "The report is changing right now; retry.")
 
-    def duplicates_of(self, report_id: str) -> int:
-        """How many other reports routing linked to this one as duplicates."""
-        return self.repo.count_duplicates(report_id)
-
     # -- read model -------------------------------------------------------------------------
     def apply_case_event(self, event: CloudEvent) -> str:
         """Apply one case event once (guarded by its id); returns the outcome."""
@@ -587,8 +583,9 @@ class IntakeService:
                 self.metrics.read_model.labels("unknown_report").inc()
                 return "unknown_report"
             if event.id in (doc.get("applied_events") or []):
-                # The update may be missing from the feed after a crash between the two
-                # writes: appending is idempotent by event id, so do it again.
+                # The update may be missing from the feed (or the original) after a crash
+                # between the writes: both are idempotent, so do them again.
+                self._link_duplicate(data, doc["_id"])
                 self._record_update(doc, event)
                 self.metrics.read_model.labels("duplicate").inc()
                 return "duplicate"
@@ -600,10 +597,16 @@ class IntakeService:
                 extra_filter={"applied_events": {"$ne": event.id}},
             )
             if updated is not None:
+                self._link_duplicate(data, doc["_id"])
                 self._record_update(updated, event)
                 self.metrics.read_model.labels("applied").inc()
                 return "applied"
         raise RuntimeError("read model update kept conflicting")  # transient: the runner retries
+
+    def _link_duplicate(self, data: ev.EventData, report_id: str) -> None:
+        """The original counts the citizens whose reports duplicate it (its "affected")."""
+        if isinstance(data, ev.CaseDuplicate):
+            self.repo.link_duplicate(data.original_report_id, report_id)
 
     # -- the update feed (gRPC WatchReports) ------------------------------------------------
     def _record_update(self, doc: Mapping[str, Any], event: CloudEvent) -> None:

@@ -3,6 +3,7 @@ refused for closed or duplicate reports, rate limited, and the supporter never s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from jembatan.events import catalog as ev
@@ -71,19 +72,34 @@ def test_support_is_refused_where_it_means_nothing(make_intake: Any) -> None:
 
 
 def test_duplicates_count_towards_the_people_affected(make_intake: Any) -> None:
+    """Routing's case.duplicate, applied by the read model, links the report to its
+    original once, however often it is delivered."""
     intake: Intake = make_intake("embedded")
     c = intake.client
+    service = intake.app.state.service
     original = c.post("/v1/reports", json=report_body()).json()["report"]["id"]
-    reports = intake.store.collection("reports")
-    for _ in range(2):  # as the read model records routing's case.duplicate
+    for _ in range(2):
         dup = c.post("/v1/reports", json=report_body()).json()["report"]["id"]
-        reports.update_one(
-            {"_id": dup},
-            {"$set": {"status": "duplicate", "duplicate_of": {"report_id": original}}},
+        event = ev.make_event(
+            ev.CaseDuplicate(
+                report_id=dup,
+                case_id=f"case-{dup}",
+                agency_id="kecamatan-gambir",
+                actor="system",
+                at=datetime.now(UTC),
+                original_case_id=f"case-{original}",
+                original_report_id=original,
+                distance_m=12.0,
+            ),
+            "/jembatan/routing",
         )
+        assert service.apply_case_event(event) == "applied"
+        assert service.apply_case_event(event) == "duplicate"  # redelivered: once
     c.post(f"/v1/reports/{original}/support", json={"supporter_id": ANI})
     view = c.get(f"/v1/reports/{original}").json()
     assert (view["supporters"], view["duplicates"], view["affected"]) == (1, 2, 4)
+    listed = c.get("/v1/reports", params={"limit": 10}).json()["items"]
+    assert next(r for r in listed if r["id"] == original)["affected"] == 4
 
 
 def test_support_is_rate_limited_like_other_anonymous_writes(make_intake: Any) -> None:
