@@ -61,6 +61,7 @@ def build(
 
     def prepare_store() -> None:
         cases.ensure_indexes()
+        cases.backfill_affected()
         rules.ensure_indexes()
         feed.ensure_indexes()
         if settings.mode == "embedded" or settings.seed_demo:
