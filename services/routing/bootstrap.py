@@ -62,6 +62,8 @@ def build(
     def prepare_store() -> None:
         cases.ensure_indexes()
         rules.ensure_indexes()
+        keys.ensure_indexes()
+        unrouted.ensure_indexes()
         feed.ensure_indexes()
         if settings.mode == "embedded" or settings.seed_demo:
             seed(rules, keys, now())

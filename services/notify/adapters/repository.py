@@ -43,8 +43,14 @@ class NotifyRepository:
     def ensure_indexes(self) -> None:
         self.deliveries.create_index(["event_id", "recipient", "channel"], unique=True)
         self.deliveries.create_index(["status", "next_attempt_at"])
+        # the digest worker's waiting entries and the admin log by status, oldest first
+        self.deliveries.create_index(["status", "created_at"])
+        # the admin log: one report's deliveries, and the newest of all
+        self.deliveries.create_index(["report_id", "created_at"])
+        self.deliveries.create_index(["created_at"])
         self.deliveries.create_index(["address_key", "created_at"])
-        self.pending.create_index(["report_id"])
+        self.pending.create_index(["report_id", "event_time"])
+        self.pending.create_index(["created_at"])  # expiry (the store has no TTL index)
         self.feed.create_index(["report_id", "at"])
         self.subscriptions.create_index(["kind", "district_id"])
         self.subscriptions.create_index(["kind", "cells"])

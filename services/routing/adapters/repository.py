@@ -89,7 +89,9 @@ class CaseRepository:
     def ensure_indexes(self) -> None:
         self.c.create_index(["report_id"], unique=True)
         self.c.create_index(["category", "cell", "status"])
-        self.c.create_index(["agency_id", "status", "due_at"])
+        # the agency queue: its open cases, soonest deadline first, _id breaking ties (the
+        # page's sort comes out of the index: no in-memory sort of the agency's queue)
+        self.c.create_index(["agency_id", "status", "due_at", "_id"])
         self.c.create_index(["duplicate_of"])
         self.c.create_index(["dups_pending"])
         self.c.create_index(["status", "sla.ack_breached", "sla.ack_due"])
@@ -190,6 +192,10 @@ class ApiKeyRepository:
     def __init__(self, store: DocumentStore) -> None:
         self.c: Collection = store.collection(API_KEYS)
 
+    def ensure_indexes(self) -> None:
+        self.c.create_index(["key_id"])  # revoke by the id an operator sees
+        self.c.create_index(["created_at"])  # the operators' list, in order
+
     def lookup(self, key: str) -> Document | None:
         return self.c.find_one({"_id": hash_key(key), "revoked": False})
 
@@ -215,8 +221,8 @@ class ApiKeyRepository:
         key = f"jbt_{role[:2]}_{secrets.token_urlsafe(24)}"
         return key, self.add(key, role, subject, created_by, now)
 
-    def list(self) -> list[Document]:
-        return self.c.find({}, sort=[("created_at", 1)])
+    def list(self, limit: int = 10_000) -> list[Document]:
+        return self.c.find({}, sort=[("created_at", 1)], limit=limit)
 
     def revoke(self, key_id: str) -> bool:
         return self.c.update_one({"key_id": key_id}, {"$set": {"revoked": True}}).matched > 0
@@ -225,6 +231,9 @@ class ApiKeyRepository:
 class UnroutedRepository:
     def __init__(self, store: DocumentStore) -> None:
         self.c: Collection = store.collection(UNROUTED)
+
+    def ensure_indexes(self) -> None:
+        self.c.create_index(["at"])  # the operators' list, newest first
 
     def add(self, report: Mapping[str, Any], now: datetime, rules_version: int | None) -> None:
         with contextlib.suppress(DuplicateKey):
