@@ -45,7 +45,7 @@ clients/node/node_modules/.installed: clients/node/package.json clients/node/pac
 	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install test-deps ## every test, against real Kafka and FerretDB (started here when not running)
+test: install test-deps ## every test, against real Kafka, FerretDB and mongo-atomic (started here when not running)
 	@started=$$(mktemp); \
 	trap 'bash infra/servers.sh down --recorded "$$started"; rm -f "$$started"' EXIT; \
 	bash infra/servers.sh up all --record "$$started" && \
@@ -69,10 +69,10 @@ bench: install ## benchmarks (ratios against baselines measured in the same run)
 	bash infra/servers.sh up all --record "$$started" && \
 	$(PY) -m tests.bench.run
 
-infra-up: ## start Kafka (KRaft) and FerretDB on 127.0.0.1, downloading/building once
+infra-up: ## start Kafka (KRaft), FerretDB and mongo-atomic on 127.0.0.1, downloading/building once
 	bash infra/servers.sh up all
 
-infra-down: ## stop the local Kafka and FerretDB
+infra-down: ## stop the local Kafka, FerretDB and mongo-atomic
 	bash infra/servers.sh down all
 
 infra-status: ## are the local servers running?
