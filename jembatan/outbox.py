@@ -197,6 +197,9 @@ class OutboxRelay:
         self.bus.producer().send(
             [event.to_record(topic) for _, pending in batch for _, topic, event in pending]
         )
+        self.metrics.batch_records.labels(labels[0], "relay", labels[1]).observe(
+            sum(len(pending) for _, pending in batch)
+        )
         now = clock.iso(clock.now())
         with self.unit_of_work():  # counted once committed
             marked = [t for doc_id, pending in batch for t in self._mark_sent(doc_id, pending, now)]

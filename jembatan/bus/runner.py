@@ -145,6 +145,9 @@ class ConsumerRunner:
             return False
 
     def _process_batch(self, consumer: BusConsumer, records: list[Record]) -> None:
+        self.metrics.batch_records.labels(self.metrics.service, "consume", self.group).observe(
+            len(records)
+        )
         wanted = [r for r in records if not self._not_for_us(r)]
         if not wanted:
             consumer.commit({(r.topic, r.partition): r.offset + 1 for r in records})
