@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from prometheus_client import Gauge
@@ -122,6 +122,9 @@ class OutboxRelay:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._held = 0  # blocks inside hold(): wakes wait for the last one to end
+        self._deferred = False
+        self._hold_lock = threading.Lock()
         self.backlog = Gauge(
             "jembatan_outbox_backlog_documents",
             "Documents with events not yet published.",
@@ -137,8 +140,33 @@ class OutboxRelay:
         collection.create_index([PENDING])
 
     def wake(self) -> None:
-        """Called after a write: publish now instead of at the next poll."""
+        """Called after a write: publish now instead of at the next poll (or, inside
+        hold(), once the held work is done)."""
+        with self._hold_lock:
+            if self._held:
+                self._deferred = True
+                return
         self._wake.set()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Defer wakes to the end of the block: a consumer handling a batch of events
+        writes one document per event, and woken per write the relay would publish them
+        one or two at a time, each publication a log round trip and a read of the
+        pending page. Held, they go out together when the batch is done (and at the
+        latest at the relay's next poll, ``idle_wait``)."""
+        with self._hold_lock:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._hold_lock:
+                self._held -= 1
+                fire = self._held == 0 and self._deferred
+                if fire:
+                    self._deferred = False
+            if fire:
+                self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()

@@ -91,6 +91,7 @@ def build(
         types=TYPES,
         unit_of_work=runtime.store.unit_of_work,
         after_commit=relay.wake,
+        hold=relay.hold,
     )
     timers = SlaScanner(
         cases, service, metrics, interval=settings.sla_scan_interval_s, now=now, on_write=relay.wake
