@@ -230,10 +230,36 @@ class OutboxRelay:
         )
         now = clock.iso(clock.now())
         with self.unit_of_work():  # counted once committed
-            marked = [t for doc_id, pending in batch for t in self._mark_sent(doc_id, pending, now)]
+            marked = self._mark_batch(batch, now)
         for topic in marked:
             self.metrics.events_published.labels(self.metrics.service, topic).inc()
         return len(marked)
+
+    def _mark_batch(
+        self, batch: list[tuple[object, list[tuple[str, str, CloudEvent]]]], now: str
+    ) -> list[str]:
+        """Mark the batch's events sent in one bulk write (one round trip for the page);
+        if another relay marked some of them meanwhile, each document is marked again
+        event by event (``_mark_sent``), which marks only what is still unsent. Returns
+        the topics of the events marked, for the published counter: in that race, the
+        events this relay's bulk write had marked already go uncounted (the counter is a
+        metric; the marks, which decide what is published again, stay exact)."""
+        updates = [self._mark_all(doc_id, pending, now) for doc_id, pending in batch]
+        if self.collection.update_each(updates) == len(updates):
+            return [topic for _, pending in batch for _, topic, _ in pending]
+        return [t for doc_id, pending in batch for t in self._mark_sent(doc_id, pending, now)]
+
+    @staticmethod
+    def _mark_all(
+        doc_id: object, pending: list[tuple[str, str, CloudEvent]], now: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The conditional update marking all of a document's pending events at once."""
+        unsent: dict[str, Any] = {f"outbox.{eid}.sent_at": None for eid, _, _ in pending}
+        sent: dict[str, Any] = {}
+        for eid, _, _ in pending:
+            sent[f"outbox.{eid}.sent_at"] = now
+            sent[f"outbox.{eid}.event"] = None  # published: the body is on the log now
+        return {"_id": doc_id, **unsent}, {"$set": sent, "$inc": {PENDING: -len(pending)}}
 
     def _mark_sent(
         self, doc_id: object, pending: list[tuple[str, str, CloudEvent]], now: str
@@ -242,14 +268,7 @@ class OutboxRelay:
         document, the pending count drops once per event, never below zero. All at once
         in the usual case; one by one when another relay marked some of them first.
         Returns the topics of the events this call marked."""
-        unsent = {f"outbox.{eid}.sent_at": None for eid, _, _ in pending}
-        sent: dict[str, Any] = {}
-        for eid, _, _ in pending:
-            sent[f"outbox.{eid}.sent_at"] = now
-            sent[f"outbox.{eid}.event"] = None  # published: the body is on the log now
-        marked = self.collection.update_one(
-            {"_id": doc_id, **unsent}, {"$set": sent, "$inc": {PENDING: -len(pending)}}
-        )
+        marked = self.collection.update_one(*self._mark_all(doc_id, pending, now))
         if marked.modified:
             return [topic for _, topic, _ in pending]
         topics = []

@@ -120,6 +120,9 @@ class FakeCollection:
     def update_many(self, filter: Any, update: Any) -> UpdateResult:
         return self._update(filter, update, False, many=True)[0]
 
+    def update_each(self, updates: Any) -> int:
+        return sum(self.update_one(f, u).modified for f, u in updates)
+
     def find_one_and_update(
         self,
         filter: Any,

@@ -625,6 +625,10 @@ class EmbeddedCollection:
                     modified += 1
         return UpdateResult(len(rows), modified)
 
+    def update_each(self, updates: Sequence[tuple[Filter, Update]]) -> int:
+        """One after the other; inside a unit of work (the relay's) they are one commit."""
+        return sum(self.update_one(f, u).modified for f, u in updates)
+
     def find_one_and_update(
         self,
         filter: Filter,

@@ -134,6 +134,13 @@ class MongoCollection:
             r = _guard(lambda: self._c.update_many(dict(filter), dict(update)))
         return UpdateResult(r.matched_count, r.modified_count, None)
 
+    def update_each(self, updates: Sequence[tuple[Filter, Update]]) -> int:
+        if not updates:
+            return 0
+        ops = [pymongo.UpdateOne(dict(f), dict(u)) for f, u in updates]
+        with self._write_lock():
+            return int(_guard(lambda: self._c.bulk_write(ops, ordered=True).modified_count))
+
     def find_one_and_update(
         self,
         filter: Filter,

@@ -366,6 +366,28 @@ def test_update_many(store: Store) -> None:
     assert (r.matched, r.modified) == (0, 0)
 
 
+def test_update_each_applies_each_pair_in_order_and_counts_the_modified(store: Store) -> None:
+    coll = fresh(store)
+    for i in range(3):
+        coll.insert_one({"_id": f"d{i}", "v": 0, "sent": None})
+    assert coll.update_each([]) == 0
+    modified = coll.update_each(
+        [
+            ({"_id": "d0", "sent": None}, {"$set": {"sent": "t"}, "$inc": {"v": 1}}),
+            ({"_id": "d1", "sent": None}, {"$set": {"sent": "t"}, "$inc": {"v": 1}}),
+            ({"_id": "d0", "sent": None}, {"$set": {"sent": "u"}}),  # no longer matches
+            ({"_id": "nope"}, {"$set": {"sent": "t"}}),
+            ({"_id": "d1"}, {"$inc": {"v": 10}}),  # sees the earlier pair's change
+        ]
+    )
+    assert modified == 3
+    assert {d["_id"]: (d["v"], d["sent"]) for d in coll.find({})} == {
+        "d0": (1, "t"),
+        "d1": (11, "t"),
+        "d2": (0, None),
+    }
+
+
 def test_upsert_with_set_on_insert(store: Store) -> None:
     coll = fresh(store)
     flt = {"report_id": "r9", "district": {"$eq": "d1"}, "n": {"$gt": 1}}
