@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -147,28 +146,18 @@ class NotifyRepository:
         area: bool,
         follow: bool,
     ) -> list[Subscription]:
-        """A superset of the matching subscriptions; the domain rules decide exactly."""
-        found: dict[str, Document] = {}
-
-        def add(docs: Iterable[Document]) -> None:
-            for d in docs:
-                found[d["_id"]] = d
-
+        """A superset of the matching subscriptions; the domain rules decide exactly.
+        One query per event (an ``$or`` whose every branch has its index), not one per
+        kind of subscription."""
+        branches: list[Document] = []
         if area and report is not None:
-            add(
-                self.subscriptions.find(
-                    {"kind": "area", "active": True, "district_id": report.district_id}
-                )
-            )
-            add(
-                self.subscriptions.find(
-                    {"kind": "area", "active": True, "cells": geo.cell_of(report.lat, report.lon)}
-                )
-            )
+            branches.append({"kind": "area", "district_id": report.district_id})
+            branches.append({"kind": "area", "cells": geo.cell_of(report.lat, report.lon)})
         if follow:
-            add(self.subscriptions.find({"kind": "report", "active": True, "report_id": report_id}))
-        add(self.subscriptions.find({"kind": "events", "active": True}))
-        return [to_subscription(d) for d in found.values()]
+            branches.append({"kind": "report", "report_id": report_id})
+        branches.append({"kind": "events"})
+        docs = self.subscriptions.find({"$or": branches, "active": True})
+        return [to_subscription(d) for d in {d["_id"]: d for d in docs}.values()]
 
     # -- agencies ---------------------------------------------------------------------
     def agency_doc(self, agency_id: str) -> Document | None:
