@@ -412,6 +412,10 @@ def bench_mode(
                 "JEMBATAN_LOG_LEVEL": "WARNING",
                 "JEMBATAN_SEED_DEMO": "true",
                 "JEMBATAN_ADMIN_TOKEN": ADMIN_TOKEN,
+                # The same email channel in both modes (the embedded default): the
+                # distributed default is SMTP, and with no mail server on its port every
+                # email failed and was retried with backoff, which the drain waited for.
+                "JEMBATAN_EMAIL_PROVIDER": "log",
             },
         )
         eco.start(timeout=180)
@@ -452,6 +456,7 @@ def bench_mode(
                 raw = raw_round_trip(bus)
             finally:
                 bus.close()
+            costs = store_costs(mongo_url, eco.run_id) if mode == "distributed" else {}
         finally:
             eco.stop()
     ms = 1000.0
@@ -483,8 +488,45 @@ def bench_mode(
         "raw_round_trip_p50_ms": round(statistics.median(raw) * ms, 2),
         "raw_round_trip_p99_ms": round(sorted(raw)[int(0.99 * len(raw)) - 1] * ms, 2),
         "batch_mean_records": batches,
+        **({"store_costs_after_run": costs} if costs else {}),
         **({"profile": profile} if profile else {}),
     }
+
+
+#: The queries of the pipeline whose cost the store decides: the outbox relay's page
+#: (an index probe on MongoDB: `outbox_pending`) and a look-up by `_id`.
+STAND_IN_QUERIES = {"intake": "reports", "routing": "cases"}
+
+
+def store_costs(url: str, run_id: str, reps: int = 20) -> dict[str, dict[str, float]]:
+    """Per outbox collection of the run: its size and the time of the relay's page query
+    and of a look-up by _id, measured on the run's own data once it is idle. On a server
+    that uses the `outbox_pending` index the first does not grow with the collection."""
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url, retryWrites=False)
+    out: dict[str, dict[str, float]] = {}
+    try:
+        for service, name in STAND_IN_QUERIES.items():
+            coll = client[f"{run_id}_{service}"][name]
+            some = coll.find_one({}, {"_id": 1})
+            if some is None:
+                continue
+
+            def timed(call: Callable[[], object]) -> float:
+                began = time.perf_counter()
+                for _ in range(reps):
+                    call()
+                return round((time.perf_counter() - began) / reps * 1000, 2)
+
+            out[f"{service}.{name}"] = {
+                "documents": coll.estimated_document_count(),
+                "relay_page_ms": timed(
+                    lambda c=coll: list(c.find({"outbox_pending": {"$gt": 0}}).limit(100))  # type: ignore[misc]
+                ),
+                "by_id_ms": timed(lambda c=coll, i=some["_id"]: c.find_one({"_id": i})),  # type: ignore[misc]
+            }
+    finally:
+        client.close()
+    return out
 
 
 def server_name(url: str) -> str:
