@@ -174,8 +174,9 @@ class OutboxRelay:
 
     def run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # a write from now on wakes the wait below
             try:
-                published = self.relay_once()
+                self.relay_once()
                 self.healthy = True
                 self.last_error = None
             except (BusUnavailable, StoreUnavailable) as exc:
@@ -186,9 +187,10 @@ class OutboxRelay:
                 continue
             if self.page_full:
                 continue  # a backlog: drain it at full speed
-            if published == 0:
-                self._wake.wait(self.idle_wait)
-                self._wake.clear()
+            # A short page: wait for the next write's wake (deferred to the end of a
+            # consumer's batch, see hold) or the poll, rather than polling again at once
+            # for the one or two documents a busy consumer writes meanwhile.
+            self._wake.wait(self.idle_wait)
             self._stop.wait(self.linger)
 
     def relay_once(self) -> int:
