@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -209,24 +210,29 @@ class NotifyRepository:
 
     def claim_due(self, now: datetime, limit: int) -> list[Document]:
         """Claim up to ``limit`` due deliveries, oldest first, each moved from pending to
-        sending by its own compare-and-set (another dispatcher may win some)."""
+        sending by its own conditional update (another dispatcher may win some). Three
+        round trips for the page, not one per delivery: read the due page, move what is
+        still pending with one update_many stamped with this claim's token (each
+        document's update is atomic, so a delivery goes to one claimant), read back
+        what carries the token."""
         due = self.deliveries.find(
             {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}},
             sort=[("next_attempt_at", 1)],
             limit=limit,
         )
-        claimed = []
-        for doc in due:
-            won = self.deliveries.find_one_and_update(
-                {"_id": doc["_id"], "status": "pending"},
-                {
-                    "$set": {"status": "sending", "claimed_at": clock.iso(now)},
-                    "$inc": {"attempts": 1},
-                },
-            )
-            if won is not None:
-                claimed.append(won)
-        return claimed
+        if not due:
+            return []
+        ids = [doc["_id"] for doc in due]
+        token = uuid.uuid4().hex
+        self.deliveries.update_many(
+            {"_id": {"$in": ids}, "status": "pending"},
+            {
+                "$set": {"status": "sending", "claimed_at": clock.iso(now), "claim": token},
+                "$inc": {"attempts": 1},
+            },
+        )
+        won = {d["_id"]: d for d in self.deliveries.find({"_id": {"$in": ids}, "claim": token})}
+        return [won[i] for i in ids if i in won]  # in the due order
 
     def finish(self, doc_id: str, fields: dict[str, Any]) -> None:
         self.deliveries.update_one({"_id": doc_id}, {"$set": fields})
