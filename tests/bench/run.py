@@ -251,6 +251,9 @@ def wait_quiet(eco: Ecosystem, timeout: float = 300.0) -> float:
         consumed = backlog = 0.0
         for text in _metrics(eco).values():
             consumed += _metric_sum(text, "jembatan_events_consumed_total")
+            # analytics' Faust worker (distributed) counts no events consumed: its
+            # published counts are the sign it is still catching up
+            consumed += _metric_sum(text, "jembatan_analytics_city_reports")
             backlog += _metric_sum(text, "jembatan_consumer_lag_records")
             backlog += _metric_sum(text, "jembatan_outbox_backlog_documents")
             backlog += _metric_sum(text, "jembatan_notify_deliveries_due")
