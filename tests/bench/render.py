@@ -22,6 +22,10 @@ intake's per-client rate limit lifted for the run and email written to the log i
 modes (no mail server: the channel is not what is compared). *Embedded*: the embedded log and
 store. *Distributed*: Kafka and the Mongo-wire server named above (mongo-java-server,
 the server that keeps MongoDB's per-document atomicity; see docs/architecture.md).
+*kafka-embedded-store*: the distributed mode's services on Kafka with each service's
+store embedded (`JEMBATAN_STORE_BACKEND=embedded`): the same pipeline with a store that
+uses its indexes, to show what the design reaches without the stand-in server, which
+uses none but `_id` and unique ones (see the store's share below).
 
 - **Intake alone**: closed-loop clients submit reports for the stated time while
   routing, notify and analytics are paused (SIGSTOP), against the same clients calling

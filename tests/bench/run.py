@@ -60,7 +60,11 @@ from tests.e2e.harness import ROOT, Ecosystem
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 MONGO_ATOMIC = os.environ.get("MONGO_ATOMIC_URL", "mongodb://127.0.0.1:27018/")
-ADMIN_TOKEN = "bench-admin-token-0001"  # notify's delivery log, read once idle
+ADMIN_TOKEN = "bench-admin-token-0001"
+#: The distributed mode's services on Kafka with the embedded store in place of the
+#: Mongo-wire server (JEMBATAN_STORE_BACKEND=embedded): the pipeline on the real log,
+#: with a store that uses its indexes, for the figures the stand-in server hides.
+KAFKA_EMBEDDED = "kafka-embedded-store"  # notify's delivery log, read once idle
 
 
 @dataclass
@@ -405,7 +409,7 @@ def bench_mode(
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         eco = Ecosystem(
-            mode=mode,
+            mode="embedded" if mode == "embedded" else "distributed",
             workdir=Path(tmp),
             kafka_bootstrap=KAFKA,
             mongo_url=mongo_url,
@@ -419,6 +423,7 @@ def bench_mode(
                 # distributed default is SMTP, and with no mail server on its port every
                 # email failed and was retried with backoff, which the drain waited for.
                 "JEMBATAN_EMAIL_PROVIDER": "log",
+                **({"JEMBATAN_STORE_BACKEND": "embedded"} if mode == KAFKA_EMBEDDED else {}),
             },
         )
         eco.start(timeout=180)
@@ -452,7 +457,7 @@ def bench_mode(
             e2e = end_to_end(eco, half, seconds)
             bus: Bus = (
                 KafkaBus(KAFKA, namespace=f"{eco.run_id}.")
-                if mode == "distributed"
+                if mode != "embedded"
                 else EmbeddedBus(eco.workdir / "data" / "log")
             )
             try:
@@ -464,11 +469,11 @@ def bench_mode(
             eco.stop()
     ms = 1000.0
     return {
-        "bus": "Kafka 3.9.1 (KRaft, one node)" if mode == "distributed" else "embedded log",
+        "bus": "Kafka 3.9.1 (KRaft, one node)" if mode != "embedded" else "embedded log",
         "store": (
             f"{server_name(mongo_url)} at {mongo_url}"
             if mode == "distributed"
-            else "embedded store"
+            else "embedded store (one SQLite database per service, indexed, atomic)"
         ),
         "capacity_per_s": round(capacity, 2),
         "intake_alone_ratio": round(alone.rate / trivial.rate, 3),
@@ -565,16 +570,21 @@ def machine() -> str:
 
 def targets(modes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    emb, dist = modes.get("embedded"), modes.get("distributed")
-    if emb and dist:
-        ratio = dist["capacity_per_s"] / max(emb["capacity_per_s"], 1e-9)
-        out.append(
-            {
-                "target": "distributed capacity >= 50% of embedded capacity",
-                "value": round(ratio, 3),
-                "met": ratio >= 0.5,
-            }
-        )
+    emb = modes.get("embedded")
+    for name, what in (
+        ("distributed", "distributed capacity"),
+        (KAFKA_EMBEDDED, f"{KAFKA_EMBEDDED} capacity (the design on Kafka, no stand-in)"),
+    ):
+        other = modes.get(name)
+        if emb and other:
+            ratio = other["capacity_per_s"] / max(emb["capacity_per_s"], 1e-9)
+            out.append(
+                {
+                    "target": f"{what} >= 50% of embedded capacity",
+                    "value": round(ratio, 3),
+                    "met": ratio >= 0.5,
+                }
+            )
     for name, m in modes.items():
         p99, lost = m["e2e_p99_ms"], m["lost_or_late"]
         out.append(
@@ -600,7 +610,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 20)))
     parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_CLIENTS", 8)))
-    parser.add_argument("--modes", default=os.environ.get("BENCH_MODES", "embedded,distributed"))
+    parser.add_argument(
+        "--modes", default=os.environ.get("BENCH_MODES", f"embedded,distributed,{KAFKA_EMBEDDED}")
+    )
     parser.add_argument("--mongo", default=MONGO_ATOMIC, help="distributed mode's store")
     parser.add_argument("--label", default=os.environ.get("BENCH_LABEL", ""))
     parser.add_argument(
