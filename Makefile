@@ -71,7 +71,7 @@ format: install ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format jembatan services tests
 	$(VENV)/bin/ruff check --fix jembatan services tests
 
-bench: install ## benchmarks (ratios against baselines measured in the same run)
+bench: install ## both modes in one run (ratios, targets): docs/benchmarks.json, docs/benchmarks.md rendered from it
 	@started=$$(mktemp); \
 	trap 'bash infra/servers.sh down --recorded "$$started"; rm -f "$$started"' EXIT; \
 	bash infra/servers.sh up all --record "$$started" && \

@@ -47,6 +47,13 @@ class CommonSettings(BaseSettings):
         validation_alias=AliasChoices("MONGO_URL", "JEMBATAN_MONGO_URL"),
     )
     mongo_database_prefix: str = Field(default="jembatan", pattern=r"^[A-Za-z0-9_]+$")
+    store_backend: Literal["auto", "embedded"] = Field(
+        default="auto",
+        description="auto: MongoDB in distributed mode, the embedded store otherwise; "
+        "embedded in distributed mode keeps each service's store in data_dir on this "
+        "machine (every replica must share it): for measuring Kafka without a database "
+        "server (make bench), never for production",
+    )
     topic_partitions: int = Field(default=6, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "127.0.0.1"

@@ -13,6 +13,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
 class ServiceMetrics:
     """The metrics every service exports, prefixed ``jembatan_``."""
 
@@ -68,6 +71,18 @@ class ServiceMetrics:
             "Delay from the event's time to the end of its handling.",
             ["service", "group"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+        # How much work each round trip carries: a consumer's poll and the outbox relay's
+        # send each cost a store commit and a network round trip whatever their size, so
+        # these show whether work is batched under load (`make bench` reports the means).
+        self.batch_records = Histogram(
+            "jembatan_batch_records",
+            "Records per batch: a consumer's poll (kind=consume), the outbox relay's send "
+            "(kind=relay).",
+            ["service", "kind", "name"],
+            buckets=BATCH_BUCKETS,
             registry=r,
         )
 

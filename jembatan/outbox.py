@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from prometheus_client import Gauge
@@ -122,6 +122,9 @@ class OutboxRelay:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._held = 0  # blocks inside hold(): wakes wait for the last one to end
+        self._deferred = False
+        self._hold_lock = threading.Lock()
         self.backlog = Gauge(
             "jembatan_outbox_backlog_documents",
             "Documents with events not yet published.",
@@ -137,8 +140,33 @@ class OutboxRelay:
         collection.create_index([PENDING])
 
     def wake(self) -> None:
-        """Called after a write: publish now instead of at the next poll."""
+        """Called after a write: publish now instead of at the next poll (or, inside
+        hold(), once the held work is done)."""
+        with self._hold_lock:
+            if self._held:
+                self._deferred = True
+                return
         self._wake.set()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Defer wakes to the end of the block: a consumer handling a batch of events
+        writes one document per event, and woken per write the relay would publish them
+        one or two at a time, each publication a log round trip and a read of the
+        pending page. Held, they go out together when the batch is done (and at the
+        latest at the relay's next poll, ``idle_wait``)."""
+        with self._hold_lock:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._hold_lock:
+                self._held -= 1
+                fire = self._held == 0 and self._deferred
+                if fire:
+                    self._deferred = False
+            if fire:
+                self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -146,8 +174,9 @@ class OutboxRelay:
 
     def run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # a write from now on wakes the wait below
             try:
-                published = self.relay_once()
+                self.relay_once()
                 self.healthy = True
                 self.last_error = None
             except (BusUnavailable, StoreUnavailable) as exc:
@@ -158,9 +187,10 @@ class OutboxRelay:
                 continue
             if self.page_full:
                 continue  # a backlog: drain it at full speed
-            if published == 0:
-                self._wake.wait(self.idle_wait)
-                self._wake.clear()
+            # A short page: wait for the next write's wake (deferred to the end of a
+            # consumer's batch, see hold) or the poll, rather than polling again at once
+            # for the one or two documents a busy consumer writes meanwhile.
+            self._wake.wait(self.idle_wait)
             self._stop.wait(self.linger)
 
     def relay_once(self) -> int:
@@ -197,12 +227,41 @@ class OutboxRelay:
         self.bus.producer().send(
             [event.to_record(topic) for _, pending in batch for _, topic, event in pending]
         )
+        self.metrics.batch_records.labels(labels[0], "relay", labels[1]).observe(
+            sum(len(pending) for _, pending in batch)
+        )
         now = clock.iso(clock.now())
         with self.unit_of_work():  # counted once committed
-            marked = [t for doc_id, pending in batch for t in self._mark_sent(doc_id, pending, now)]
+            marked = self._mark_batch(batch, now)
         for topic in marked:
             self.metrics.events_published.labels(self.metrics.service, topic).inc()
         return len(marked)
+
+    def _mark_batch(
+        self, batch: list[tuple[object, list[tuple[str, str, CloudEvent]]]], now: str
+    ) -> list[str]:
+        """Mark the batch's events sent in one bulk write (one round trip for the page);
+        if another relay marked some of them meanwhile, each document is marked again
+        event by event (``_mark_sent``), which marks only what is still unsent. Returns
+        the topics of the events marked, for the published counter: in that race, the
+        events this relay's bulk write had marked already go uncounted (the counter is a
+        metric; the marks, which decide what is published again, stay exact)."""
+        updates = [self._mark_all(doc_id, pending, now) for doc_id, pending in batch]
+        if self.collection.update_each(updates) == len(updates):
+            return [topic for _, pending in batch for _, topic, _ in pending]
+        return [t for doc_id, pending in batch for t in self._mark_sent(doc_id, pending, now)]
+
+    @staticmethod
+    def _mark_all(
+        doc_id: object, pending: list[tuple[str, str, CloudEvent]], now: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The conditional update marking all of a document's pending events at once."""
+        unsent: dict[str, Any] = {f"outbox.{eid}.sent_at": None for eid, _, _ in pending}
+        sent: dict[str, Any] = {}
+        for eid, _, _ in pending:
+            sent[f"outbox.{eid}.sent_at"] = now
+            sent[f"outbox.{eid}.event"] = None  # published: the body is on the log now
+        return {"_id": doc_id, **unsent}, {"$set": sent, "$inc": {PENDING: -len(pending)}}
 
     def _mark_sent(
         self, doc_id: object, pending: list[tuple[str, str, CloudEvent]], now: str
@@ -211,14 +270,7 @@ class OutboxRelay:
         document, the pending count drops once per event, never below zero. All at once
         in the usual case; one by one when another relay marked some of them first.
         Returns the topics of the events this call marked."""
-        unsent = {f"outbox.{eid}.sent_at": None for eid, _, _ in pending}
-        sent: dict[str, Any] = {}
-        for eid, _, _ in pending:
-            sent[f"outbox.{eid}.sent_at"] = now
-            sent[f"outbox.{eid}.event"] = None  # published: the body is on the log now
-        marked = self.collection.update_one(
-            {"_id": doc_id, **unsent}, {"$set": sent, "$inc": {PENDING: -len(pending)}}
-        )
+        marked = self.collection.update_one(*self._mark_all(doc_id, pending, now))
         if marked.modified:
             return [topic for _, topic, _ in pending]
         topics = []

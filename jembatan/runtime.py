@@ -30,8 +30,9 @@ def open_bus(settings: CommonSettings, client_id: str) -> Bus:
 
 
 def open_store(settings: CommonSettings, service: str) -> DocumentStore:
-    """Each service its own database: no service reads another's collections."""
-    if settings.mode == "distributed":
+    """Each service its own database: no service reads another's collections. MongoDB
+    in distributed mode unless ``store_backend`` says embedded (see CommonSettings)."""
+    if settings.mode == "distributed" and settings.store_backend == "auto":
         from jembatan.store.mongo import MongoStore
 
         return MongoStore(settings.mongo_url, f"{settings.mongo_database_prefix}_{service}")

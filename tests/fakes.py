@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jembatan.bus.port import OutgoingRecord, TopicSpec
+from jembatan.store import indexes as ix
 from jembatan.store import query as q
 from jembatan.store.port import Document, DuplicateKey, UpdateResult
 
@@ -25,11 +26,20 @@ class FakeCollection:
         self.name = name
         self.docs: list[Document] = []
         self.unique: list[tuple[str, ...]] = []
+        self.indexes: list[tuple[str, ...]] = []
         self.lock = threading.RLock()
 
     def create_index(self, fields: Sequence[str], unique: bool = False) -> None:
         if unique and tuple(fields) not in self.unique:
             self.unique.append(tuple(fields))
+        if tuple(fields) not in self.indexes:
+            self.indexes.append(tuple(fields))
+
+    def _served(self, filter: Any, sort: Any = None, limit: int = 0) -> None:
+        """Refuse a query no index bounds, as a growing MongoDB collection would punish it
+        (``jembatan.store.indexes``): the unit tests find a hot-path query without its
+        index."""
+        ix.check(self.name, self.indexes, filter, sort, limit)
 
     def _check(self, doc: Document, ignore: Document | None = None) -> None:
         for other in self.docs:
@@ -54,14 +64,35 @@ class FakeCollection:
         return found[0] if found else None
 
     def find(self, filter: Any, sort: Any = None, limit: int = 0, skip: int = 0) -> list[Document]:
+        self._served(filter, sort, limit + skip if limit else 0)
+        return self._find(filter, sort, limit, skip)
+
+    def scan(self, filter: Any = None, sort: Any = None) -> list[Document]:
+        """The matching documents without the index check: for a test that inspects the
+        state its code left (no service reads a collection this way)."""
+        return self._find(filter or {}, sort)
+
+    def poke(self, filter: Any, update: Any) -> UpdateResult:
+        """update_many without the index check: for a test that sets up a state."""
+        return self._update(filter, update, False, many=True, checked=False)[0]
+
+    def _find(self, filter: Any, sort: Any = None, limit: int = 0, skip: int = 0) -> list[Document]:
         with self.lock:
             hits = q.sort_documents([d for d in self.docs if q.matches(d, filter)], sort)[skip:]
             return copy.deepcopy(hits[:limit] if limit else hits)
 
     def _update(
-        self, filter: Any, update: Any, upsert: bool, many: bool, sort: Any = None
+        self,
+        filter: Any,
+        update: Any,
+        upsert: bool,
+        many: bool,
+        sort: Any = None,
+        checked: bool = True,
     ) -> tuple[UpdateResult, Document | None, Document | None]:
         """(result, the first document before, after) of an update."""
+        if checked:
+            self._served(filter, sort, 0 if many else 1)
         with self.lock:
             hits = q.sort_documents([d for d in self.docs if q.matches(d, filter)], sort)
             if not hits:
@@ -89,6 +120,9 @@ class FakeCollection:
     def update_many(self, filter: Any, update: Any) -> UpdateResult:
         return self._update(filter, update, False, many=True)[0]
 
+    def update_each(self, updates: Any) -> int:
+        return sum(self.update_one(f, u).modified for f, u in updates)
+
     def find_one_and_update(
         self,
         filter: Any,
@@ -101,6 +135,7 @@ class FakeCollection:
         return after if return_new else before
 
     def delete_one(self, filter: Any) -> int:
+        self._served(filter)
         with self.lock:
             for i, d in enumerate(self.docs):
                 if q.matches(d, filter):
@@ -109,6 +144,7 @@ class FakeCollection:
             return 0
 
     def delete_many(self, filter: Any) -> int:
+        self._served(filter)
         with self.lock:
             before = len(self.docs)
             self.docs = [d for d in self.docs if not q.matches(d, filter)]

@@ -82,10 +82,13 @@ class ConsumerRunner:
         lag_interval: float = 5.0,
         unit_of_work: UnitOfWork | None = None,
         after_commit: Callable[[], None] | None = None,
+        hold: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         """``unit_of_work``: the store's (see the module doc); ``after_commit``: called
         once the batch's writes are committed (to wake an outbox relay, which would not
-        see them before)."""
+        see them before); ``hold``: a block around each batch during which the service's
+        outbox relay defers the wakes of the handler's writes (``OutboxRelay.hold``), so
+        that the batch's events are published together rather than one by one."""
         self.name = f"consumer-{group}"
         self.bus = bus
         self.group = group
@@ -98,6 +101,7 @@ class ConsumerRunner:
         self.lag_interval = lag_interval
         self.unit_of_work = unit_of_work
         self.after_commit = after_commit
+        self.hold = hold or nullcontext
         self.healthy = True
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -115,7 +119,8 @@ class ConsumerRunner:
             while not self._stop.is_set():
                 records = consumer.poll(self.poll_timeout)
                 if records:
-                    self._process_batch(consumer, records)
+                    with self.hold():
+                        self._process_batch(consumer, records)
                 if time.monotonic() >= next_lag:
                     next_lag = time.monotonic() + self.lag_interval
                     self._report_lag(consumer)
@@ -145,6 +150,9 @@ class ConsumerRunner:
             return False
 
     def _process_batch(self, consumer: BusConsumer, records: list[Record]) -> None:
+        self.metrics.batch_records.labels(self.metrics.service, "consume", self.group).observe(
+            len(records)
+        )
         wanted = [r for r in records if not self._not_for_us(r)]
         if not wanted:
             consumer.commit({(r.topic, r.partition): r.offset + 1 for r in records})

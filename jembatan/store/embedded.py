@@ -552,15 +552,17 @@ class EmbeddedCollection:
         fields = list(fields)
         if not fields:
             raise ValueError("an index needs at least one field")
-        paths = []
+        paths, orders = [], []
         for field in fields:
-            path = _json_path(q.split_path(field))
+            descending = field.startswith("-")  # "-name": a descending key
+            path = _json_path(q.split_path(field[1:] if descending else field))
             if path is None:
                 raise ValueError(f"cannot index field {field!r}")
             paths.append(path)
+            orders.append(" DESC" if descending else "")
         digest = hashlib.sha1(_dumps(fields).encode()).hexdigest()[:16]
         with self._write() as conn:
-            plain = ", ".join(f"json_extract(doc, {p})" for p in paths)
+            plain = ", ".join(f"json_extract(doc, {p}){o}" for p, o in zip(paths, orders, strict=True))
             conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {_quote_ident(f'ix_{self.name}_{digest}')} "
                 f"ON {self._table} ({plain})"
@@ -624,6 +626,10 @@ class EmbeddedCollection:
                     self._replace(conn, rowid, new)
                     modified += 1
         return UpdateResult(len(rows), modified)
+
+    def update_each(self, updates: Sequence[tuple[Filter, Update]]) -> int:
+        """One after the other; inside a unit of work (the relay's) they are one commit."""
+        return sum(self.update_one(f, u).modified for f, u in updates)
 
     def find_one_and_update(
         self,

@@ -96,7 +96,10 @@ class MongoCollection:
         self._write_lock = write_lock
 
     def create_index(self, fields: Sequence[str], unique: bool = False) -> None:
-        keys = [(f, pymongo.ASCENDING) for f in fields]
+        keys = [
+            (f[1:], pymongo.DESCENDING) if f.startswith("-") else (f, pymongo.ASCENDING)
+            for f in fields
+        ]
         _guard(lambda: self._c.create_index(keys, unique=unique))
 
     def insert_one(self, doc: Document) -> Any:
@@ -133,6 +136,13 @@ class MongoCollection:
         with self._write_lock():
             r = _guard(lambda: self._c.update_many(dict(filter), dict(update)))
         return UpdateResult(r.matched_count, r.modified_count, None)
+
+    def update_each(self, updates: Sequence[tuple[Filter, Update]]) -> int:
+        if not updates:
+            return 0
+        ops = [pymongo.UpdateOne(dict(f), dict(u)) for f, u in updates]
+        with self._write_lock():
+            return int(_guard(lambda: self._c.bulk_write(ops, ordered=True).modified_count))
 
     def find_one_and_update(
         self,

@@ -43,7 +43,8 @@ class UpdateResult:
 class Collection(Protocol):
     name: str
 
-    def create_index(self, fields: Sequence[str], unique: bool = False) -> None: ...
+    def create_index(self, fields: Sequence[str], unique: bool = False) -> None:
+        """An index on ``fields`` in order; a field written ``-name`` is descending."""
 
     def insert_one(self, doc: Document) -> Any:
         """Insert and return the _id; raise DuplicateKey on a unique clash."""
@@ -61,6 +62,11 @@ class Collection(Protocol):
     def update_one(self, filter: Filter, update: Update, upsert: bool = False) -> UpdateResult: ...
 
     def update_many(self, filter: Filter, update: Update) -> UpdateResult: ...
+
+    def update_each(self, updates: Sequence[tuple[Filter, Update]]) -> int:
+        """Apply each (filter, update) pair as update_one, in order, and return how many
+        documents were modified: one round trip on MongoDB (a bulk write) instead of one
+        per pair. Each update is atomic on its own document; the set is not atomic."""
 
     def find_one_and_update(
         self,

@@ -63,6 +63,8 @@ def build(
         cases.ensure_indexes()
         cases.backfill_affected()
         rules.ensure_indexes()
+        keys.ensure_indexes()
+        unrouted.ensure_indexes()
         feed.ensure_indexes()
         if settings.mode == "embedded" or settings.seed_demo:
             seed(rules, keys, now())
@@ -90,6 +92,7 @@ def build(
         types=TYPES,
         unit_of_work=runtime.store.unit_of_work,
         after_commit=relay.wake,
+        hold=relay.hold,
     )
     timers = SlaScanner(
         cases, service, metrics, interval=settings.sla_scan_interval_s, now=now, on_write=relay.wake

@@ -136,6 +136,7 @@ def test_two_relays_on_one_document_mark_each_event_once(
 
         count_documents = staticmethod(reports.count_documents)
         update_one = staticmethod(reports.update_one)
+        update_each = staticmethod(reports.update_each)
 
     b.collection = StaleView()  # type: ignore[assignment]
     assert b.relay_once() == 0

@@ -290,6 +290,15 @@ def test_non_unique_index_allows_duplicates(store: Store) -> None:
     assert coll.count_documents({"district": "d1"}) == 2
 
 
+def test_descending_index_key_serves_a_mixed_order(store: Store) -> None:
+    coll = fresh(store)
+    coll.create_index(["agency", "-affected", "due"])  # "-name": a descending key
+    for i, (affected, due) in enumerate([(1, "b"), (3, "c"), (3, "a"), (2, "a")]):
+        coll.insert_one({"_id": f"c{i}", "agency": "x", "affected": affected, "due": due})
+    page = coll.find({"agency": "x"}, sort=[("affected", -1), ("due", 1)], limit=3)
+    assert [d["_id"] for d in page] == ["c2", "c1", "c3"]
+
+
 # ---------------------------------------------------------------- updates
 
 
@@ -364,6 +373,28 @@ def test_update_many(store: Store) -> None:
     assert coll.count_documents({"touched": 1}) == 3
     r = coll.update_many({"status": "none"}, {"$set": {"seen": True}})
     assert (r.matched, r.modified) == (0, 0)
+
+
+def test_update_each_applies_each_pair_in_order_and_counts_the_modified(store: Store) -> None:
+    coll = fresh(store)
+    for i in range(3):
+        coll.insert_one({"_id": f"d{i}", "v": 0, "sent": None})
+    assert coll.update_each([]) == 0
+    modified = coll.update_each(
+        [
+            ({"_id": "d0", "sent": None}, {"$set": {"sent": "t"}, "$inc": {"v": 1}}),
+            ({"_id": "d1", "sent": None}, {"$set": {"sent": "t"}, "$inc": {"v": 1}}),
+            ({"_id": "d0", "sent": None}, {"$set": {"sent": "u"}}),  # no longer matches
+            ({"_id": "nope"}, {"$set": {"sent": "t"}}),
+            ({"_id": "d1"}, {"$inc": {"v": 10}}),  # sees the earlier pair's change
+        ]
+    )
+    assert modified == 3
+    assert {d["_id"]: (d["v"], d["sent"]) for d in coll.find({})} == {
+        "d0": (1, "t"),
+        "d1": (11, "t"),
+        "d2": (0, None),
+    }
 
 
 def test_upsert_with_set_on_insert(store: Store) -> None:

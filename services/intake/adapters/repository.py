@@ -22,10 +22,13 @@ class ReportRepository:
 
     def create_indexes(self) -> None:
         self.reports.create_index(["idempotency_key_sha256"], unique=True)
-        self.reports.create_index(["submitted_at"])
-        self.reports.create_index(["district_id", "submitted_at"])
-        self.reports.create_index(["category", "submitted_at"])
-        self.reports.create_index(["status", "submitted_at"])
+        # search pages: newest first with _id breaking ties, the order coming out of the
+        # index (jembatan.store.indexes): without _id in it, the server would read and
+        # sort every report of the district / category / status to give one page
+        self.reports.create_index(["submitted_at", "_id"])
+        self.reports.create_index(["district_id", "submitted_at", "_id"])
+        self.reports.create_index(["category", "submitted_at", "_id"])
+        self.reports.create_index(["status", "submitted_at", "_id"])
 
     def insert(self, doc: Document) -> None:
         self.reports.insert_one(doc)

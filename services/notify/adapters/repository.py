@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +43,14 @@ class NotifyRepository:
     def ensure_indexes(self) -> None:
         self.deliveries.create_index(["event_id", "recipient", "channel"], unique=True)
         self.deliveries.create_index(["status", "next_attempt_at"])
+        # the digest worker's waiting entries and the admin log by status, oldest first
+        self.deliveries.create_index(["status", "created_at"])
+        # the admin log: one report's deliveries, and the newest of all
+        self.deliveries.create_index(["report_id", "created_at"])
+        self.deliveries.create_index(["created_at"])
         self.deliveries.create_index(["address_key", "created_at"])
-        self.pending.create_index(["report_id"])
+        self.pending.create_index(["report_id", "event_time"])
+        self.pending.create_index(["created_at"])  # expiry (the store has no TTL index)
         self.feed.create_index(["report_id", "at"])
         self.subscriptions.create_index(["kind", "district_id"])
         self.subscriptions.create_index(["kind", "cells"])
@@ -141,28 +147,18 @@ class NotifyRepository:
         area: bool,
         follow: bool,
     ) -> list[Subscription]:
-        """A superset of the matching subscriptions; the domain rules decide exactly."""
-        found: dict[str, Document] = {}
-
-        def add(docs: Iterable[Document]) -> None:
-            for d in docs:
-                found[d["_id"]] = d
-
+        """A superset of the matching subscriptions; the domain rules decide exactly.
+        One query per event (an ``$or`` whose every branch has its index), not one per
+        kind of subscription."""
+        branches: list[Document] = []
         if area and report is not None:
-            add(
-                self.subscriptions.find(
-                    {"kind": "area", "active": True, "district_id": report.district_id}
-                )
-            )
-            add(
-                self.subscriptions.find(
-                    {"kind": "area", "active": True, "cells": geo.cell_of(report.lat, report.lon)}
-                )
-            )
+            branches.append({"kind": "area", "district_id": report.district_id})
+            branches.append({"kind": "area", "cells": geo.cell_of(report.lat, report.lon)})
         if follow:
-            add(self.subscriptions.find({"kind": "report", "active": True, "report_id": report_id}))
-        add(self.subscriptions.find({"kind": "events", "active": True}))
-        return [to_subscription(d) for d in found.values()]
+            branches.append({"kind": "report", "report_id": report_id})
+        branches.append({"kind": "events"})
+        docs = self.subscriptions.find({"$or": branches, "active": True})
+        return [to_subscription(d) for d in {d["_id"]: d for d in docs}.values()]
 
     # -- agencies ---------------------------------------------------------------------
     def agency_doc(self, agency_id: str) -> Document | None:
@@ -214,24 +210,29 @@ class NotifyRepository:
 
     def claim_due(self, now: datetime, limit: int) -> list[Document]:
         """Claim up to ``limit`` due deliveries, oldest first, each moved from pending to
-        sending by its own compare-and-set (another dispatcher may win some)."""
+        sending by its own conditional update (another dispatcher may win some). Three
+        round trips for the page, not one per delivery: read the due page, move what is
+        still pending with one update_many stamped with this claim's token (each
+        document's update is atomic, so a delivery goes to one claimant), read back
+        what carries the token."""
         due = self.deliveries.find(
             {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}},
             sort=[("next_attempt_at", 1)],
             limit=limit,
         )
-        claimed = []
-        for doc in due:
-            won = self.deliveries.find_one_and_update(
-                {"_id": doc["_id"], "status": "pending"},
-                {
-                    "$set": {"status": "sending", "claimed_at": clock.iso(now)},
-                    "$inc": {"attempts": 1},
-                },
-            )
-            if won is not None:
-                claimed.append(won)
-        return claimed
+        if not due:
+            return []
+        ids = [doc["_id"] for doc in due]
+        token = uuid.uuid4().hex
+        self.deliveries.update_many(
+            {"_id": {"$in": ids}, "status": "pending"},
+            {
+                "$set": {"status": "sending", "claimed_at": clock.iso(now), "claim": token},
+                "$inc": {"attempts": 1},
+            },
+        )
+        won = {d["_id"]: d for d in self.deliveries.find({"_id": {"$in": ids}, "claim": token})}
+        return [won[i] for i in ids if i in won]  # in the due order
 
     def reclaim_sending(self, channels: list[str], claimed_before: datetime) -> int:
         """Back to pending: entries of ``channels`` claimed before ``claimed_before`` and

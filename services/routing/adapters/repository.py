@@ -30,6 +30,9 @@ CASES = "cases"
 RULESETS = "rulesets"
 API_KEYS = "api_keys"
 UNROUTED = "unrouted_reports"
+MIGRATIONS = "migrations"
+#: Cases stored before "me too" get their ``affected`` sort key once.
+AFFECTED_MIGRATION = "cases.affected"
 
 
 def case_id_for(report_id: str) -> str:
@@ -85,31 +88,46 @@ def case_state_fields(case: Case) -> dict[str, Any]:
 class CaseRepository:
     def __init__(self, store: DocumentStore) -> None:
         self.c: Collection = store.collection(CASES)
+        self._migrations: Collection = store.collection(MIGRATIONS)
 
     def ensure_indexes(self) -> None:
         self.c.create_index(["report_id"], unique=True)
         self.c.create_index(["category", "cell", "status"])
-        self.c.create_index(["agency_id", "status", "due_at"])
-        self.c.create_index(["agency_id", "status", "affected"])  # queue sort=affected
-
-    def backfill_affected(self, batch: int = 500) -> int:
-        """Give ``affected`` to cases stored before it existed (once, at start-up: a scan
-        of the cases without it, none after the first run); the number updated."""
-        done = 0
-        while True:
-            docs = self.c.find({"affected": {"$exists": False}}, limit=batch)
-            if not docs:
-                return done
-            for doc in docs:
-                self.c.update_one(
-                    {"_id": doc["_id"], "affected": {"$exists": False}},
-                    {"$set": {"affected": affected(doc)}},
-                )
-                done += 1
+        # the agency queue: its open cases, soonest deadline first, _id breaking ties (the
+        # page's sort comes out of the index: no in-memory sort of the agency's queue)
+        self.c.create_index(["agency_id", "status", "due_at", "_id"])
+        # the queue sorted by people affected, most first, then soonest deadline
+        self.c.create_index(["agency_id", "status", "-affected", "due_at", "_id"])
         self.c.create_index(["duplicate_of"])
         self.c.create_index(["dups_pending"])
         self.c.create_index(["status", "sla.ack_breached", "sla.ack_due"])
         self.c.create_index(["status", "sla.resolve_breached", "sla.resolve_due"])
+
+    def backfill_affected(self, batch: int = 500) -> int:
+        """Give ``affected`` to cases stored before it existed; the number updated.
+
+        A one-time migration: it walks the cases in ``_id`` pages (the ``_id`` index
+        serves every page) and records itself as done, so later starts read one document.
+        """
+        migrations = self._migrations
+        if migrations.find_one({"_id": AFFECTED_MIGRATION}) is not None:
+            return 0
+        done, after = 0, ""
+        while True:
+            docs = self.c.find({"_id": {"$gt": after}}, sort=[("_id", 1)], limit=batch)
+            if not docs:
+                break
+            for doc in docs:
+                if "affected" not in doc:
+                    result = self.c.update_one(
+                        {"_id": doc["_id"], "affected": {"$exists": False}},
+                        {"$set": {"affected": affected(doc)}},
+                    )
+                    done += result.modified
+            after = docs[-1]["_id"]
+        with contextlib.suppress(DuplicateKey):  # another replica finished it too
+            migrations.insert_one({"_id": AFFECTED_MIGRATION, "at": clock.iso(clock.now())})
+        return done
 
     def get(self, case_id: str) -> Document | None:
         return self.c.find_one({"_id": case_id})
@@ -206,6 +224,10 @@ class ApiKeyRepository:
     def __init__(self, store: DocumentStore) -> None:
         self.c: Collection = store.collection(API_KEYS)
 
+    def ensure_indexes(self) -> None:
+        self.c.create_index(["key_id"])  # revoke by the id an operator sees
+        self.c.create_index(["created_at"])  # the operators' list, in order
+
     def lookup(self, key: str) -> Document | None:
         return self.c.find_one({"_id": hash_key(key), "revoked": False})
 
@@ -231,8 +253,8 @@ class ApiKeyRepository:
         key = f"jbt_{role[:2]}_{secrets.token_urlsafe(24)}"
         return key, self.add(key, role, subject, created_by, now)
 
-    def list(self) -> list[Document]:
-        return self.c.find({}, sort=[("created_at", 1)])
+    def list(self, limit: int = 10_000) -> list[Document]:
+        return self.c.find({}, sort=[("created_at", 1)], limit=limit)
 
     def revoke(self, key_id: str) -> bool:
         return self.c.update_one({"key_id": key_id}, {"$set": {"revoked": True}}).matched > 0
@@ -241,6 +263,9 @@ class ApiKeyRepository:
 class UnroutedRepository:
     def __init__(self, store: DocumentStore) -> None:
         self.c: Collection = store.collection(UNROUTED)
+
+    def ensure_indexes(self) -> None:
+        self.c.create_index(["at"])  # the operators' list, newest first
 
     def add(self, report: Mapping[str, Any], now: datetime, rules_version: int | None) -> None:
         with contextlib.suppress(DuplicateKey):

@@ -66,7 +66,7 @@ class World:
         while time.monotonic() < deadline:
             if self.n.dispatchers[0].process_batch():
                 continue
-            if self.n.repo.deliveries.count_documents({"status": "pending"}) == 0:
+            if not self.n.repo.deliveries.scan({"status": "pending"}):
                 return
             time.sleep(0.005)
         raise AssertionError("deliveries still pending")
@@ -79,7 +79,7 @@ class World:
 
     def statuses(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for d in self.n.repo.deliveries.find({}):
+        for d in self.n.repo.deliveries.scan():
             out[d["status"]] = out.get(d["status"], 0) + 1
         return out
 
@@ -541,9 +541,7 @@ def test_reporter_messages_waiting_too_long_for_a_contact_expire(w: World) -> No
     w.publish(e.submitted())
     worker = PendingExpiryWorker(w.n.repo, w.n.metrics, timedelta(hours=1))
     assert worker.tick() == 0
-    w.n.repo.pending.update_many(
-        {}, {"$set": {"created_at": clock.iso(clock.now() - timedelta(hours=2))}}
-    )
+    w.n.repo.pending.poke({}, {"$set": {"created_at": clock.iso(clock.now() - timedelta(hours=2))}})
     assert worker.tick() == 1
     assert w.n.repo.pending_for(e.REPORT_ID) == []
 
@@ -625,12 +623,12 @@ def test_a_store_error_before_sending_puts_the_delivery_back(w: World) -> None:
         return real(report_id)
 
     w.n.repo.contact = flaky_contact  # type: ignore[method-assign]
-    w.n.repo.deliveries.update_many({"channel": "feed"}, {"$set": {"status": "parked"}})
+    w.n.repo.deliveries.poke({"channel": "feed"}, {"$set": {"status": "parked"}})
     with pytest.raises(RuntimeError):
         dispatcher.process_one()
-    [doc] = w.n.repo.deliveries.find({"channel": "email"})
+    [doc] = w.n.repo.deliveries.scan({"channel": "email"})
     assert doc["status"] == "pending" and doc["attempts"] == 0
-    w.n.repo.deliveries.update_many({}, {"$set": {"next_attempt_at": clock.iso(clock.now())}})
+    w.n.repo.deliveries.poke({}, {"$set": {"next_attempt_at": clock.iso(clock.now())}})
     w.drain()
     assert len(w.to_reporter("email")) == 1
 
@@ -646,25 +644,25 @@ def test_a_batch_claims_several_in_one_unit_and_hands_back_the_untried_on_a_stor
         w.publish(e.submitted(report_id=f"JKT-B{n}"))
     dispatcher = w.n.dispatchers[0]
     dispatcher.claim_batch = 4
-    due = w.n.repo.deliveries.count_documents({"status": "pending"})
+    due = len(w.n.repo.deliveries.scan({"status": "pending"}))
     assert due >= 6
     units = w.store.units_of_work
     assert dispatcher.process_batch()
     # claims (and for local channels the sends and outcomes too): one unit of work
     assert w.store.units_of_work == units + 1
-    assert w.n.repo.deliveries.count_documents({"status": "pending"}) == due - 4
-    assert w.n.repo.deliveries.count_documents({"status": "sent"}) == 4
+    assert len(w.n.repo.deliveries.scan({"status": "pending"})) == due - 4
+    assert len(w.n.repo.deliveries.scan({"status": "sent"})) == 4
 
     real = w.n.repo.contact
     w.n.repo.contact = lambda report_id: (_ for _ in ()).throw(RuntimeError("store down"))  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         dispatcher.process_batch()
     # the first was put back by the error path, the rest handed back untried: none stuck
-    assert w.n.repo.deliveries.count_documents({"status": "sending"}) == 0
+    assert len(w.n.repo.deliveries.scan({"status": "sending"})) == 0
     w.n.repo.contact = real  # type: ignore[method-assign]
-    w.n.repo.deliveries.update_many({}, {"$set": {"next_attempt_at": clock.iso(clock.now())}})
+    w.n.repo.deliveries.poke({}, {"$set": {"next_attempt_at": clock.iso(clock.now())}})
     w.drain()
-    assert w.n.repo.deliveries.count_documents({"status": {"$ne": "sent"}}) == 0
+    assert len(w.n.repo.deliveries.scan({"status": {"$ne": "sent"}})) == 0
 
 
 @pytest.mark.parametrize(

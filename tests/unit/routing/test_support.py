@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jembatan.events.catalog import ReportSupported, make_event
+from services.routing.adapters.repository import AFFECTED_MIGRATION, MIGRATIONS
 from services.routing.entrypoints.consumer import make_handler
 from tests.unit.routing.conftest import GAMBIR, Env, report
 from tests.unit.routing.test_geo import destination
@@ -82,8 +83,10 @@ def test_cases_stored_before_affected_existed_get_it(env: Env) -> None:
         env.routing.cases.c.update_one(
             {"_id": case_id}, {"$unset": {"affected": "", "supporters": ""}}
         )
+    # ... on a store this release had never started on (start-up ran the migration)
+    env.runtime.store.collection(MIGRATIONS).delete_one({"_id": AFFECTED_MIGRATION})
     assert svc.support(supported("R3", 2)) == "recorded"  # before the backfill ran
     assert env.routing.cases.backfill_affected() == 1  # only R1 was still missing it
-    assert env.routing.cases.backfill_affected() == 0  # once
+    assert env.routing.cases.backfill_affected() == 0  # once: later starts skip the walk
     got = {c: env.routing.cases.get(c)["affected"] for c in ("case-R1", "case-R3")}  # type: ignore[index]
     assert got == {"case-R1": 2, "case-R3": 3}
