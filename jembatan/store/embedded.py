@@ -562,7 +562,9 @@ class EmbeddedCollection:
             orders.append(" DESC" if descending else "")
         digest = hashlib.sha1(_dumps(fields).encode()).hexdigest()[:16]
         with self._write() as conn:
-            plain = ", ".join(f"json_extract(doc, {p}){o}" for p, o in zip(paths, orders, strict=True))
+            plain = ", ".join(
+                f"json_extract(doc, {p}){o}" for p, o in zip(paths, orders, strict=True)
+            )
             conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {_quote_ident(f'ix_{self.name}_{digest}')} "
                 f"ON {self._table} ({plain})"
