@@ -2,6 +2,9 @@
 # One image for the four services; the command picks one:
 #   docker run IMAGE serve intake|routing|notify|analytics
 # Kubernetes runs it as `jembatan serve <service>` (deploy/k8s/base).
+# The image is production: JEMBATAN_MODE=distributed, so a service refuses to start until
+# its servers, secrets and public URLs are configured (docs/security.md), and no
+# development key is ever accepted.
 # Build: docker build -t jembatan/jembatan:0.1.0 .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -47,7 +50,8 @@ ENV PATH=/opt/jembatan/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     JEMBATAN_HTTP_HOST=0.0.0.0 \
-    JEMBATAN_DATA_DIR=/var/lib/jembatan
+    JEMBATAN_DATA_DIR=/var/lib/jembatan \
+    JEMBATAN_MODE=distributed
 WORKDIR /var/lib/jembatan
 # HTTP (with /metrics, /healthz, /readyz) and gRPC ports of intake, routing, notify, analytics.
 EXPOSE 8000 8001 8002 8003 50051 50052 50053

@@ -3,14 +3,20 @@
 Every variable is prefixed ``JEMBATAN_`` except the two that point at the
 servers (``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGO_URL``), which the tests and
 the Kubernetes manifests share. A bad value stops the process with a message
-naming the variable, never a traceback.
+naming the variable, never a traceback, and never the value (it may be a secret).
+
+Distributed mode is production: ``load`` also refuses to start it while any setting
+still has a development value (a development key, a default secret, a localhost
+default); each settings class lists its own in ``production_problems``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +63,40 @@ class CommonSettings(BaseSettings):
     notify_http_port: int = Field(default=8002, ge=1, le=65535)
     analytics_http_port: int = Field(default=8003, ge=1, le=65535)
     analytics_grpc_port: int = Field(default=50053, ge=1, le=65535)
+    dev_keys: bool = Field(
+        default=False,
+        description="accept the development keys of services/demo/dev_keys.json (the local "
+        "demo: `jembatan run` turns it on); refused in distributed mode and on a "
+        "non-loopback http_host",
+    )
+
+    def production_problems(self) -> list[tuple[str, str]]:
+        """(setting, reason) for every value that must not reach production.
+
+        Checked by ``load`` in distributed mode (and for ``dev_keys`` everywhere), not by a
+        validator, so tests can still build distributed settings by hand."""
+        problems: list[tuple[str, str]] = []
+        if self.mode == "distributed":
+            if self.dev_keys:
+                problems.append(("dev_keys", "development keys are refused in distributed mode"))
+            for name in ("kafka_bootstrap_servers", "mongo_url"):
+                if name not in self.model_fields_set:
+                    problems.append((name, "required in distributed mode (no localhost default)"))
+        elif self.dev_keys and not is_loopback_host(self.http_host):
+            problems.append(
+                ("dev_keys", "development keys are only served on a loopback http_host")
+            )
+        return problems
+
+    def require_explicit(
+        self, problems: list[tuple[str, str]], *names: str, why: str = "required"
+    ) -> None:
+        """Add a problem for each of ``names`` left at its default."""
+        for name in names:
+            if name not in self.model_fields_set:
+                problems.append(
+                    (name, f"{why} in distributed mode (its default is for development)")
+                )
 
     def kafka_client_options(self) -> dict[str, object]:
         """Security options for every Kafka client (kafka-python names)."""
@@ -77,19 +117,52 @@ class CommonSettings(BaseSettings):
         return options
 
 
+def is_loopback_host(host: str) -> bool:
+    """Is ``host`` (a name or an address) this machine only?"""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local_url(url: str) -> bool:
+    """Does ``url`` point at this machine (a development default)?"""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
 class ConfigError(SystemExit):
     pass
+
+
+def env_name(cls: type[BaseSettings], field: str) -> str:
+    """The environment variable a field is read from (its alias when it has one)."""
+    info = cls.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices) and alias.choices:
+        return str(alias.choices[0])
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return f"{prefix}{field.upper()}"
 
 
 def load(cls: type[S], **overrides: object) -> S:
     """Build settings from the environment; exit with a readable message when invalid."""
     try:
-        return cls(**overrides)  # type: ignore[arg-type]
+        settings = cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [f"invalid configuration for {cls.__name__}:"]
-        prefix = cls.model_config.get("env_prefix", "")
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {prefix}{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+            # The setting and the rule, never the rejected input: it may be a secret.
+            field = str(err["loc"][0]) if err["loc"] else ""
+            rest = "".join(f"[{p}]" for p in err["loc"][1:])
+            lines.append(f"  {env_name(cls, field)}{rest}: {err['msg']}")
         print("\n".join(lines), file=sys.stderr)
         raise ConfigError(2) from None
+    problems = settings.production_problems()
+    if problems:
+        lines = [f"refusing to start {cls.__name__} ({settings.mode} mode):"]
+        lines += [f"  {env_name(cls, name)}: {reason}" for name, reason in problems]
+        print("\n".join(lines), file=sys.stderr)
+        raise ConfigError(2)
+    return settings

@@ -16,6 +16,7 @@ from jembatan.config import load
 from jembatan.http import install
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
+from services import demo
 from services.intake.adapters.media_store import (
     DocumentMediaStore,
     FilesystemMediaStore,
@@ -58,16 +59,12 @@ def _media_store(settings: IntakeSettings, store: DocumentStore) -> MediaStore:
     return DocumentMediaStore(store.collection(MEDIA_CHUNKS))
 
 
-#: Accepted by Open311 POST in embedded mode when no key is configured (never in production).
-DEV_OPEN311_KEY = "jembatan-dev-open311"
-
-
 def open311_keys(settings: IntakeSettings) -> list[str]:
     if settings.intake_open311_api_keys:
-        return list(settings.intake_open311_api_keys)
-    if settings.mode == "embedded":
-        log.warning("no Open311 api keys configured; embedded mode accepts %s", DEV_OPEN311_KEY)
-        return [DEV_OPEN311_KEY]
+        return [k.get_secret_value() for k in settings.intake_open311_api_keys]
+    if settings.dev_keys:
+        log.warning("no Open311 api keys configured; JEMBATAN_DEV_KEYS accepts the development one")
+        return [e["key"] for e in demo.dev_keys("open311")]
     return []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from jembatan.bus.port import Bus
-from jembatan.config import load
+from jembatan.config import is_loopback_host, load
 from jembatan.http import install
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore
@@ -102,6 +103,14 @@ def seed_demo(repo: NotifyRepository, source: Path = DEMO_AGENCIES) -> int:
     return len(agencies)
 
 
+def link_secret(settings: NotifySettings, repo: NotifyRepository) -> str:
+    """The configured secret, or (embedded mode, none configured) a random one kept in the
+    store, so links outlive a restart and nothing in the repository can forge them."""
+    if settings.link_secret is not None:
+        return settings.link_secret.get_secret_value()
+    return repo.secret("link", secrets.token_hex(32))
+
+
 def build(
     settings: NotifySettings | None = None,
     bus: Bus | None = None,
@@ -122,7 +131,9 @@ def build(
     if settings.mode == "embedded":
         seed_demo(repo)
     metrics = NotifyMetrics(runtime.metrics)
-    links = Links(settings.public_url.rstrip("/"), settings.link_secret, settings.default_language)
+    links = Links(
+        settings.public_url.rstrip("/"), link_secret(settings, repo), settings.default_language
+    )
     queue = MessageQueue(repo, links, metrics, settings.rate_limit_per_hour)
     handlers = NotifyHandlers(repo, queue, settings.report_url_template)
     adapters = {**default_channels(settings, repo), **(channels or {})}
@@ -175,9 +186,10 @@ def build(
             subs,
             repo,
             default_language=settings.default_language,
-            admin_token=settings.admin_token,
+            admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
             allow_private_webhooks=allow_private(settings),
-            admin_open=settings.mode == "embedded",
+            # the unauthenticated admin API of the local demo never faces a network
+            admin_open=settings.mode == "embedded" and is_loopback_host(settings.http_host),
         )
     )
     install(app, runtime.metrics, runtime.readiness())

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from jembatan.config import CommonSettings
+
+#: The link secret this project once shipped as a default: refused wherever it appears.
+PUBLISHED_LINK_SECRET = "jembatan-dev-link-secret-change-me"
 
 
 class NotifySettings(CommonSettings):
@@ -20,10 +23,11 @@ class NotifySettings(CommonSettings):
         default="http://127.0.0.1:8000/v1/reports/{report_id}",
         description="where a reporter or subscriber sees a report (confirm / reopen there)",
     )
-    link_secret: str = Field(
-        default="jembatan-dev-link-secret-change-me",
+    link_secret: SecretStr | None = Field(
+        default=None,
         min_length=16,
-        description="HMAC key of confirm/unsubscribe link tokens",
+        description="HMAC key of confirm/unsubscribe link tokens; required in distributed "
+        "mode; embedded mode without one keeps a random secret in its store",
     )
     email_provider: Literal["smtp", "log"] | None = Field(
         default=None,
@@ -59,10 +63,25 @@ class NotifySettings(CommonSettings):
     digest_interval: float = Field(default=3600.0, gt=0, description="seconds between digests")
     sla_warning_minutes: int = Field(default=60, ge=0, description="0 disables SLA warnings")
     sla_check_interval: float = Field(default=30.0, gt=0)
-    admin_token: str | None = Field(
+    admin_token: SecretStr | None = Field(
         default=None,
         min_length=16,
         description="X-Admin-Token for the agency-contact and delivery admin API; without it "
         "the admin API is open in embedded mode and disabled in distributed mode",
     )
     dispatch_workers: int = Field(default=2, ge=1, le=16)
+
+    def production_problems(self) -> list[tuple[str, str]]:
+        problems = super().production_problems()
+        if self.link_secret is not None and (
+            self.link_secret.get_secret_value() == PUBLISHED_LINK_SECRET
+        ):
+            problems.append(("link_secret", "is the published development value"))
+        if self.mode != "distributed":
+            return problems
+        if self.link_secret is None:
+            problems.append(("link_secret", "required in distributed mode"))
+        self.require_explicit(problems, "public_url", "report_url_template")
+        if (self.email_provider or "smtp") == "smtp":
+            self.require_explicit(problems, "smtp_host", why="required with the smtp provider")
+        return problems

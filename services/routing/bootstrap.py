@@ -30,7 +30,7 @@ from services.routing.entrypoints import admin_api, agency_api, grpc_api
 from services.routing.entrypoints.assignments import FEED_GROUP
 from services.routing.entrypoints.consumer import GROUP, TYPES, make_handler
 from services.routing.entrypoints.container import Routing
-from services.routing.seed import seed
+from services.routing.seed import seed, seed_keys
 from services.routing.service_layer.admin import AdminService
 from services.routing.service_layer.cases import CaseService
 from services.routing.service_layer.metrics import RoutingMetrics
@@ -64,7 +64,14 @@ def build(
         rules.ensure_indexes()
         feed.ensure_indexes()
         if settings.mode == "embedded" or settings.seed_demo:
-            seed(rules, keys, now())
+            seed(rules, now())
+        operator_key = settings.operator_key
+        seed_keys(
+            keys,
+            operator_key=operator_key.get_secret_value() if operator_key else None,
+            dev=settings.dev_keys,
+            now=now(),
+        )
 
     _until_store_answers(prepare_store)
 

@@ -7,7 +7,8 @@
 - ``agencies``: how each agency is reached;
 - ``deliveries``: the delivery log, unique on (event_id, recipient, channel);
 - ``reporter_pending``: reporter messages waiting for the contact to arrive;
-- ``feed``: the reporter's in-app feed.
+- ``feed``: the reporter's in-app feed;
+- ``secrets``: secrets shared by every replica (the link secret when none is configured).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class NotifyRepository:
         self.deliveries = store.collection("deliveries")
         self.pending = store.collection("reporter_pending")
         self.feed = store.collection("feed")
+        self.secrets = store.collection("secrets")
 
     def ensure_indexes(self) -> None:
         self.deliveries.create_index(["event_id", "recipient", "channel"], unique=True)
@@ -50,6 +52,14 @@ class NotifyRepository:
         self.subscriptions.create_index(["kind", "cells"])
         self.subscriptions.create_index(["kind", "report_id"])
         self.reports.create_index(["sla_next"])
+
+    def secret(self, name: str, fresh: str) -> str:
+        """A secret shared by every replica: the first one written wins."""
+        doc = self.secrets.find_one_and_update(
+            {"_id": name}, {"$setOnInsert": {"value": fresh}}, upsert=True
+        )
+        assert doc is not None
+        return str(doc["value"])
 
     # -- contacts ---------------------------------------------------------------------
     def save_contact(self, c: Contact) -> None:

@@ -218,6 +218,16 @@ class ApiKeyRepository:
     def list(self) -> list[Document]:
         return self.c.find({}, sort=[("created_at", 1)])
 
+    def revoke_key(self, key: str) -> bool:
+        """Revoke a key known in plain text; True when a live one was revoked."""
+        digest = hash_key(key)
+        return (
+            self.c.update_one(
+                {"_id": digest, "revoked": False}, {"$set": {"revoked": True}}
+            ).matched
+            > 0
+        )
+
     def revoke(self, key_id: str) -> bool:
         return self.c.update_one({"key_id": key_id}, {"$set": {"revoked": True}}).matched > 0
 

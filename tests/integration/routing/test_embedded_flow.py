@@ -15,7 +15,11 @@ from tests.integration.routing.conftest import GAMBIR_KEY, PHOTO, report, wait_u
 
 def test_embedded_report_to_resolution(tmp_path: Path) -> None:
     settings = RoutingSettings(
-        mode="embedded", data_dir=tmp_path, sla_scan_interval_s=0.2, topic_partitions=2
+        mode="embedded",
+        data_dir=tmp_path,
+        sla_scan_interval_s=0.2,
+        topic_partitions=2,
+        dev_keys=True,
     )
     runtime, app = build(settings)
     runtime.ensure_topics()

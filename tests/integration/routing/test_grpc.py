@@ -442,7 +442,11 @@ def test_open_streams_are_bounded(one_stream: None, served: Served) -> None:
 def test_stream_and_workflow_on_the_embedded_adapters(tmp_path: Path) -> None:
     """The single-machine default: embedded log and store behind the same gRPC face."""
     settings = RoutingSettings(
-        mode="embedded", data_dir=tmp_path, topic_partitions=2, routing_grpc_port=free_port()
+        mode="embedded",
+        data_dir=tmp_path,
+        topic_partitions=2,
+        routing_grpc_port=free_port(),
+        dev_keys=True,
     )
     runtime, app = build(settings)
     runtime.ensure_topics()

@@ -52,7 +52,7 @@ class Env:
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     store, bus, clock = FakeStore(), FakeBus(), FakeClock()
-    settings = RoutingSettings(mode="embedded", data_dir=tmp_path)
+    settings = RoutingSettings(mode="embedded", data_dir=tmp_path, dev_keys=True)
     runtime, app = build(settings, bus=bus, store=store, now=clock)  # type: ignore[arg-type]
     with TestClient(app) as client:
         yield Env(runtime, app, store, bus, clock, client)
