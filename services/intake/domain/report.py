@@ -107,7 +107,9 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     for f in PUBLIC_FIELDS:
         view[f] = doc.get(f)
     view["photos"] = list(doc.get("photos") or [])
-    view["timeline"] = sorted(doc.get("timeline") or [], key=lambda t: (t["at"], t["type"]))
+    view["timeline"] = sorted(
+        (_public_entry(t) for t in doc.get("timeline") or []), key=lambda t: (t["at"], t["type"])
+    )
     fb = doc.get("feedback") or {}
     view["feedback"] = {
         "confirmed_at": fb.get("confirmed_at"),
@@ -115,6 +117,17 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "rating": fb.get("rating"),
     }
     return view
+
+
+#: Timeline entries whose ``reason`` may be a reporter's own words (kept before the reopen
+#: reason moved to the restricted topic): never shown publicly.
+_PRIVATE_REASON_TYPES = frozenset({"reopened"})
+
+
+def _public_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    if entry.get("type") in _PRIVATE_REASON_TYPES:
+        return {k: v for k, v in entry.items() if k != "reason"}
+    return dict(entry)
 
 
 def reporter_view(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,7 +208,7 @@ def case_event_update(
     }
     for name in ("note", "reason", "deadline"):
         value = getattr(data, name, None)
-        if value:
+        if value and not (name == "reason" and entry["type"] in _PRIVATE_REASON_TYPES):
             entry[name] = value
     new_status = _CASE_STATUS.get(event_type)
     if new_status:

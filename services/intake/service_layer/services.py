@@ -446,17 +446,18 @@ class IntakeService:
             except rules.FeedbackRefused as exc:
                 raise IntakeError("conflict", exc.code, exc.message) from exc
             event = ev.make_event(
-                ev.ReportFeedback(
-                    report_id=report_id,
-                    kind=cmd.kind,
-                    reason=cmd.reason,
-                    rating=cmd.rating,
-                    at=now,
-                ),
+                ev.ReportFeedback(report_id=report_id, kind=cmd.kind, rating=cmd.rating, at=now),
                 SOURCE,
             )
+            events = [(ev.REPORTS_TOPIC, event)]
+            if cmd.kind == "reopen" and cmd.reason:
+                # the reporter's words: private, so on the restricted topic only
+                private = ev.ReopenReason(
+                    report_id=report_id, feedback_event_id=event.id, reason=cmd.reason, at=now
+                )
+                events.append((ev.CONTACTS_TOPIC, ev.make_event(private, SOURCE)))
             version = int(doc.get("version", 1))
-            box = outbox_update([(ev.REPORTS_TOPIC, event)], seq_start=version * 10)
+            box = outbox_update(events, seq_start=version * 10)
             entry: dict[str, Any] = {
                 "type": f"report.feedback.{cmd.kind}",
                 "at": clock.iso(now),

@@ -8,7 +8,9 @@
 - ``deliveries``: the delivery log, unique on (event_id, recipient, channel);
 - ``reporter_pending``: reporter messages waiting for the contact to arrive;
 - ``feed``: the reporter's in-app feed;
-- ``secrets``: secrets shared by every replica (the link secret when none is configured).
+- ``secrets``: secrets shared by every replica (the link secret when none is configured);
+- ``reopen_reasons``: the reporter's latest reopen reason by report id (restricted, like
+  contacts: only the reporter's and the agency's messages use it).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class NotifyRepository:
         self.pending = store.collection("reporter_pending")
         self.feed = store.collection("feed")
         self.secrets = store.collection("secrets")
+        self.reopen_reasons = store.collection("reopen_reasons")
 
     def ensure_indexes(self) -> None:
         self.deliveries.create_index(["event_id", "recipient", "channel"], unique=True)
@@ -60,6 +63,20 @@ class NotifyRepository:
         )
         assert doc is not None
         return str(doc["value"])
+
+    # -- the reporter's private words ------------------------------------------------------
+    def save_reopen_reason(self, report_id: str, reason: str, at: str) -> None:
+        """Keep the latest reason (a redelivered or older one does not replace a newer one)."""
+        current = self.reopen_reasons.find_one({"_id": report_id})
+        if current is not None and str(current.get("at", "")) > at:
+            return
+        self.reopen_reasons.update_one(
+            {"_id": report_id}, {"$set": {"reason": reason, "at": at}}, upsert=True
+        )
+
+    def reopen_reason(self, report_id: str) -> str | None:
+        doc = self.reopen_reasons.find_one({"_id": report_id})
+        return str(doc["reason"]) if doc else None
 
     # -- contacts ---------------------------------------------------------------------
     def save_contact(self, c: Contact) -> None:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jembatan import clock
+from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
 from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository, delivery_id
@@ -30,6 +31,21 @@ from services.notify.domain.templates import UNSUBSCRIBE_FOOTER, choose_language
 from services.notify.domain.tokens import make_token, sha256_hex
 
 log = logging.getLogger(__name__)
+
+
+def public_event(event: CloudEvent) -> dict[str, Any]:
+    """The event as a webhook carries it, without a reporter's words an event written
+    before they moved to the restricted topic may still hold (report.feedback's reason,
+    case.reopened's reason when the reporter reopened)."""
+    out = event.to_dict()
+    data = out.get("data")
+    if not isinstance(data, dict):
+        return out
+    if event.type == ev.ReportFeedback.event_type and data.get("reason") is not None:
+        out["data"] = {**data, "reason": None}
+    elif event.type == ev.CaseReopened.event_type and data.get("actor") == "reporter":
+        out["data"] = {**data, "reason": ev.REOPENED_BY_REPORTER}
+    return out
 
 
 @dataclass(frozen=True)
@@ -120,7 +136,7 @@ class MessageQueue:
             payload = None
             if channel == "webhook":
                 payload = {
-                    "event": event.to_dict(),
+                    "event": public_event(event),
                     "message": {"subject": subject, "body": body} if subject else None,
                 }
             doc = self._entry(

@@ -22,6 +22,7 @@ from typing import Any
 from jembatan import clock
 from jembatan.events.catalog import (
     MODEL_BY_TYPE,
+    REOPENED_BY_REPORTER,
     REPORTS_TOPIC,
     CaseAcknowledged,
     CaseDuplicate,
@@ -512,7 +513,13 @@ class CaseService:
             target = doc.get("duplicate_of") or doc["_id"]
             try:
                 self.transition(
-                    target, "reopen", "reporter", reason=fb.reason or "", event_id=event_id
+                    target,
+                    "reopen",
+                    "reporter",
+                    # never fb.reason: an event from before it moved off the public topic
+                    # may still carry the reporter's private words
+                    reason=REOPENED_BY_REPORTER,
+                    event_id=event_id,
                 )
             except CaseError as exc:
                 self._record_feedback(doc["_id"], fb, event_id, f"ignored: {exc}")
@@ -529,7 +536,6 @@ class CaseService:
         entry = {
             "event_id": event_id,
             "kind": fb.kind,
-            "reason": fb.reason,
             "rating": fb.rating,
             "at": clock.iso(fb.at),
             "outcome": outcome,
