@@ -20,6 +20,7 @@ from jembatan.http import install
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
 from services.routing.adapters.assignments import AssignmentFeed
+from services.routing.adapters.evidence import EvidenceMedia, IntakeEvidence
 from services.routing.adapters.repository import (
     ApiKeyRepository,
     CaseRepository,
@@ -47,8 +48,10 @@ def build(
     store: DocumentStore | None = None,
     *,
     now: Callable[[], datetime] = clock.now,
+    evidence: EvidenceMedia | None = None,
 ) -> tuple[ServiceRuntime, FastAPI]:
-    """Wire routing; ``now`` lets tests move the clock (SLA deadlines)."""
+    """Wire routing; ``now`` lets tests move the clock (SLA deadlines); ``evidence`` where
+    photos are checked (default: intake's media store at ``settings.intake_url``)."""
     settings = settings or RoutingSettings()
     runtime = ServiceRuntime(
         SERVICE, settings, consumer_groups=(GROUP, FEED_GROUP), bus=bus, store=store
@@ -84,6 +87,7 @@ def build(
         metrics,
         radius_m=settings.duplicate_radius_m,
         window=timedelta(days=settings.duplicate_window_days),
+        evidence=evidence or IntakeEvidence(settings.intake_url),
         now=now,
         on_write=relay.wake,
     )

@@ -24,6 +24,12 @@ class RoutingSettings(CommonSettings):
         description="distributed mode: seed the Jakarta demo rules into an empty store "
         "(embedded mode always does); never keys",
     )
+    routing_intake_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+/?$",
+        description="intake's HTTP base, where resolution evidence is checked (its media "
+        "store); default http://127.0.0.1:<intake_http_port>; required in distributed mode",
+    )
     operator_key: SecretStr | None = Field(
         default=None,
         min_length=24,
@@ -31,8 +37,14 @@ class RoutingSettings(CommonSettings):
         "no key of it exists yet; operators then issue and revoke keys through /v1/admin/keys",
     )
 
+    @property
+    def intake_url(self) -> str:
+        return self.routing_intake_url or f"http://127.0.0.1:{self.intake_http_port}"
+
     def production_problems(self) -> list[tuple[str, str]]:
         problems = super().production_problems()
+        if self.mode == "distributed":
+            self.require_explicit(problems, "routing_intake_url")
         if self.operator_key is not None and (
             sha256_hex(self.operator_key.get_secret_value()) in dev_key_hashes(DEV_KEYS_FILE)
         ):

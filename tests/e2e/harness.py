@@ -71,6 +71,7 @@ class Ecosystem:
                     "JEMBATAN_PUBLIC_URL": f"http://127.0.0.1:{self.ports.get('notify_http', 0)}",
                     "JEMBATAN_REPORT_URL_TEMPLATE": intake + "/v1/reports/{report_id}",
                     "JEMBATAN_INTAKE_PUBLIC_BASE_URL": intake,
+                    "JEMBATAN_ROUTING_INTAKE_URL": intake,
                     "JEMBATAN_EMAIL_PROVIDER": "log",
                 }
             )

@@ -21,7 +21,7 @@ import pytest
 
 from jembatan.partner_keys import sha256_hex
 from services.simulation.driver import EVIDENCE_JPEG
-from tests.e2e.harness import Ecosystem
+from tests.e2e.harness import Ecosystem, free_port
 
 GAMBIR = {"lat": -6.1767, "lon": 106.8227}
 GAMBIR_DISTRICT = "jakarta-pusat.gambir"
@@ -258,8 +258,12 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     keys = [{"partner_id": "sec-partner", "key_sha256": sha256_hex(partner_key)}]
     smtp = SmtpSink()
     eco = Ecosystem(mode="embedded", workdir=workdir)
+    for name in ("intake_http", "notify_http"):  # known now: the public URLs name them
+        eco.ports[name] = free_port()
     eco.extra_env.update(
         {
+            "JEMBATAN_INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{eco.ports['intake_http']}",
+            "JEMBATAN_PUBLIC_URL": f"http://127.0.0.1:{eco.ports['notify_http']}",
             "JEMBATAN_EMAIL_PROVIDER": "smtp",
             "JEMBATAN_SMTP_HOST": "127.0.0.1",
             "JEMBATAN_SMTP_PORT": str(smtp.port),

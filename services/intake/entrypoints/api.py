@@ -183,6 +183,19 @@ def build_router(
             raise api_error(exc) from None
 
     @router.get(
+        "/media/{media_id}/meta",
+        response_model=UploadedMedia,
+        tags=["media"],
+        responses=errors(404),
+    )
+    def media_meta(media_id: str) -> dict[str, Any]:
+        """What a stored photo is (routing checks resolution evidence here)."""
+        try:
+            return service.media_meta(media_id)
+        except IntakeError as exc:
+            raise api_error(exc) from None
+
+    @router.get(
         "/media/{media_id}",
         tags=["media"],
         responses=errors(404),

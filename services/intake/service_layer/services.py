@@ -22,6 +22,7 @@ from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
 from jembatan.outbox import new_document_outbox, outbox_update
 from jembatan.store.port import Document, DuplicateKey
+from services.intake.adapters import photos
 from services.intake.adapters.media_store import MediaStore
 from services.intake.adapters.repository import ReportRepository
 from services.intake.adapters.updates import UpdateFeed
@@ -185,6 +186,11 @@ class IntakeService:
                 {"file": f"larger than {self.media_max_bytes} bytes"},
             )
         content_type = sniff_image_type(data[:16])
+        if content_type is not None:
+            try:
+                data = photos.clean(data, content_type)  # no EXIF (GPS) is ever stored
+            except photos.NotAnImage:
+                content_type = None
         if content_type is None:
             self.metrics.media_uploads.labels("bad_type").inc()
             raise IntakeError(
@@ -211,6 +217,12 @@ class IntakeService:
             "url": self.media_url(meta["_id"]),
             "content_type": meta["content_type"],
         }
+
+    def media_meta(self, media_id: str) -> dict[str, Any]:
+        meta = self.repo.media.find_one({"_id": media_id})
+        if meta is None:
+            raise IntakeError("not_found", "not_found", f"no media {media_id[:64]}")
+        return self.media_ref(meta) | {"size": int(meta.get("size", 0))}
 
     def get_media(self, media_id: str) -> tuple[bytes, str]:
         meta = self.repo.media.find_one({"_id": media_id})

@@ -40,6 +40,7 @@ from jembatan.events.catalog import (
 )
 from jembatan.outbox import new_document_outbox, outbox_update
 from jembatan.store.port import Document, DuplicateKey
+from services.routing.adapters.evidence import EvidenceMedia
 from services.routing.adapters.repository import (
     CaseRepository,
     RuleSetRepository,
@@ -130,10 +131,12 @@ class CaseService:
         *,
         radius_m: float = 50.0,
         window: timedelta = timedelta(days=14),
+        evidence: EvidenceMedia,
         now: Callable[[], datetime] = clock.now,
         on_write: Callable[[], None] = lambda: None,
     ) -> None:
         self.cases = cases
+        self.evidence = evidence
         self.rules = rules
         self.unrouted = unrouted
         self.metrics = metrics
@@ -141,6 +144,23 @@ class CaseService:
         self.window = window
         self.now = now
         self.on_write = on_write
+
+    def verified_media(self, media: list[MediaRef]) -> list[MediaRef]:
+        """The evidence as intake knows it: each photo must be in intake's media store and
+        be an image; its URL and type are intake's, never what the caller wrote."""
+        out: list[MediaRef] = []
+        for ref in media:
+            known = self.evidence.lookup(ref.media_id)
+            if known is None:
+                raise InvalidCommand(
+                    "media",
+                    f"no photo {ref.media_id[:64]!r} in intake's media store: upload it to "
+                    "intake's /v1/media and name its media_id",
+                )
+            if not known.content_type.startswith("image/"):
+                raise InvalidCommand("media", f"{ref.media_id[:64]!r} is not an image")
+            out.append(known)
+        return out
 
     # ---------------------------------------------------------------- report.submitted
     def open_case(self, report: ReportSubmitted) -> Outcome:
@@ -349,6 +369,8 @@ class CaseService:
         ``expected_version`` makes a stale caller fail with StaleVersion instead of
         being retried on fresh state; ``event_id`` makes a consumed event apply once.
         """
+        if action == "resolve" and media:
+            media = self.verified_media(media)
         for _ in range(MAX_ATTEMPTS):
             doc = self.cases.get(case_id)
             if doc is None or (agency_scope is not None and doc["agency_id"] != agency_scope):

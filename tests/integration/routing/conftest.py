@@ -23,6 +23,7 @@ from jembatan.service import ServiceRuntime
 from jembatan.store.mongo import MongoStore
 from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
+from tests.fakes import FakeEvidence
 
 GAMBIR = (-6.1754, 106.8272)
 OPERATOR = {"Authorization": "Bearer dev-operator-7f3a91c2"}
@@ -96,8 +97,9 @@ class Stack:
     started: list[ServiceRuntime] = field(default_factory=list)
 
     def start(self, now: Callable[[], datetime] | None = None) -> tuple[ServiceRuntime, FastAPI]:
-        kwargs = {"now": now} if now else {}
-        runtime, app = build(self.settings, **kwargs)  # type: ignore[arg-type]
+        kwargs: dict[str, Any] = {"now": now} if now else {}
+        # intake's media store is another service: these tests name the photo PHOTO
+        runtime, app = build(self.settings, evidence=FakeEvidence(), **kwargs)
         runtime.ensure_topics()
         runtime.start_workers()
         self.started.append(runtime)
