@@ -63,6 +63,13 @@ class CommonSettings(BaseSettings):
     notify_http_port: int = Field(default=8002, ge=1, le=65535)
     analytics_http_port: int = Field(default=8003, ge=1, le=65535)
     analytics_grpc_port: int = Field(default=50053, ge=1, le=65535)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="largest JSON or form body a service reads (413 past it, counted while "
+        "it streams); intake's photo upload has its own limit",
+    )
     dev_keys: bool = Field(
         default=False,
         description="accept the development keys of services/demo/dev_keys.json (the local "

@@ -26,7 +26,7 @@ from services.intake.adapters.repository import MEDIA_CHUNKS, ReportRepository
 from services.intake.adapters.updates import UpdateFeed
 from services.intake.domain.geo import DistrictLocator, GeoDataError
 from services.intake.domain.ratelimit import RateLimiter
-from services.intake.entrypoints.api import build_router, install_upload_guard
+from services.intake.entrypoints.api import UPLOAD_FRAMING_BYTES, build_router
 from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
 from services.intake.entrypoints.grpc_api import grpc_server
 from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
@@ -113,9 +113,15 @@ def build(
         version="1.0.0",
         description="Citizens' reports: REST /v1 and Open311 GeoReport v2 (/open311/v2).",
     )
-    install(app, runtime.metrics, runtime.readiness())
+    install(
+        app,
+        runtime.metrics,
+        runtime.readiness(),
+        body_limit=settings.max_body_bytes,
+        # a photo and the multipart framing around it
+        body_limits={"/v1/media": settings.intake_media_max_bytes + UPLOAD_FRAMING_BYTES},
+    )
     install_open311_errors(app)
-    install_upload_guard(app, settings.intake_media_max_bytes)
     app.include_router(
         build_router(
             service,

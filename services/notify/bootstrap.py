@@ -192,7 +192,7 @@ def build(
             admin_open=settings.mode == "embedded" and is_loopback_host(settings.http_host),
         )
     )
-    install(app, runtime.metrics, runtime.readiness())
+    install(app, runtime.metrics, runtime.readiness(), body_limit=settings.max_body_bytes)
     app.state.notify = Notify(repo, queue, handlers, dispatchers, digest, metrics, subs)
     return runtime, app
 

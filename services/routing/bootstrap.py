@@ -143,7 +143,7 @@ def build(
             raise RuntimeError("no rule set: seed one or enable JEMBATAN_SEED_DEMO")
 
     checks["ruleset"] = ruleset_loaded
-    install(app, runtime.metrics, checks)
+    install(app, runtime.metrics, checks, body_limit=settings.max_body_bytes)
     app.include_router(agency_api.router)
     app.include_router(admin_api.router)
     return runtime, app

@@ -25,6 +25,9 @@ from tests.e2e.harness import Ecosystem, free_port
 
 GAMBIR = {"lat": -6.1767, "lon": 106.8227}
 GAMBIR_DISTRICT = "jakarta-pusat.gambir"
+#: The running services' body limits (small, so the attacks stay quick).
+BODY_LIMIT = 64 * 1024
+MEDIA_LIMIT = 256 * 1024
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
@@ -264,6 +267,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         {
             "JEMBATAN_INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{eco.ports['intake_http']}",
             "JEMBATAN_PUBLIC_URL": f"http://127.0.0.1:{eco.ports['notify_http']}",
+            "JEMBATAN_MAX_BODY_BYTES": str(BODY_LIMIT),
+            "JEMBATAN_INTAKE_MEDIA_MAX_BYTES": str(MEDIA_LIMIT),
             "JEMBATAN_EMAIL_PROVIDER": "smtp",
             "JEMBATAN_SMTP_HOST": "127.0.0.1",
             "JEMBATAN_SMTP_PORT": str(smtp.port),

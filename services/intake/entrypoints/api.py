@@ -5,12 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, Header, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 
-from jembatan.http import ApiError, error_body
+from jembatan.http import ApiError
 from services.intake.domain import report as rules
 from services.intake.domain.geo import DistrictLocator
 from services.intake.domain.ratelimit import RateLimiter
@@ -110,36 +107,8 @@ def aware(dt: datetime | None, name: str) -> datetime | None:
     return dt
 
 
-class UploadGuard:
-    """Refuses an announced oversized upload before its body is read and spooled.
-
-    Plain ASGI (see jembatan.http.RequestMetrics for why not BaseHTTPMiddleware).
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int, slack: int = 64 * 1024) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.limit = max_bytes + slack
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/media":
-            length = Headers(scope=scope).get("content-length", "")
-            if length.isdigit() and int(length) > self.limit:
-                refusal = JSONResponse(
-                    error_body(
-                        "media_too_large",
-                        f"a photo may have at most {self.max_bytes} bytes",
-                        {"file": f"larger than {self.max_bytes} bytes"},
-                    ),
-                    status_code=413,
-                )
-                await refusal(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def install_upload_guard(app: FastAPI, max_bytes: int, slack: int = 64 * 1024) -> None:
-    app.add_middleware(UploadGuard, max_bytes=max_bytes, slack=slack)
+#: Room for the multipart framing around a photo in an upload's body.
+UPLOAD_FRAMING_BYTES = 64 * 1024
 
 
 def build_router(

@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import ValidationError
 
 from jembatan import clock
+from jembatan.http import BodyTooLarge
 from services.intake.domain import report as rules
 from services.intake.service_layer.commands import SubmitReport
 from services.intake.service_layer.services import IntakeError, IntakeService, SearchQuery
@@ -295,6 +296,8 @@ def build_open311_router(
         fmt = _fmt(fmt)
         try:
             form = await request.form()
+        except BodyTooLarge as exc:
+            raise Open311Error(413, str(exc.detail), fmt) from None
         except Exception:
             raise Open311Error(
                 400, "the body must be application/x-www-form-urlencoded", fmt

@@ -336,4 +336,4 @@ def test_announced_oversized_upload_is_refused_before_reading(make_intake: Any) 
         content=b"x" * 200_000,
         headers={"content-type": "multipart/form-data; boundary=zz"},
     )
-    assert r.status_code == 413 and r.json()["error"]["code"] == "media_too_large"
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
