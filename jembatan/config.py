@@ -15,11 +15,14 @@ from __future__ import annotations
 import ipaddress
 import sys
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from jembatan.grpc_server import KeyLimits
 
 S = TypeVar("S", bound="CommonSettings")
 
@@ -63,6 +66,18 @@ class CommonSettings(BaseSettings):
     notify_http_port: int = Field(default=8002, ge=1, le=65535)
     analytics_http_port: int = Field(default=8003, ge=1, le=65535)
     analytics_grpc_port: int = Field(default=50053, ge=1, le=65535)
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="proxies whose X-Forwarded-For is believed, JSON list of CIDRs (e.g. "
+        '["10.0.0.0/8"]): the client is the rightmost hop outside them',
+    )
+    grpc_calls_per_second: float = Field(
+        default=50, gt=0, description="sustained gRPC calls per partner/agency key"
+    )
+    grpc_call_burst: float = Field(default=100, ge=1, description="burst of gRPC calls per key")
+    grpc_streams_per_key: int = Field(
+        default=4, ge=1, le=64, description="open gRPC watch streams per key"
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
@@ -76,6 +91,13 @@ class CommonSettings(BaseSettings):
         "demo: `jembatan run` turns it on); refused in distributed mode and on a "
         "non-loopback http_host",
     )
+
+    def grpc_limits(self) -> KeyLimits:
+        from jembatan.grpc_server import KeyLimits  # gRPC loads only where it serves
+
+        return KeyLimits(
+            self.grpc_calls_per_second, self.grpc_call_burst, self.grpc_streams_per_key
+        )
 
     def production_problems(self) -> list[tuple[str, str]]:
         """(setting, reason) for every value that must not reach production.

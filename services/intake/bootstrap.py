@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from jembatan.bus.port import Bus
 from jembatan.config import load
 from jembatan.http import install
+from jembatan.ratelimit import RateLimiter, limit_anonymous_writes
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
 from services import demo
@@ -25,7 +26,6 @@ from services.intake.adapters.media_store import (
 from services.intake.adapters.repository import MEDIA_CHUNKS, ReportRepository
 from services.intake.adapters.updates import UpdateFeed
 from services.intake.domain.geo import DistrictLocator, GeoDataError
-from services.intake.domain.ratelimit import RateLimiter
 from services.intake.entrypoints.api import UPLOAD_FRAMING_BYTES, build_router
 from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
 from services.intake.entrypoints.grpc_api import grpc_server
@@ -107,6 +107,9 @@ def build(
     limiter = RateLimiter(
         settings.intake_rate_limit_capacity, settings.intake_rate_limit_per_second
     )
+    anonymous_writes = limit_anonymous_writes(
+        limiter, settings.trusted_proxies, service.metrics.rate_limited.inc
+    )
 
     app = FastAPI(
         title="Jembatan intake",
@@ -126,13 +129,17 @@ def build(
         build_router(
             service,
             locator,
-            limiter,
-            trust_forwarded_for=settings.intake_trust_forwarded_for,
+            anonymous_writes,
             cities=load_cities(settings),
         )
     )
     app.include_router(
-        build_open311_router(service, open311_keys(settings), settings.intake_open311_jurisdiction)
+        build_open311_router(
+            service,
+            open311_keys(settings),
+            settings.intake_open311_jurisdiction,
+            anonymous_writes,
+        )
     )
     app.state.runtime = runtime
     app.state.service = service

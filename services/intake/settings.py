@@ -60,7 +60,9 @@ class IntakeSettings(CommonSettings):
         default=10, gt=0, description="sustained anonymous submissions per client IP"
     )
     intake_trust_forwarded_for: bool = Field(
-        default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
+        default=False,
+        description="replaced by JEMBATAN_TRUSTED_PROXIES (it believed the leftmost "
+        "X-Forwarded-For entry, which the client writes); true refuses to start",
     )
     intake_partner_keys: list[PartnerKey] = Field(
         default_factory=list,
@@ -72,6 +74,13 @@ class IntakeSettings(CommonSettings):
 
     def production_problems(self) -> list[tuple[str, str]]:
         problems = super().production_problems()
+        if self.intake_trust_forwarded_for:
+            problems.append(
+                (
+                    "intake_trust_forwarded_for",
+                    "replaced by JEMBATAN_TRUSTED_PROXIES: list the proxies' CIDRs there",
+                )
+            )
         if self.mode != "distributed":
             return problems
         self.require_explicit(problems, "intake_public_base_url")

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from jembatan.bus.port import Bus
 from jembatan.config import is_loopback_host, load
 from jembatan.http import install
+from jembatan.ratelimit import RateLimiter, limit_anonymous_writes
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore
 from services.notify.adapters.channels import (
@@ -190,6 +191,13 @@ def build(
             allow_private_webhooks=allow_private(settings),
             # the unauthenticated admin API of the local demo never faces a network
             admin_open=settings.mode == "embedded" and is_loopback_host(settings.http_host),
+            rate_limited=limit_anonymous_writes(
+                RateLimiter(
+                    settings.subscription_rate_limit_capacity,
+                    settings.subscription_rate_limit_per_second,
+                ),
+                settings.trusted_proxies,
+            ),
         )
     )
     install(app, runtime.metrics, runtime.readiness(), body_limit=settings.max_body_bytes)

@@ -70,6 +70,12 @@ class NotifySettings(CommonSettings):
         "the admin API is open in embedded mode and disabled in distributed mode",
     )
     dispatch_workers: int = Field(default=2, ge=1, le=16)
+    subscription_rate_limit_capacity: float = Field(
+        default=20, ge=1, description="burst of anonymous subscriptions per client address"
+    )
+    subscription_rate_limit_per_second: float = Field(
+        default=0.05, gt=0, description="sustained anonymous subscriptions per client address"
+    )
 
     def production_problems(self) -> list[tuple[str, str]]:
         problems = super().production_problems()

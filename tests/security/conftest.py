@@ -28,6 +28,9 @@ GAMBIR_DISTRICT = "jakarta-pusat.gambir"
 #: The running services' body limits (small, so the attacks stay quick).
 BODY_LIMIT = 64 * 1024
 MEDIA_LIMIT = 256 * 1024
+#: Anonymous writes per client address (intake; notify's subscriptions) and gRPC per key.
+INTAKE_BURST, SUBSCRIBE_BURST = 60, 20
+GRPC_BURST, GRPC_STREAMS = 30, 2
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
@@ -167,10 +170,17 @@ class SmtpSink:
 class Running:
     eco: Ecosystem
     partner_key: str
+    other_partner_key: str
     http: httpx.Client
     smtp: SmtpSink
     agency_keys: dict[str, str] = field(default_factory=dict)
     evidence: dict[str, str] = field(default_factory=dict)
+    spots: int = 0
+
+    def spot(self) -> dict[str, float]:
+        """A place in Gambir no earlier report was made (~100 m apart: never duplicates)."""
+        k, self.spots = self.spots, self.spots + 1
+        return {"lat": GAMBIR["lat"] + 0.0009 * (k % 5), "lon": GAMBIR["lon"] + 0.0009 * (k // 5)}
 
     def url(self, service: str) -> str:
         return self.eco.url(service)
@@ -193,7 +203,7 @@ class Running:
         body: dict[str, Any] = {
             "category": "road-damage",
             "description": "Lubang besar di jalan depan sekolah",
-            "location": dict(GAMBIR),
+            "location": self.spot(),
             "language": "id",
         }
         body.update(over)
@@ -258,7 +268,11 @@ class Running:
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     workdir: Path = tmp_path_factory.mktemp("security-eco")
     partner_key = "pk-" + secrets.token_urlsafe(24)
-    keys = [{"partner_id": "sec-partner", "key_sha256": sha256_hex(partner_key)}]
+    other_key = "pk-" + secrets.token_urlsafe(24)
+    keys = [
+        {"partner_id": "sec-partner", "key_sha256": sha256_hex(partner_key)},
+        {"partner_id": "sec-other", "key_sha256": sha256_hex(other_key)},
+    ]
     smtp = SmtpSink()
     eco = Ecosystem(mode="embedded", workdir=workdir)
     for name in ("intake_http", "notify_http"):  # known now: the public URLs name them
@@ -268,6 +282,14 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             "JEMBATAN_INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{eco.ports['intake_http']}",
             "JEMBATAN_PUBLIC_URL": f"http://127.0.0.1:{eco.ports['notify_http']}",
             "JEMBATAN_MAX_BODY_BYTES": str(BODY_LIMIT),
+            # this test process is the proxy in front of the services
+            "JEMBATAN_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+            "JEMBATAN_INTAKE_RATE_LIMIT_CAPACITY": str(INTAKE_BURST),
+            "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "0.5",
+            "JEMBATAN_SUBSCRIPTION_RATE_LIMIT_CAPACITY": str(SUBSCRIBE_BURST),
+            "JEMBATAN_GRPC_CALL_BURST": str(GRPC_BURST),
+            "JEMBATAN_GRPC_CALLS_PER_SECOND": "1",
+            "JEMBATAN_GRPC_STREAMS_PER_KEY": str(GRPC_STREAMS),
             "JEMBATAN_INTAKE_MEDIA_MAX_BYTES": str(MEDIA_LIMIT),
             "JEMBATAN_EMAIL_PROVIDER": "smtp",
             "JEMBATAN_SMTP_HOST": "127.0.0.1",
@@ -284,7 +306,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     eco.start(timeout=180)
     http = httpx.Client(timeout=20)
     try:
-        yield Running(eco, partner_key, http, smtp)
+        yield Running(eco, partner_key, other_key, http, smtp)
     finally:
         http.close()
         eco.stop()

@@ -31,7 +31,6 @@ from jembatan.grpc_gen.jembatan.v1 import (
 )
 from services.notify.bootstrap import DEMO_MAIL_DOMAIN
 from tests.security.conftest import (
-    GAMBIR,
     GAMBIR_DISTRICT,
     Receiver,
     Running,
@@ -101,7 +100,9 @@ def test_private_fields_never_reach_a_public_output(
     assert http.get(link).status_code == 200
 
     # The reporter, with canaries in every private field.
+    here = running.spot()
     submitted = running.submit(
+        location=here,
         contact={"name": name, "email": mail, "phone": phone},
         description="Jalan berlubang di depan kantor kecamatan",
     )
@@ -110,7 +111,7 @@ def test_private_fields_never_reach_a_public_output(
     # Another reporter, a few metres away: a duplicate that follows the first.
     other = running.submit(
         contact={"email": f"other.{tag}@example.id"},
-        location={"lat": GAMBIR["lat"] + 0.0001, "lon": GAMBIR["lon"]},
+        location={"lat": here["lat"] + 0.0001, "lon": here["lon"]},
     )
     other_id = other["report"]["id"]
     wait_until(lambda: running.intake_status(other_id) == "duplicate", 60)

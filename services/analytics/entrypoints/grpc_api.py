@@ -192,4 +192,5 @@ def grpc_server(
             )
         ],
         readiness=readiness,
+        limits=settings.grpc_limits(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -10,7 +11,6 @@ from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, 
 from jembatan.http import ApiError
 from services.intake.domain import report as rules
 from services.intake.domain.geo import DistrictLocator
-from services.intake.domain.ratelimit import RateLimiter
 from services.intake.entrypoints.schemas import (
     CategoryList,
     DistrictList,
@@ -52,14 +52,6 @@ TrackingToken = Annotated[
 
 def api_error(exc: IntakeError) -> ApiError:
     return ApiError(STATUS_BY_KIND.get(exc.kind, 400), exc.code, exc.message, exc.fields)
-
-
-def client_ip(request: Request, trust_forwarded_for: bool) -> str:
-    if trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
 
 
 def _csv(value: str | None, name: str, allowed: frozenset[str] | None = None) -> list[str]:
@@ -114,24 +106,11 @@ UPLOAD_FRAMING_BYTES = 64 * 1024
 def build_router(
     service: IntakeService,
     locator: DistrictLocator,
-    limiter: RateLimiter,
+    rate_limited: Callable[[Request], Awaitable[None]],
     *,
-    trust_forwarded_for: bool = False,
     cities: list[dict[str, str]] | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
-
-    async def rate_limited(request: Request) -> None:
-        # async: an in-memory token bucket needs no trip through the thread pool
-        wait = limiter.acquire(client_ip(request, trust_forwarded_for))
-        if wait > 0:
-            service.metrics.rate_limited.inc()
-            raise ApiError(
-                429,
-                "rate_limited",
-                "Too many submissions from this client; retry later.",
-                headers={"Retry-After": RateLimiter.retry_after_header(wait)},
-            )
 
     @router.post(
         "/media",
@@ -282,7 +261,8 @@ def build_router(
         "/reports/{report_id}/feedback",
         response_model=ReporterReportOut,
         tags=["reports"],
-        responses=errors(400, 401, 403, 404, 409, 422, 503),
+        responses=errors(400, 401, 403, 404, 409, 422, 429, 503),
+        dependencies=[Depends(rate_limited)],
     )
     def give_feedback(
         report_id: str, body: Feedback, token: TrackingToken = None

@@ -357,4 +357,5 @@ def grpc_server(
         ],
         readiness=readiness,
         max_workers=max_workers,
+        limits=settings.grpc_limits(),
     )

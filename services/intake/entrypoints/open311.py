@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import ValidationError
 
 from jembatan import clock
@@ -148,7 +148,10 @@ def _csv(value: str | None) -> list[str]:
 
 
 def build_open311_router(
-    service: IntakeService, api_keys: Sequence[str], jurisdiction: str
+    service: IntakeService,
+    api_keys: Sequence[str],
+    jurisdiction: str,
+    rate_limited: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["open311"])
     categories = {c.id: c for c in service.categories}
@@ -258,7 +261,16 @@ def build_open311_router(
     @router.post(
         "/requests.{fmt}",
         status_code=201,
-        responses={200: _DOC_CONTENT, 201: _DOC_CONTENT, 400: _ERR, 403: _ERR, 404: _ERR},
+        responses={
+            200: _DOC_CONTENT,
+            201: _DOC_CONTENT,
+            400: _ERR,
+            403: _ERR,
+            404: _ERR,
+            413: _ERR,
+            429: _ERR,
+        },
+        dependencies=[Depends(rate_limited)],
         openapi_extra={
             "requestBody": {
                 "content": {

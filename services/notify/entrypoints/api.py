@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jembatan.events.catalog import GeoPoint
@@ -138,6 +139,7 @@ def build_router(
     default_language: Literal["id", "en"],
     admin_token: str | None,
     admin_open: bool,
+    rate_limited: Callable[[Request], Awaitable[None]],
     allow_private_webhooks: bool = False,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=_ERRORS)
@@ -167,7 +169,13 @@ def build_router(
 
     admin = Depends(require_admin)
 
-    @router.post("/subscriptions", status_code=201, tags=["subscriptions"])
+    @router.post(
+        "/subscriptions",
+        status_code=201,
+        tags=["subscriptions"],
+        responses={429: {"description": "too many subscriptions from this client"}},
+        dependencies=[Depends(rate_limited)],
+    )
     def subscribe(body: SubscribeIn) -> dict[str, Any]:
         """Subscribe to an area, a report or (webhooks) event types. A webhook's secret is
         returned once; an email subscription is active after its confirmation link."""
