@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import secrets
@@ -27,6 +28,7 @@ from services.notify.adapters.channels import (
     WebhookChannel,
 )
 from services.notify.adapters.metrics import NotifyMetrics
+from services.notify.adapters.netguard import EVERYWHERE, Network
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.entrypoints.api import build_router
 from services.notify.entrypoints.consumers import CONTACTS_GROUP, REPORTS_GROUP, consumer_runners
@@ -76,7 +78,9 @@ def default_channels(settings: NotifySettings, repo: NotifyRepository) -> dict[s
     return {
         "email": email,
         "webhook": WebhookChannel(
-            timeout=settings.webhook_timeout, allow_private=allow_private(settings)
+            timeout=settings.webhook_timeout,
+            allow_private=bool(settings.webhook_allow_private),
+            allowed=webhook_networks(settings),
         ),
         "feed": FeedChannel(repo.add_feed_item),
         "sms": LoggingSmsChannel(),
@@ -84,10 +88,18 @@ def default_channels(settings: NotifySettings, repo: NotifyRepository) -> dict[s
     }
 
 
-def allow_private(settings: NotifySettings) -> bool:
-    if settings.webhook_allow_private is not None:
-        return settings.webhook_allow_private
-    return settings.mode == "embedded"
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def webhook_networks(settings: NotifySettings) -> tuple[Network, ...]:
+    """The non-public networks webhooks may reach: all with webhook_allow_private, else the
+    listed ones (and, in embedded mode unless switched off, this machine)."""
+    if settings.webhook_allow_private:
+        return EVERYWHERE
+    listed = tuple(settings.webhook_allowed_networks)
+    if settings.mode == "embedded" and settings.webhook_allow_private is None:
+        return listed + LOOPBACK
+    return listed
 
 
 def seed_demo(repo: NotifyRepository, source: Path = DEMO_AGENCIES) -> int:
@@ -143,6 +155,9 @@ def build(
         runtime.bus, runtime.metrics, handlers, unit_of_work=runtime.store.unit_of_work
     ):
         runtime.add_worker(runner)
+    # Two lanes: people's messages (email, SMS, push, feed) and partners' webhooks, each
+    # with its own senders, so webhook endpoints that time out never hold a reporter's mail.
+    lanes = [("people", settings.dispatch_workers), ("webhooks", settings.webhook_dispatch_workers)]
     dispatchers = [
         Dispatcher(
             repo,
@@ -153,10 +168,12 @@ def build(
             base_delay=settings.delivery_base_delay,
             max_delay=settings.delivery_max_delay,
             poll_interval=settings.dispatch_poll_interval,
-            name=f"notify-dispatcher-{i}",
+            name=f"notify-dispatcher-{lane}-{i}",
             unit_of_work=runtime.store.unit_of_work,
+            lane=lane,  # type: ignore[arg-type]
         )
-        for i in range(settings.dispatch_workers)
+        for lane, workers in lanes
+        for i in range(workers)
     ]
     for d in dispatchers:
         runtime.add_worker(d)
@@ -188,7 +205,9 @@ def build(
             repo,
             default_language=settings.default_language,
             admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
-            allow_private_webhooks=allow_private(settings),
+            webhook_networks=webhook_networks(settings),
+            any_webhook_target=bool(settings.webhook_allow_private),
+            verify_webhook=adapters["webhook"].verify,  # type: ignore[attr-defined]
             # the unauthenticated admin API of the local demo never faces a network
             admin_open=settings.mode == "embedded" and is_loopback_host(settings.http_host),
             rate_limited=limit_anonymous_writes(

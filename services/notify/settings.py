@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr
 
 from jembatan.config import CommonSettings
 
@@ -46,8 +46,20 @@ class NotifySettings(CommonSettings):
     webhook_timeout: float = Field(default=5.0, gt=0)
     webhook_allow_private: bool | None = Field(
         default=None,
-        description="allow webhook targets on private/loopback addresses; "
-        "default: allowed in embedded mode only",
+        description="true: webhook targets may be any address (a closed network); default: "
+        "public addresses plus webhook_allowed_networks (and loopback in embedded mode)",
+    )
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="non-public networks webhooks may still reach, JSON list of CIDRs, e.g. "
+        '["127.0.0.1/32"]',
+    )
+    webhook_dispatch_workers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="senders of webhook deliveries, a lane of their own: a slow or dead "
+        "subscriber never holds the senders of people's messages",
     )
     webhook_signature_tolerance: int = Field(default=300, ge=1, description="seconds")
     delivery_attempts: int = Field(default=5, ge=1, le=20)

@@ -50,14 +50,15 @@ class Receiver:
 
     server: ThreadingHTTPServer
     bodies: list[bytes] = field(default_factory=list)
-    delay: float = 0.0
+    post_delay: float = 0.0  # a tarpit: every delivery hangs this long
+    echo_challenge: bool = True
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
-def start_receiver(delay: float = 0.0) -> Receiver:
+def start_receiver(post_delay: float = 0.0, echo_challenge: bool = True) -> Receiver:
     holder: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -66,11 +67,11 @@ def start_receiver(delay: float = 0.0) -> Receiver:
 
         def _answer(self, body: bytes) -> None:
             rec = holder["r"]
-            if rec.delay:
-                time.sleep(rec.delay)
-            rec.bodies.append(body)
+            rec.bodies.append(body)  # on arrival
+            if self.command == "POST" and rec.post_delay:
+                time.sleep(rec.post_delay)
             challenge = None
-            if "hub.challenge=" in self.path:
+            if "hub.challenge=" in self.path and rec.echo_challenge:
                 challenge = self.path.split("hub.challenge=", 1)[1].split("&", 1)[0]
             out = (challenge or "ok").encode()
             self.send_response(200)
@@ -87,7 +88,7 @@ def start_receiver(delay: float = 0.0) -> Receiver:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    holder["r"] = Receiver(server, delay=delay)
+    holder["r"] = Receiver(server, post_delay=post_delay, echo_challenge=echo_challenge)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return holder["r"]
 
@@ -297,8 +298,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             "JEMBATAN_INTAKE_PARTNER_KEYS": json.dumps(keys),
             "JEMBATAN_ANALYTICS_PARTNER_KEYS": json.dumps(keys),
             "JEMBATAN_DEV_KEYS": "false",
-            # webhook targets on this machine are the test's receivers
-            "JEMBATAN_WEBHOOK_ALLOW_PRIVATE": "true",
+            # webhook targets on this machine are the test's receivers: 127.0.0.1 only
+            "JEMBATAN_WEBHOOK_ALLOW_PRIVATE": "false",
+            "JEMBATAN_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
             "JEMBATAN_DELIVERY_BASE_DELAY": "0.2",
             "JEMBATAN_WEBHOOK_TIMEOUT": "2",
         }

@@ -239,11 +239,17 @@ class NotifyRepository:
             sort=[("next_attempt_at", 1)],
         )
 
-    def claim_due(self, now: datetime, limit: int) -> list[Document]:
+    def claim_due(
+        self, now: datetime, limit: int, channels: dict[str, Any] | None = None
+    ) -> list[Document]:
         """Claim up to ``limit`` due deliveries, oldest first, each moved from pending to
-        sending by its own compare-and-set (another dispatcher may win some)."""
+        sending by its own compare-and-set (another dispatcher may win some); ``channels``:
+        a condition on the channel (a dispatcher's lane)."""
+        flt: dict[str, Any] = {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}}
+        if channels is not None:
+            flt["channel"] = channels
         due = self.deliveries.find(
-            {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}},
+            flt,
             sort=[("next_attempt_at", 1)],
             limit=limit,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jembatan.events.catalog import GeoPoint
 from jembatan.http import ApiError
-from services.notify.adapters.netguard import UnsafeTarget, check_public_url
+from services.notify.adapters.netguard import Network, UnsafeTarget, check_public_url
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.geo import MAX_RADIUS_M
 from services.notify.domain.recipients import PARTNER_EVENT_TYPES
@@ -140,15 +140,17 @@ def build_router(
     admin_token: str | None,
     admin_open: bool,
     rate_limited: Callable[[Request], Awaitable[None]],
-    allow_private_webhooks: bool = False,
+    verify_webhook: Callable[[str, str], bool],
+    webhook_networks: Sequence[Network] = (),
+    any_webhook_target: bool = False,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=_ERRORS)
 
     def check_target(field: str, url: str | None) -> None:
-        if url is None or allow_private_webhooks:
+        if url is None or any_webhook_target:
             return
         try:
-            check_public_url(url)
+            check_public_url(url, webhook_networks)
         except UnsafeTarget as exc:
             raise ApiError(
                 422,
@@ -181,6 +183,14 @@ def build_router(
         returned once; an email subscription is active after its confirmation link."""
         new = to_new_subscription(body, default_language)
         check_target("url", new.url)
+        if new.channel == "webhook" and new.url and not verify_webhook(new.url, new.kind):
+            raise ApiError(
+                422,
+                "webhook_unverified",
+                "The webhook did not answer the verification challenge: a GET with "
+                "hub.challenge must answer 2xx with the challenge as its body.",
+                {"url": "did not echo hub.challenge"},
+            )
         return subs.subscribe(new)
 
     def _token_call(fn: Any, token: str) -> dict[str, str]:
