@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -30,7 +31,12 @@ from services.intake.entrypoints.api import UPLOAD_FRAMING_BYTES, build_router
 from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
 from services.intake.entrypoints.grpc_api import grpc_server
 from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
-from services.intake.service_layer.services import Category, IntakeMetrics, IntakeService
+from services.intake.service_layer.services import (
+    Category,
+    ContactEraser,
+    IntakeMetrics,
+    IntakeService,
+)
 from services.intake.settings import IntakeSettings
 
 log = logging.getLogger(__name__)
@@ -100,6 +106,13 @@ def build(
     )
     runtime.add_worker(relay)
     runtime.add_worker(runner)
+    runtime.add_worker(
+        ContactEraser(
+            repo,
+            retention=timedelta(days=settings.intake_contact_retention_days),
+            max_age=timedelta(days=settings.intake_contact_max_days),
+        )
+    )
     checks: dict[str, Any] = {}
     grpc = grpc_server(settings, service, runtime.metrics, lambda: checks)
     runtime.add_worker(grpc)

@@ -64,6 +64,14 @@ class IntakeSettings(CommonSettings):
         description="replaced by JEMBATAN_TRUSTED_PROXIES (it believed the leftmost "
         "X-Forwarded-For entry, which the client writes); true refuses to start",
     )
+    intake_contact_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="a report's contact is erased this long after it was closed or rejected",
+    )
+    intake_contact_max_days: float = Field(
+        default=365, gt=0, description="and in any case this long after it was submitted"
+    )
     intake_partner_keys: list[PartnerKey] = Field(
         default_factory=list,
         description='gRPC partner keys, JSON: [{"partner_id": ..., "key_sha256": <hex SHA-256 '

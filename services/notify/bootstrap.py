@@ -37,6 +37,7 @@ from services.notify.service_layer.handlers import NotifyHandlers
 from services.notify.service_layer.messages import Links, MessageQueue
 from services.notify.service_layer.subscriptions import SubscriptionService
 from services.notify.service_layer.workers import (
+    ContactEraser,
     DigestWorker,
     PendingExpiryWorker,
     SlaWarningWorker,
@@ -181,6 +182,13 @@ def build(
     runtime.add_worker(digest)
     runtime.add_worker(
         PendingExpiryWorker(repo, metrics, timedelta(hours=settings.contact_wait_hours))
+    )
+    runtime.add_worker(
+        ContactEraser(
+            repo,
+            retention=timedelta(days=settings.contact_retention_days),
+            max_age=timedelta(days=settings.contact_max_days),
+        )
     )
     if settings.sla_warning_minutes > 0:
         runtime.add_worker(

@@ -82,6 +82,15 @@ class NotifySettings(CommonSettings):
         "the admin API is open in embedded mode and disabled in distributed mode",
     )
     dispatch_workers: int = Field(default=2, ge=1, le=16)
+    contact_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="a reporter's contact is erased this long after the case was resolved "
+        "or rejected with nothing since",
+    )
+    contact_max_days: float = Field(
+        default=365, gt=0, description="and in any case this long after it was last written"
+    )
     subscription_rate_limit_capacity: float = Field(
         default=20, ge=1, description="burst of anonymous subscriptions per client address"
     )

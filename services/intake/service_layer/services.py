@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -21,6 +21,7 @@ from jembatan import clock
 from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
 from jembatan.outbox import new_document_outbox, outbox_update
+from jembatan.periodic import Periodic
 from jembatan.store.port import Document, DuplicateKey
 from services.intake.adapters import photos
 from services.intake.adapters.media_store import MediaStore
@@ -611,3 +612,29 @@ class IntakeService:
         if len(entries) == limit:
             return entries, int(entries[-1]["seq"])
         return entries, max(position, upto)
+
+
+class ContactEraser(Periodic):
+    """Erases the reporter's contact from a report once nothing will be sent to them:
+    ``retention`` after it was closed (confirmed) or rejected, the time left to rate it,
+    and in any case ``max_age`` after it was submitted. The reporter's own view then
+    shows no contact; the report and its public view are unchanged."""
+
+    def __init__(
+        self,
+        repo: ReportRepository,
+        retention: timedelta,
+        max_age: timedelta,
+        interval: float = 3600.0,
+    ) -> None:
+        super().__init__("intake-contact-eraser", interval)
+        self.repo, self.retention, self.max_age = repo, retention, max_age
+
+    def tick(self) -> int:
+        now = clock.now()
+        erased = self.repo.erase_contacts(
+            clock.iso(now - self.retention), clock.iso(now - self.max_age), clock.iso(now)
+        )
+        if erased:
+            log.info("reporter contacts erased", extra={"count": erased})
+        return erased

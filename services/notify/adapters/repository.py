@@ -55,6 +55,7 @@ class NotifyRepository:
         self.subscriptions.create_index(["kind", "cells"])
         self.subscriptions.create_index(["kind", "report_id"])
         self.reports.create_index(["sla_next"])
+        self.reports.create_index(["status", "status_at"])
 
     def secret(self, name: str, fresh: str) -> str:
         """A secret shared by every replica: the first one written wins."""
@@ -77,6 +78,15 @@ class NotifyRepository:
     def reopen_reason(self, report_id: str) -> str | None:
         doc = self.reopen_reasons.find_one({"_id": report_id})
         return str(doc["reason"]) if doc else None
+
+    def erase_reporter(self, report_id: str) -> int:
+        """Forget how to reach this report's reporter and what they wrote privately."""
+        erased = self.contacts.delete_many({"_id": report_id})
+        self.reopen_reasons.delete_many({"_id": report_id})
+        self.reports.update_one(
+            {"_id": report_id}, {"$set": {"contact_erased_at": clock.iso(clock.now())}}
+        )
+        return erased
 
     # -- contacts ---------------------------------------------------------------------
     def save_contact(self, c: Contact) -> None:

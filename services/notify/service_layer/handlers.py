@@ -100,6 +100,7 @@ class NotifyHandlers:
             "case_id": getattr(data, "case_id", None),
             "agency_id": getattr(data, "agency_id", None),
             "status": short_type(data.event_type),
+            "status_at": clock.iso(data.at),  # type: ignore[attr-defined]
         }
         if isinstance(data, _DEADLINE_EVENTS):
             fields.update(
