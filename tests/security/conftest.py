@@ -10,7 +10,7 @@ import secrets
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +22,7 @@ import pytest
 from jembatan.partner_keys import sha256_hex
 from services.simulation.driver import EVIDENCE_JPEG
 from tests.e2e.harness import Ecosystem, free_port
+from tests.tools import wait_until
 
 GAMBIR = {"lat": -6.1767, "lon": 106.8227}
 GAMBIR_DISTRICT = "jakarta-pusat.gambir"
@@ -31,17 +32,6 @@ MEDIA_LIMIT = 256 * 1024
 #: Anonymous writes per client address (intake; notify's subscriptions) and gRPC per key.
 INTAKE_BURST, SUBSCRIBE_BURST = 60, 20
 GRPC_BURST, GRPC_STREAMS = 30, 2
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout} s: {check}")
-        time.sleep(interval)
 
 
 @dataclass

@@ -15,7 +15,8 @@ import grpc
 from PIL import ExifTags, Image
 
 from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc, common_pb2
-from tests.security.conftest import Running, wait_until
+from tests.security.conftest import Running
+from tests.tools import wait_until
 
 FORGED = {"media_id": "x", "url": "javascript:alert(1)", "content_type": "text/html"}
 

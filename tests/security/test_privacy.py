@@ -35,8 +35,8 @@ from tests.security.conftest import (
     Receiver,
     Running,
     start_receiver,
-    wait_until,
 )
+from tests.tools import wait_until
 
 
 def _read_topic(workdir: Path, topic: str) -> list[str]:

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from services.notify.adapters.channels import OutboundMessage, Target, WebhookChannel
-from tests.security.conftest import Running, start_receiver, wait_until
+from tests.security.conftest import Running, start_receiver
+from tests.tools import wait_until
 
 
 def _subscribe(running: Running, url: str, **extra: Any) -> httpx.Response:

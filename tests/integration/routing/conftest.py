@@ -3,7 +3,6 @@ a unique database, the service's workers running in threads, the app via TestCli
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from jembatan.store.mongo import MongoStore
 from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
 from tests.fakes import FakeEvidence
+from tests.tools import wait_until
 
 GAMBIR = (-6.1754, 106.8272)
 OPERATOR = {"Authorization": "Bearer dev-operator-7f3a91c2"}
@@ -31,18 +31,6 @@ GAMBIR_KEY = {"Authorization": "Bearer dev-kec-gambir-e8a210"}
 DLH_KEY = {"Authorization": "Bearer dev-dlh-9b44e1"}
 BINA_MARGA_KEY = {"Authorization": "Bearer dev-bina-marga-2c81d0"}
 PHOTO = {"media_id": "m1", "url": "https://media.example/m1.jpg", "content_type": "image/jpeg"}
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
-    """Poll until check() is truthy (returned) or fail after timeout seconds."""
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(every)
 
 
 @dataclass
