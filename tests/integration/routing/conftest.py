@@ -15,7 +15,14 @@ from fastapi.testclient import TestClient
 
 from jembatan.bus.kafka import KafkaBus
 from jembatan.bus.port import BusConsumer
-from jembatan.events.catalog import REPORTS_TOPIC, GeoPoint, ReportSubmitted, decode, make_event
+from jembatan.events.catalog import (
+    REPORTS_TOPIC,
+    GeoPoint,
+    MediaRef,
+    ReportSubmitted,
+    decode,
+    make_event,
+)
 from jembatan.events.envelope import CloudEvent
 from jembatan.runtime import standard_topics
 from jembatan.service import ServiceRuntime
@@ -86,8 +93,17 @@ class Stack:
 
     def start(self, now: Callable[[], datetime] | None = None) -> tuple[ServiceRuntime, FastAPI]:
         kwargs: dict[str, Any] = {"now": now} if now else {}
-        # intake's media store is another service: these tests name the photo PHOTO
-        runtime, app = build(self.settings, evidence=FakeEvidence(), **kwargs)
+        # intake's media store is another service: these tests name the photo PHOTO (and
+        # the Node client its own)
+        evidence = FakeEvidence(
+            MediaRef(**PHOTO),
+            MediaRef(
+                media_id="node-evidence",
+                url="https://media.example/node-evidence.jpg",
+                content_type="image/jpeg",
+            ),
+        )
+        runtime, app = build(self.settings, evidence=evidence, **kwargs)  # type: ignore[arg-type]
         runtime.ensure_topics()
         runtime.start_workers()
         self.started.append(runtime)
