@@ -2,6 +2,9 @@
 # One image for the services; the command picks one:
 #   docker run IMAGE serve intake|routing|notify|analytics|web
 # Kubernetes runs it as `jembatan serve <service>` (deploy/k8s/base).
+# The image is production: JEMBATAN_MODE=distributed, so a service refuses to start until
+# its servers, secrets and public URLs are configured (docs/security.md), and no
+# development key is ever accepted.
 # Build: docker build -t jembatan/jembatan:0.1.0 .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -56,7 +59,8 @@ ENV PATH=/opt/jembatan/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     JEMBATAN_HTTP_HOST=0.0.0.0 \
     JEMBATAN_DATA_DIR=/var/lib/jembatan \
-    JEMBATAN_WEB_LEAFLET_DIR=/opt/jembatan/web-assets/leaflet
+    JEMBATAN_WEB_LEAFLET_DIR=/opt/jembatan/web-assets/leaflet \
+    JEMBATAN_MODE=distributed
 WORKDIR /var/lib/jembatan
 # HTTP (with /metrics, /healthz, /readyz) and gRPC ports of intake, routing, notify, analytics;
 # the pages (web) on 8080.

@@ -3,17 +3,26 @@
 Every variable is prefixed ``JEMBATAN_`` except the two that point at the
 servers (``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGO_URL``), which the tests and
 the Kubernetes manifests share. A bad value stops the process with a message
-naming the variable, never a traceback.
+naming the variable, never a traceback, and never the value (it may be a secret).
+
+Distributed mode is production: ``load`` also refuses to start it while any setting
+still has a development value (a development key, a default secret, a localhost
+default); each settings class lists its own in ``production_problems``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from jembatan.grpc_server import KeyLimits
 
 S = TypeVar("S", bound="CommonSettings")
 
@@ -65,6 +74,66 @@ class CommonSettings(BaseSettings):
     analytics_http_port: int = Field(default=8003, ge=1, le=65535)
     analytics_grpc_port: int = Field(default=50053, ge=1, le=65535)
     web_http_port: int = Field(default=8080, ge=1, le=65535, description="the pages (web face)")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="proxies whose X-Forwarded-For is believed, JSON list of CIDRs (e.g. "
+        '["10.0.0.0/8"]): the client is the rightmost hop outside them',
+    )
+    grpc_calls_per_second: float = Field(
+        default=50, gt=0, description="sustained gRPC calls per partner/agency key"
+    )
+    grpc_call_burst: float = Field(default=100, ge=1, description="burst of gRPC calls per key")
+    grpc_streams_per_key: int = Field(
+        default=4, ge=1, le=64, description="open gRPC watch streams per key"
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="largest JSON or form body a service reads (413 past it, counted while "
+        "it streams); intake's photo upload has its own limit",
+    )
+    dev_keys: bool = Field(
+        default=False,
+        description="accept the development keys of services/demo/dev_keys.json (the local "
+        "demo: `jembatan run` turns it on); refused in distributed mode and on a "
+        "non-loopback http_host",
+    )
+
+    def grpc_limits(self) -> KeyLimits:
+        from jembatan.grpc_server import KeyLimits  # gRPC loads only where it serves
+
+        return KeyLimits(
+            self.grpc_calls_per_second, self.grpc_call_burst, self.grpc_streams_per_key
+        )
+
+    def production_problems(self) -> list[tuple[str, str]]:
+        """(setting, reason) for every value that must not reach production.
+
+        Checked by ``load`` in distributed mode (and for ``dev_keys`` everywhere), not by a
+        validator, so tests can still build distributed settings by hand."""
+        problems: list[tuple[str, str]] = []
+        if self.mode == "distributed":
+            if self.dev_keys:
+                problems.append(("dev_keys", "development keys are refused in distributed mode"))
+            for name in ("kafka_bootstrap_servers", "mongo_url"):
+                if name not in self.model_fields_set:
+                    problems.append((name, "required in distributed mode (no localhost default)"))
+        elif self.dev_keys and not is_loopback_host(self.http_host):
+            problems.append(
+                ("dev_keys", "development keys are only served on a loopback http_host")
+            )
+        return problems
+
+    def require_explicit(
+        self, problems: list[tuple[str, str]], *names: str, why: str = "required"
+    ) -> None:
+        """Add a problem for each of ``names`` left at its default."""
+        for name in names:
+            if name not in self.model_fields_set:
+                problems.append(
+                    (name, f"{why} in distributed mode (its default is for development)")
+                )
 
     def kafka_client_options(self) -> dict[str, object]:
         """Security options for every Kafka client (kafka-python names)."""
@@ -85,19 +154,52 @@ class CommonSettings(BaseSettings):
         return options
 
 
+def is_loopback_host(host: str) -> bool:
+    """Is ``host`` (a name or an address) this machine only?"""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local_url(url: str) -> bool:
+    """Does ``url`` point at this machine (a development default)?"""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
 class ConfigError(SystemExit):
     pass
+
+
+def env_name(cls: type[BaseSettings], field: str) -> str:
+    """The environment variable a field is read from (its alias when it has one)."""
+    info = cls.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices) and alias.choices:
+        return str(alias.choices[0])
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return f"{prefix}{field.upper()}"
 
 
 def load(cls: type[S], **overrides: object) -> S:
     """Build settings from the environment; exit with a readable message when invalid."""
     try:
-        return cls(**overrides)  # type: ignore[arg-type]
+        settings = cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [f"invalid configuration for {cls.__name__}:"]
-        prefix = cls.model_config.get("env_prefix", "")
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {prefix}{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+            # The setting and the rule, never the rejected input: it may be a secret.
+            field = str(err["loc"][0]) if err["loc"] else ""
+            rest = "".join(f"[{p}]" for p in err["loc"][1:])
+            lines.append(f"  {env_name(cls, field)}{rest}: {err['msg']}")
         print("\n".join(lines), file=sys.stderr)
         raise ConfigError(2) from None
+    problems = settings.production_problems()
+    if problems:
+        lines = [f"refusing to start {cls.__name__} ({settings.mode} mode):"]
+        lines += [f"  {env_name(cls, name)}: {reason}" for name, reason in problems]
+        print("\n".join(lines), file=sys.stderr)
+        raise ConfigError(2)
+    return settings

@@ -8,6 +8,9 @@
   ALREADY_EXISTS, UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE).
 - Deadlines: a call whose deadline has already passed is refused before any work;
   streams stop when the client goes away or its deadline passes.
+- Limits per key (``KeyLimits``): calls per second with a burst, and open streams. A
+  stream holds a worker thread while it is open, so without a cap one partner key could
+  hold them all; past a limit the call gets RESOURCE_EXHAUSTED (with a retry delay).
 - Health: the standard service, updated from the service's real readiness checks.
 - Reflection, and Prometheus metrics per method and code.
 """
@@ -34,6 +37,7 @@ from prometheus_client import Counter, Histogram
 from jembatan.bus.port import BusUnavailable
 from jembatan.http import ApiError, ReadinessCheck
 from jembatan.metrics import LATENCY_BUCKETS, ServiceMetrics
+from jembatan.ratelimit import RateLimiter
 from jembatan.store.port import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,38 @@ class Principal:
 
 
 Authenticator = Callable[[str], Principal | None]
+
+
+@dataclass(frozen=True)
+class KeyLimits:
+    """What one key may use of a service's gRPC face."""
+
+    calls_per_second: float = 50.0
+    burst: float = 100.0
+    streams: int = 4
+
+
+class _OpenStreams:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, key: str) -> bool:
+        with self._lock:
+            if self._open.get(key, 0) >= self.limit:
+                return False
+            self._open[key] = self._open.get(key, 0) + 1
+            return True
+
+    def leave(self, key: str) -> None:
+        with self._lock:
+            left = self._open.get(key, 1) - 1
+            if left > 0:
+                self._open[key] = left
+            else:
+                self._open.pop(key, None)
+
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "jembatan_grpc_principal", default=None
@@ -112,10 +148,13 @@ class _Interceptor(grpc.ServerInterceptor):
         metrics: ServiceMetrics,
         authenticate: Authenticator,
         scopes: Mapping[str, str],
+        limits: KeyLimits,
     ) -> None:
         self.service = service
         self.authenticate = authenticate
         self.scopes = scopes
+        self.calls = RateLimiter(limits.burst, limits.calls_per_second)
+        self.streams = _OpenStreams(limits.streams)
         self.requests = Counter(
             "jembatan_grpc_requests_total",
             "gRPC calls by method and status code.",
@@ -189,6 +228,14 @@ class _Interceptor(grpc.ServerInterceptor):
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"this key lacks the scope {needed!r} needed by {short}",
                 )
+            wait = self.calls.acquire(f"{principal.kind}:{principal.subject}")
+            if wait > 0:
+                _abort(
+                    context,
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    "too many calls for this key; retry in "
+                    f"{RateLimiter.retry_after_header(wait)} s",
+                )
             return _principal.set(principal)
 
         def translate(exc: Exception, context: grpc.ServicerContext) -> None:
@@ -228,6 +275,15 @@ class _Interceptor(grpc.ServerInterceptor):
             start = time.perf_counter()
             try:
                 token = prepare(context)
+                who = current_principal()
+                key = f"{who.kind}:{who.subject}"
+                if not self.streams.enter(key):
+                    _principal.reset(token)
+                    _abort(
+                        context,
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"this key already has {self.streams.limit} open streams",
+                    )
                 try:
                     yield from behaviour(request, context)
                 except Exception as exc:
@@ -235,6 +291,7 @@ class _Interceptor(grpc.ServerInterceptor):
                         raise
                     translate(exc, context)
                 finally:
+                    self.streams.leave(key)
                     _principal.reset(token)
             finally:
                 record(context, start)
@@ -256,6 +313,7 @@ class GrpcServer:
         register: Iterable[tuple[Callable[[Any, grpc.Server], None], Any, str]],
         readiness: Callable[[], Mapping[str, ReadinessCheck]],
         max_workers: int = 16,
+        limits: KeyLimits | None = None,
     ) -> None:
         """``register``: (add_XServicer_to_server, servicer, full service name) triples;
         ``scopes``: full method name (``/pkg.Service/Method``) to required scope."""
@@ -267,9 +325,13 @@ class GrpcServer:
         self._stop = threading.Event()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            interceptors=[_Interceptor(service, metrics, authenticate, scopes)],
+            interceptors=[
+                _Interceptor(service, metrics, authenticate, scopes, limits or KeyLimits())
+            ],
             # Without this, two processes could silently share the port.
             options=[("grpc.so_reuseport", 0)],
+            # past the worker threads a call is refused (RESOURCE_EXHAUSTED), not queued
+            maximum_concurrent_rpcs=max_workers,
         )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], None]  # raises when not ready
 RETRY_AFTER_SECONDS = 5
+#: Bytes a request body may have unless the service says otherwise (JEMBATAN_MAX_BODY_BYTES).
+DEFAULT_BODY_LIMIT = 1024 * 1024
 
 
 class ApiError(Exception):
@@ -104,14 +106,110 @@ class RequestMetrics:
             m.http_latency.labels(m.service, route, method).observe(time.perf_counter() - start)
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` when a body passes its limit while it streams. An
+    HTTPException so FastAPI's body parsing lets it through (it wraps anything else in a
+    400) and the app's handler answers 413 in the uniform error shape."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
+        self.limit = limit
+
+
+class BodyLimit:
+    """Bounds every request body while it streams, whatever its framing.
+
+    An announced ``Content-Length`` over the limit is answered 413 before a byte is read;
+    a chunked (or lying) body is counted as it arrives and refused the moment it passes
+    the limit, so nothing is spooled or parsed past it. ``limits`` maps a path to its own
+    limit (an upload route); every other path gets ``default``.
+    """
+
+    def __init__(self, app: ASGIApp, default: int, limits: Mapping[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = dict(limits)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.get(str(scope.get("path", "")), self.default)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _too_large(limit)(scope, receive, send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        error_body("body_too_large", f"The request body is larger than {limit} bytes."),
+        status_code=413,
+        headers={"Connection": "close"},
+    )
+
+
+def install_body_limit(app: FastAPI, default: int, limits: Mapping[str, int] | None = None) -> None:
+    """Bound request bodies (``default`` bytes; ``limits``: per-path exceptions)."""
+    app.add_middleware(BodyLimit, default=default, limits=dict(limits or {}))
+
+
+def readiness_report(readiness: Mapping[str, ReadinessCheck]) -> tuple[bool, dict[str, str]]:
+    """Run every check: (all passed, {check: "ok" | "failed"}).
+
+    The answer names the check that failed, never the exception: its text can hold a
+    server address, a user name or a path, and /readyz answers anyone. The exception goes
+    to the log with the check's name."""
+    checks: dict[str, str] = {}
+    for name, check in readiness.items():
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = "failed"
+            log.warning(
+                "readiness check failed",
+                extra={"check": name, "error": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+    return all(v == "ok" for v in checks.values()), checks
+
+
 def install(
     app: FastAPI,
     metrics: ServiceMetrics,
     readiness: Mapping[str, ReadinessCheck],
+    *,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+    body_limits: Mapping[str, int] | None = None,
 ) -> None:
-    """Add /metrics, /healthz, /readyz, request metrics and the error handlers."""
+    """Add /metrics, /healthz, /readyz, request metrics, the body limits (``body_limit``
+    bytes, ``body_limits`` per path) and the error handlers."""
 
     app.add_middleware(RequestMetrics, metrics=metrics)
+    install_body_limit(app, body_limit, body_limits)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
@@ -125,15 +223,7 @@ def install(
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        ready = True
-        for name, check in readiness.items():
-            try:
-                check()
-                checks[name] = "ok"
-            except Exception as exc:
-                ready = False
-                checks[name] = f"{type(exc).__name__}: {exc}"[:300]
+        ready, checks = readiness_report(readiness)
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status_code=200 if ready else 503,
@@ -162,6 +252,8 @@ def install(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, BodyTooLarge):
+            return _too_large(exc.limit)
         return JSONResponse(
             error_body(f"http_{exc.status_code}", str(exc.detail)),
             status_code=exc.status_code,

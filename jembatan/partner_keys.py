@@ -49,6 +49,27 @@ def dev_partner_keys(path: Path, scopes: Iterable[str]) -> list[PartnerKey]:
     ]
 
 
+def dev_key_hashes(path: Path, role: str | None = None) -> frozenset[str]:
+    """SHA-256 of the development keys in ``path`` (of one ``role``, or any): to serve them
+    in the local demo, or to refuse them in production settings; empty when the file is
+    missing or unreadable."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["keys"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return frozenset()
+    return frozenset(
+        sha256_hex(str(e["key"]))
+        for e in entries
+        if isinstance(e, dict) and e.get("key") and role in (None, e.get("role"))
+    )
+
+
+def dev_keys_configured(keys: Iterable[PartnerKey], path: Path) -> bool:
+    """Is any of ``keys`` one of the published development keys?"""
+    dev = dev_key_hashes(path)
+    return any(k.key_sha256 in dev for k in keys)
+
+
 class PartnerKeys:
     """``authenticate(key) -> Principal | None`` (a ``jembatan.grpc_server.Authenticator``)
     over keys known by their SHA-256; the first entry for a hash wins."""
@@ -64,18 +85,12 @@ class PartnerKeys:
         return self._by_hash.get(sha256_hex(key))
 
 
-__all__ = ["PartnerKey", "PartnerKeys", "Scope", "dev_partner_keys", "sha256_hex"]
-
-
-def dev_key_hashes(path: Path, role: str) -> list[str]:
-    """SHA-256 of the development keys of ``path`` with that role (embedded demo only);
-    none when the file is missing or unreadable."""
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["keys"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    return [
-        sha256_hex(str(e["key"]))
-        for e in entries
-        if isinstance(e, dict) and e.get("role") == role and e.get("key")
-    ]
+__all__ = [
+    "PartnerKey",
+    "PartnerKeys",
+    "Scope",
+    "dev_key_hashes",
+    "dev_keys_configured",
+    "dev_partner_keys",
+    "sha256_hex",
+]

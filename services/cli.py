@@ -40,6 +40,9 @@ def _run_all(args: argparse.Namespace) -> int:
 
     os.environ["JEMBATAN_DATA_DIR"] = str(Path(args.data_dir).resolve())
     os.environ.setdefault("JEMBATAN_MODE", "embedded")
+    if os.environ["JEMBATAN_MODE"] == "embedded":
+        # the local demo: its published keys work here (loopback only, see jembatan.config)
+        os.environ.setdefault("JEMBATAN_DEV_KEYS", "true")
     settings = load(CommonSettings)  # validated once here, inherited by the children
     # notify's links (confirm, unsubscribe, a report) open the pages started here
     os.environ.setdefault(

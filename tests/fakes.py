@@ -238,3 +238,22 @@ class FakeClock:
 
     def advance(self, **kw: float) -> None:
         self.t += timedelta(**kw)
+
+
+class FakeEvidence:
+    """Routing's view of intake's media store: the photos a test says were uploaded
+    (``m1`` by default, as the routing tests' PHOTO names it)."""
+
+    def __init__(self, *refs: object) -> None:
+        from jembatan.events.catalog import MediaRef
+
+        default = MediaRef(
+            media_id="m1", url="https://media.example/m1.jpg", content_type="image/jpeg"
+        )
+        self.known: dict[str, MediaRef] = {
+            r.media_id: r  # type: ignore[attr-defined]
+            for r in (refs or (default,))
+        }
+
+    def lookup(self, media_id: str) -> object:
+        return self.known.get(media_id)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,3 +32,15 @@ def require_tool(name: str, how: str) -> str:
         pytest.fail(message, pytrace=False)
     print(f"\n!!! SKIPPING: {message}", file=sys.stderr)
     pytest.skip(message)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
+    """Poll until check() is truthy (returned) or fail after timeout seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(every)

@@ -20,7 +20,8 @@ TYPE_PREFIX = "org.jembatan."
 #: Every public event of a report's life cycle (report.* and case.*), keyed by report id,
 #: so each consumer sees one report's history in order.
 REPORTS_TOPIC = "jembatan.reports.v1"
-#: Restricted channel: reporter contact details, read by notify alone (Kafka ACLs in production).
+#: Restricted channel: reporter contact details and the reporter's private words (the reopen
+#: reason), read by notify alone (Kafka ACLs in production).
 CONTACTS_TOPIC = "jembatan.reporter-contacts.v1"
 DEAD_LETTER_PREFIX = "jembatan.dlq."
 
@@ -93,7 +94,11 @@ class ReportFeedback(_Data):
     producer = "intake"
     report_id: str
     kind: Literal["confirm", "reopen", "rating"]
-    reason: str | None = Field(default=None, description="required for reopen")
+    reason: str | None = Field(
+        default=None,
+        description="always empty: the reporter's reopen reason is private and travels on "
+        "the restricted topic (report.reopen_reason.v1); consumers never publish this field",
+    )
     rating: int | None = Field(default=None, ge=1, le=5, description="1-5, for rating")
     at: datetime
 
@@ -109,6 +114,20 @@ class ReportSupported(_Data):
     supporters: int = Field(
         ge=1, description="supporters of the report after this one (a running count)"
     )
+    at: datetime
+
+
+class ReopenReason(_Data):
+    event_type = TYPE_PREFIX + "report.reopen_reason.v1"
+    topic = CONTACTS_TOPIC
+    summary = (
+        "Restricted: the reporter's own words when reopening (they may hold a phone number "
+        "or a name), for the reporter's and the agency's messages. Only notify reads this topic."
+    )
+    producer = "intake"
+    report_id: str
+    feedback_event_id: str = Field(description="id of the report.feedback event it explains")
+    reason: str = Field(min_length=1)
     at: datetime
 
 
@@ -198,7 +217,11 @@ class CaseTransferred(_CaseData):
 class CaseReopened(_CaseData):
     event_type = TYPE_PREFIX + "case.reopened.v1"
     summary = "The reporter disputed the resolution; the case is back in the agency's queue."
-    reason: str = Field(min_length=1)
+    reason: str = Field(
+        min_length=1,
+        description="an operator's reason; for a reporter's reopen (actor reporter) a fixed "
+        "public text, the reporter's words staying on the restricted topic",
+    )
     reopen_count: int = Field(ge=1)
     ack_due: datetime
     resolve_due: datetime
@@ -216,6 +239,7 @@ EVENT_MODELS: tuple[type[_Data], ...] = (
     ReportFeedback,
     ReportSupported,
     ReporterContact,
+    ReopenReason,
     CaseRouted,
     CaseDuplicate,
     CaseAcknowledged,
@@ -229,6 +253,8 @@ EVENT_MODELS: tuple[type[_Data], ...] = (
 MODEL_BY_TYPE: dict[str, type[_Data]] = {m.event_type: m for m in EVENT_MODELS}
 CASE_EVENT_TYPES = frozenset(m.event_type for m in EVENT_MODELS if issubclass(m, _CaseData))
 EventData = _Data
+#: case.reopened's reason when the reporter reopened (their words are private).
+REOPENED_BY_REPORTER = "reopened by the reporter"
 
 
 def make_event(data: _Data, source: str) -> CloudEvent:
@@ -241,10 +267,19 @@ def make_event(data: _Data, source: str) -> CloudEvent:
 
 def outward(event: CloudEvent) -> dict[str, Any]:
     """The event as it may leave the platform (a webhook, a partner): the answers meant
-    for the agency only (``private_attributes`` of report.submitted) are taken out."""
+    for the agency only (``private_attributes`` of report.submitted) are taken out, and so
+    are a reporter's words an event written before they moved to the restricted topic may
+    still hold (report.feedback's reason; case.reopened's reason when the reporter
+    reopened)."""
     out = event.to_dict()
     data = out.get("data")
-    if event.type == ReportSubmitted.event_type and isinstance(data, dict):
+    if not isinstance(data, dict):
+        return out
+    if event.type == ReportFeedback.event_type and data.get("reason") is not None:
+        out["data"] = {**data, "reason": None}
+    elif event.type == CaseReopened.event_type and data.get("actor") == "reporter":
+        out["data"] = {**data, "reason": REOPENED_BY_REPORTER}
+    elif event.type == ReportSubmitted.event_type:
         private = set(data.get("private_attributes") or ())
         data = dict(data)
         data["attributes"] = {

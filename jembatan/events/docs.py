@@ -51,7 +51,7 @@ beside the old one until its consumers have moved.
 | topic | carries | key | readers |
 | --- | --- | --- | --- |
 | `{REPORTS_TOPIC}` | every `report.*` and `case.*` event | report id | routing, notify, analytics, intake (read model) |
-| `{CONTACTS_TOPIC}` | `reporter.contact.v1` only: personal data | report id | notify alone (Kafka ACLs in production) |
+| `{CONTACTS_TOPIC}` | `reporter.contact.v1` and `report.reopen_reason.v1` only: personal data and private words | report id | notify alone (Kafka ACLs in production) |
 | `{DEAD_LETTER_PREFIX}<consumer group>` | records a consumer group could not process, with `dlq_*` reason headers | as the original | operators (replay) |
 
 Dead-letter records keep the original key, value and headers and add

@@ -68,7 +68,7 @@ def build(
         description="Per-district and per-agency follow-up metrics (see docs/analytics.md).",
     )
     app.include_router(api.router(queries))
-    install(app, runtime.metrics, runtime.readiness())
+    install(app, runtime.metrics, runtime.readiness(), body_limit=settings.max_body_bytes)
     app.state.runtime = runtime
     app.state.queries = queries
     app.state.grpc = grpc

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from jembatan.config import CommonSettings
 from jembatan.partner_keys import PartnerKey as SharedPartnerKey
-from jembatan.partner_keys import Scope
+from jembatan.partner_keys import Scope, dev_keys_configured
+from services.demo import DEV_KEYS_FILE
 
 READ_SCOPE = "analytics:read"
 
@@ -77,3 +78,11 @@ class AnalyticsSettings(CommonSettings):
         if self.analytics_engine == "auto":
             return "faust" if self.mode == "distributed" else "embedded"
         return self.analytics_engine
+
+    def production_problems(self) -> list[tuple[str, str]]:
+        problems = super().production_problems()
+        if self.mode == "distributed" and dev_keys_configured(
+            self.analytics_partner_keys, DEV_KEYS_FILE
+        ):
+            problems.append(("analytics_partner_keys", "holds a published development key"))
+        return problems

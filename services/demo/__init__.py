@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
+#: Plain-text development keys for the local demo (``JEMBATAN_DEV_KEYS``); never production.
+DEV_KEYS_FILE = HERE / "dev_keys.json"
 
 
 @cache
@@ -25,16 +27,22 @@ def categories() -> list[dict[str, Any]]:
     return json.loads((HERE / "categories.json").read_text())["categories"]  # type: ignore[no-any-return]
 
 
+def dev_keys(role: str | None = None) -> list[dict[str, str]]:
+    """The development keys (of one ``role``: operator, agency, partner, open311)."""
+    entries = json.loads(DEV_KEYS_FILE.read_text())["keys"]
+    return [dict(e) for e in entries if role is None or e["role"] == role]
+
+
 def describe() -> str:
     """What `jembatan run` prints about the demo data and the development keys."""
     lines = [
         f"Demo data: {len(districts()['districts'])} kecamatan in {len(districts()['cities'])} "
         f"kota of Jakarta, {len(categories())} categories."
     ]
-    keys = HERE / "dev_keys.json"
+    keys = DEV_KEYS_FILE
     if keys.exists():
         data = json.loads(keys.read_text())
-        lines.append("Development keys (embedded mode only; never use in production):")
+        lines.append("Development keys (JEMBATAN_DEV_KEYS, loopback only; never in production):")
         for entry in data.get("keys", []):
             lines.append(f"  {entry['role']:<10} {entry['subject']:<32} {entry['key']}")
     return "\n".join(lines)

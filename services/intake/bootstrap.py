@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,8 +16,10 @@ from jembatan.bus.port import Bus
 from jembatan.config import load
 from jembatan.http import install
 from jembatan.partner_keys import dev_key_hashes
+from jembatan.ratelimit import RateLimiter, limit_anonymous_writes
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
+from services import demo
 from services.intake.adapters.media_store import (
     DocumentMediaStore,
     FilesystemMediaStore,
@@ -29,14 +32,18 @@ from services.intake.adapters.repository import (
 )
 from services.intake.adapters.updates import UpdateFeed
 from services.intake.domain.geo import DistrictLocator, GeoDataError
-from services.intake.domain.ratelimit import RateLimiter
 from services.intake.entrypoints.admin_api import build_admin_router
-from services.intake.entrypoints.api import build_router, install_upload_guard
+from services.intake.entrypoints.api import UPLOAD_FRAMING_BYTES, build_router
 from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
 from services.intake.entrypoints.grpc_api import grpc_server
 from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
 from services.intake.service_layer.definitions import ServiceDefinitions
-from services.intake.service_layer.services import Category, IntakeMetrics, IntakeService
+from services.intake.service_layer.services import (
+    Category,
+    ContactEraser,
+    IntakeMetrics,
+    IntakeService,
+)
 from services.intake.settings import DEMO, IntakeSettings
 
 log = logging.getLogger(__name__)
@@ -52,8 +59,8 @@ def load_seed_attributes(path: Any) -> dict[str, list[dict[str, Any]]]:
 def operator_key_hashes(settings: IntakeSettings) -> list[str]:
     if settings.intake_operator_keys_sha256:
         return list(settings.intake_operator_keys_sha256)
-    if settings.mode == "embedded":
-        return dev_key_hashes(DEMO / "dev_keys.json", "operator")
+    if settings.dev_keys:  # the local demo only (loopback, never distributed)
+        return sorted(dev_key_hashes(DEMO / "dev_keys.json", "operator"))
     return []
 
 
@@ -80,16 +87,12 @@ def _media_store(settings: IntakeSettings, store: DocumentStore) -> MediaStore:
     return DocumentMediaStore(store.collection(MEDIA_CHUNKS))
 
 
-#: Accepted by Open311 POST in embedded mode when no key is configured (never in production).
-DEV_OPEN311_KEY = "jembatan-dev-open311"
-
-
 def open311_keys(settings: IntakeSettings) -> list[str]:
     if settings.intake_open311_api_keys:
-        return list(settings.intake_open311_api_keys)
-    if settings.mode == "embedded":
-        log.warning("no Open311 api keys configured; embedded mode accepts %s", DEV_OPEN311_KEY)
-        return [DEV_OPEN311_KEY]
+        return [k.get_secret_value() for k in settings.intake_open311_api_keys]
+    if settings.dev_keys:
+        log.warning("no Open311 api keys configured; JEMBATAN_DEV_KEYS accepts the development one")
+        return [e["key"] for e in demo.dev_keys("open311")]
     return []
 
 
@@ -130,6 +133,13 @@ def build(
     )
     runtime.add_worker(relay)
     runtime.add_worker(runner)
+    runtime.add_worker(
+        ContactEraser(
+            repo,
+            retention=timedelta(days=settings.intake_contact_retention_days),
+            max_age=timedelta(days=settings.intake_contact_max_days),
+        )
+    )
     checks: dict[str, Any] = {}
     grpc = grpc_server(settings, service, runtime.metrics, lambda: checks)
     runtime.add_worker(grpc)
@@ -137,28 +147,41 @@ def build(
     limiter = RateLimiter(
         settings.intake_rate_limit_capacity, settings.intake_rate_limit_per_second
     )
+    anonymous_writes = limit_anonymous_writes(
+        limiter, settings.trusted_proxies, service.metrics.rate_limited.inc
+    )
 
     app = FastAPI(
         title="Jembatan intake",
         version="1.0.0",
         description="Citizens' reports: REST /v1 and Open311 GeoReport v2 (/open311/v2).",
     )
-    install(app, runtime.metrics, runtime.readiness())
+    install(
+        app,
+        runtime.metrics,
+        runtime.readiness(),
+        body_limit=settings.max_body_bytes,
+        # a photo and the multipart framing around it
+        body_limits={"/v1/media": settings.intake_media_max_bytes + UPLOAD_FRAMING_BYTES},
+    )
     install_open311_errors(app)
-    install_upload_guard(app, settings.intake_media_max_bytes)
     app.include_router(
         build_router(
             service,
             locator,
-            limiter,
-            trust_forwarded_for=settings.intake_trust_forwarded_for,
+            anonymous_writes,
             cities=load_cities(settings),
             districts_geojson=settings.intake_districts_geojson.read_bytes(),
         )
     )
     app.include_router(build_admin_router(definitions, operator_key_hashes(settings)))
     app.include_router(
-        build_open311_router(service, open311_keys(settings), settings.intake_open311_jurisdiction)
+        build_open311_router(
+            service,
+            open311_keys(settings),
+            settings.intake_open311_jurisdiction,
+            anonymous_writes,
+        )
     )
     app.state.runtime = runtime
     app.state.service = service

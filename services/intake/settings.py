@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr
 
 from jembatan.config import CommonSettings
 from jembatan.partner_keys import PartnerKey as SharedPartnerKey
+from jembatan.partner_keys import dev_key_hashes, dev_keys_configured, sha256_hex
+from services.demo import DEV_KEYS_FILE
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
 
@@ -41,7 +43,7 @@ class IntakeSettings(CommonSettings):
     )
     intake_media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     intake_media_max_per_report: int = Field(default=5, ge=0, le=20)
-    intake_open311_api_keys: list[str] = Field(
+    intake_open311_api_keys: list[SecretStr] = Field(
         default_factory=list,
         description="API keys accepted by Open311 POST requests (JSON list)",
     )
@@ -58,7 +60,17 @@ class IntakeSettings(CommonSettings):
         default=10, gt=0, description="sustained anonymous submissions per client IP"
     )
     intake_trust_forwarded_for: bool = Field(
-        default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
+        default=False,
+        description="replaced by JEMBATAN_TRUSTED_PROXIES (it believed the leftmost "
+        "X-Forwarded-For entry, which the client writes); true refuses to start",
+    )
+    intake_contact_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="a report's contact is erased this long after it was closed or rejected",
+    )
+    intake_contact_max_days: float = Field(
+        default=365, gt=0, description="and in any case this long after it was submitted"
     )
     intake_operator_keys_sha256: list[str] = Field(
         default_factory=list,
@@ -73,3 +85,22 @@ class IntakeSettings(CommonSettings):
         "embedded mode with none configured accepts the development partner keys of "
         "services/demo/dev_keys.json",
     )
+
+    def production_problems(self) -> list[tuple[str, str]]:
+        problems = super().production_problems()
+        if self.intake_trust_forwarded_for:
+            problems.append(
+                (
+                    "intake_trust_forwarded_for",
+                    "replaced by JEMBATAN_TRUSTED_PROXIES: list the proxies' CIDRs there",
+                )
+            )
+        if self.mode != "distributed":
+            return problems
+        self.require_explicit(problems, "intake_public_base_url")
+        dev = dev_key_hashes(DEV_KEYS_FILE)
+        if any(sha256_hex(k.get_secret_value()) in dev for k in self.intake_open311_api_keys):
+            problems.append(("intake_open311_api_keys", "holds a published development key"))
+        if dev_keys_configured(self.intake_partner_keys, DEV_KEYS_FILE):
+            problems.append(("intake_partner_keys", "holds a published development key"))
+        return problems

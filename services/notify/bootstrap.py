@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -11,8 +13,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from jembatan.bus.port import Bus
-from jembatan.config import load
+from jembatan.config import is_loopback_host, load
 from jembatan.http import install
+from jembatan.ratelimit import RateLimiter, limit_anonymous_writes
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore
 from services.notify.adapters.channels import (
@@ -25,6 +28,7 @@ from services.notify.adapters.channels import (
     WebhookChannel,
 )
 from services.notify.adapters.metrics import NotifyMetrics
+from services.notify.adapters.netguard import EVERYWHERE, Network
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.entrypoints.api import build_router
 from services.notify.entrypoints.consumers import CONTACTS_GROUP, REPORTS_GROUP, consumer_runners
@@ -33,6 +37,7 @@ from services.notify.service_layer.handlers import NotifyHandlers
 from services.notify.service_layer.messages import Links, MessageQueue
 from services.notify.service_layer.subscriptions import SubscriptionService
 from services.notify.service_layer.workers import (
+    ContactEraser,
     DigestWorker,
     PendingExpiryWorker,
     SlaWarningWorker,
@@ -74,7 +79,9 @@ def default_channels(settings: NotifySettings, repo: NotifyRepository) -> dict[s
     return {
         "email": email,
         "webhook": WebhookChannel(
-            timeout=settings.webhook_timeout, allow_private=allow_private(settings)
+            timeout=settings.webhook_timeout,
+            allow_private=bool(settings.webhook_allow_private),
+            allowed=webhook_networks(settings),
         ),
         "feed": FeedChannel(repo.add_feed_item),
         "sms": LoggingSmsChannel(),
@@ -82,10 +89,18 @@ def default_channels(settings: NotifySettings, repo: NotifyRepository) -> dict[s
     }
 
 
-def allow_private(settings: NotifySettings) -> bool:
-    if settings.webhook_allow_private is not None:
-        return settings.webhook_allow_private
-    return settings.mode == "embedded"
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def webhook_networks(settings: NotifySettings) -> tuple[Network, ...]:
+    """The non-public networks webhooks may reach: all with webhook_allow_private, else the
+    listed ones (and, in embedded mode unless switched off, this machine)."""
+    if settings.webhook_allow_private:
+        return EVERYWHERE
+    listed = tuple(settings.webhook_allowed_networks)
+    if settings.mode == "embedded" and settings.webhook_allow_private is None:
+        return listed + LOOPBACK
+    return listed
 
 
 def seed_demo(repo: NotifyRepository, source: Path = DEMO_AGENCIES) -> int:
@@ -100,6 +115,14 @@ def seed_demo(repo: NotifyRepository, source: Path = DEMO_AGENCIES) -> int:
             {"email": f"{a['id']}@{DEMO_MAIL_DOMAIN}", "language": "id", "webhook_url": None},
         )
     return len(agencies)
+
+
+def link_secret(settings: NotifySettings, repo: NotifyRepository) -> str:
+    """The configured secret, or (embedded mode, none configured) a random one kept in the
+    store, so links outlive a restart and nothing in the repository can forge them."""
+    if settings.link_secret is not None:
+        return settings.link_secret.get_secret_value()
+    return repo.secret("link", secrets.token_hex(32))
 
 
 def build(
@@ -124,7 +147,7 @@ def build(
     metrics = NotifyMetrics(runtime.metrics)
     links = Links(
         settings.public_url.rstrip("/"),
-        settings.link_secret,
+        link_secret(settings, repo),
         settings.default_language,
         settings.pages_url.rstrip("/"),
     )
@@ -136,6 +159,9 @@ def build(
         runtime.bus, runtime.metrics, handlers, unit_of_work=runtime.store.unit_of_work
     ):
         runtime.add_worker(runner)
+    # Two lanes: people's messages (email, SMS, push, feed) and partners' webhooks, each
+    # with its own senders, so webhook endpoints that time out never hold a reporter's mail.
+    lanes = [("people", settings.dispatch_workers), ("webhooks", settings.webhook_dispatch_workers)]
     dispatchers = [
         Dispatcher(
             repo,
@@ -146,10 +172,12 @@ def build(
             base_delay=settings.delivery_base_delay,
             max_delay=settings.delivery_max_delay,
             poll_interval=settings.dispatch_poll_interval,
-            name=f"notify-dispatcher-{i}",
+            name=f"notify-dispatcher-{lane}-{i}",
             unit_of_work=runtime.store.unit_of_work,
+            lane=lane,  # type: ignore[arg-type]
         )
-        for i in range(settings.dispatch_workers)
+        for lane, workers in lanes
+        for i in range(workers)
     ]
     for d in dispatchers:
         runtime.add_worker(d)
@@ -157,6 +185,13 @@ def build(
     runtime.add_worker(digest)
     runtime.add_worker(
         PendingExpiryWorker(repo, metrics, timedelta(hours=settings.contact_wait_hours))
+    )
+    runtime.add_worker(
+        ContactEraser(
+            repo,
+            retention=timedelta(days=settings.contact_retention_days),
+            max_age=timedelta(days=settings.contact_max_days),
+        )
     )
     if settings.sla_warning_minutes > 0:
         runtime.add_worker(
@@ -180,12 +215,22 @@ def build(
             subs,
             repo,
             default_language=settings.default_language,
-            admin_token=settings.admin_token,
-            allow_private_webhooks=allow_private(settings),
-            admin_open=settings.mode == "embedded",
+            admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
+            webhook_networks=webhook_networks(settings),
+            any_webhook_target=bool(settings.webhook_allow_private),
+            verify_webhook=adapters["webhook"].verify,  # type: ignore[attr-defined]
+            # the unauthenticated admin API of the local demo never faces a network
+            admin_open=settings.mode == "embedded" and is_loopback_host(settings.http_host),
+            rate_limited=limit_anonymous_writes(
+                RateLimiter(
+                    settings.subscription_rate_limit_capacity,
+                    settings.subscription_rate_limit_per_second,
+                ),
+                settings.trusted_proxies,
+            ),
         )
     )
-    install(app, runtime.metrics, runtime.readiness())
+    install(app, runtime.metrics, runtime.readiness(), body_limit=settings.max_body_bytes)
     app.state.notify = Notify(repo, queue, handlers, dispatchers, digest, metrics, subs)
     return runtime, app
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork, SecretStr
 
 from jembatan.config import CommonSettings
+
+#: The link secret this project once shipped as a default: refused wherever it appears.
+PUBLISHED_LINK_SECRET = "jembatan-dev-link-secret-change-me"
 
 
 class NotifySettings(CommonSettings):
@@ -32,10 +35,11 @@ class NotifySettings(CommonSettings):
             return self.pages_url.rstrip("/") + "/reports/{report_id}"
         return self.report_url_template
 
-    link_secret: str = Field(
-        default="jembatan-dev-link-secret-change-me",
+    link_secret: SecretStr | None = Field(
+        default=None,
         min_length=16,
-        description="HMAC key of confirm/unsubscribe link tokens",
+        description="HMAC key of confirm/unsubscribe link tokens; required in distributed "
+        "mode; embedded mode without one keeps a random secret in its store",
     )
     email_provider: Literal["smtp", "log"] | None = Field(
         default=None,
@@ -54,8 +58,20 @@ class NotifySettings(CommonSettings):
     webhook_timeout: float = Field(default=5.0, gt=0)
     webhook_allow_private: bool | None = Field(
         default=None,
-        description="allow webhook targets on private/loopback addresses; "
-        "default: allowed in embedded mode only",
+        description="true: webhook targets may be any address (a closed network); default: "
+        "public addresses plus webhook_allowed_networks (and loopback in embedded mode)",
+    )
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="non-public networks webhooks may still reach, JSON list of CIDRs, e.g. "
+        '["127.0.0.1/32"]',
+    )
+    webhook_dispatch_workers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="senders of webhook deliveries, a lane of their own: a slow or dead "
+        "subscriber never holds the senders of people's messages",
     )
     webhook_signature_tolerance: int = Field(default=300, ge=1, description="seconds")
     delivery_attempts: int = Field(default=5, ge=1, le=20)
@@ -71,10 +87,40 @@ class NotifySettings(CommonSettings):
     digest_interval: float = Field(default=3600.0, gt=0, description="seconds between digests")
     sla_warning_minutes: int = Field(default=60, ge=0, description="0 disables SLA warnings")
     sla_check_interval: float = Field(default=30.0, gt=0)
-    admin_token: str | None = Field(
+    admin_token: SecretStr | None = Field(
         default=None,
         min_length=16,
         description="X-Admin-Token for the agency-contact and delivery admin API; without it "
         "the admin API is open in embedded mode and disabled in distributed mode",
     )
     dispatch_workers: int = Field(default=2, ge=1, le=16)
+    contact_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="a reporter's contact is erased this long after the case was resolved "
+        "or rejected with nothing since",
+    )
+    contact_max_days: float = Field(
+        default=365, gt=0, description="and in any case this long after it was last written"
+    )
+    subscription_rate_limit_capacity: float = Field(
+        default=20, ge=1, description="burst of anonymous subscriptions per client address"
+    )
+    subscription_rate_limit_per_second: float = Field(
+        default=0.05, gt=0, description="sustained anonymous subscriptions per client address"
+    )
+
+    def production_problems(self) -> list[tuple[str, str]]:
+        problems = super().production_problems()
+        if self.link_secret is not None and (
+            self.link_secret.get_secret_value() == PUBLISHED_LINK_SECRET
+        ):
+            problems.append(("link_secret", "is the published development value"))
+        if self.mode != "distributed":
+            return problems
+        if self.link_secret is None:
+            problems.append(("link_secret", "required in distributed mode"))
+        self.require_explicit(problems, "public_url", "report_url_template")
+        if (self.email_provider or "smtp") == "smtp":
+            self.require_explicit(problems, "smtp_host", why="required with the smtp provider")
+        return problems

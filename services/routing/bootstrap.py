@@ -20,6 +20,7 @@ from jembatan.http import install
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
 from services.routing.adapters.assignments import AssignmentFeed
+from services.routing.adapters.evidence import EvidenceMedia, IntakeEvidence
 from services.routing.adapters.repository import (
     ApiKeyRepository,
     CaseRepository,
@@ -30,7 +31,7 @@ from services.routing.entrypoints import admin_api, agency_api, grpc_api
 from services.routing.entrypoints.assignments import FEED_GROUP
 from services.routing.entrypoints.consumer import GROUP, TYPES, make_handler
 from services.routing.entrypoints.container import Routing
-from services.routing.seed import seed
+from services.routing.seed import seed, seed_keys
 from services.routing.service_layer.admin import AdminService
 from services.routing.service_layer.cases import CaseService
 from services.routing.service_layer.metrics import RoutingMetrics
@@ -47,8 +48,10 @@ def build(
     store: DocumentStore | None = None,
     *,
     now: Callable[[], datetime] = clock.now,
+    evidence: EvidenceMedia | None = None,
 ) -> tuple[ServiceRuntime, FastAPI]:
-    """Wire routing; ``now`` lets tests move the clock (SLA deadlines)."""
+    """Wire routing; ``now`` lets tests move the clock (SLA deadlines); ``evidence`` where
+    photos are checked (default: intake's media store at ``settings.intake_url``)."""
     settings = settings or RoutingSettings()
     runtime = ServiceRuntime(
         SERVICE, settings, consumer_groups=(GROUP, FEED_GROUP), bus=bus, store=store
@@ -67,7 +70,14 @@ def build(
         unrouted.ensure_indexes()
         feed.ensure_indexes()
         if settings.mode == "embedded" or settings.seed_demo:
-            seed(rules, keys, now())
+            seed(rules, now())
+        operator_key = settings.operator_key
+        seed_keys(
+            keys,
+            operator_key=operator_key.get_secret_value() if operator_key else None,
+            dev=settings.dev_keys,
+            now=now(),
+        )
 
     _until_store_answers(prepare_store)
 
@@ -80,6 +90,7 @@ def build(
         metrics,
         radius_m=settings.duplicate_radius_m,
         window=timedelta(days=settings.duplicate_window_days),
+        evidence=evidence or IntakeEvidence(settings.intake_url),
         now=now,
         on_write=relay.wake,
     )
@@ -136,7 +147,7 @@ def build(
             raise RuntimeError("no rule set: seed one or enable JEMBATAN_SEED_DEMO")
 
     checks["ruleset"] = ruleset_loaded
-    install(app, runtime.metrics, checks)
+    install(app, runtime.metrics, checks, body_limit=settings.max_body_bytes)
     app.include_router(agency_api.router)
     app.include_router(admin_api.router)
     return runtime, app

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from jembatan.config import CommonSettings
+from jembatan.partner_keys import dev_key_hashes, sha256_hex
+from services.demo import DEV_KEYS_FILE
 
 
 class RoutingSettings(CommonSettings):
@@ -19,6 +21,32 @@ class RoutingSettings(CommonSettings):
     )
     seed_demo: bool = Field(
         default=False,
-        description="distributed mode: seed the Jakarta demo rules and dev keys into an empty "
-        "store (embedded mode always does)",
+        description="distributed mode: seed the Jakarta demo rules into an empty store "
+        "(embedded mode always does); never keys",
     )
+    routing_intake_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+/?$",
+        description="intake's HTTP base, where resolution evidence is checked (its media "
+        "store); default http://127.0.0.1:<intake_http_port>; required in distributed mode",
+    )
+    operator_key: SecretStr | None = Field(
+        default=None,
+        min_length=24,
+        description="the first operator key (from a Secret): stored hashed at start when "
+        "no key of it exists yet; operators then issue and revoke keys through /v1/admin/keys",
+    )
+
+    @property
+    def intake_url(self) -> str:
+        return self.routing_intake_url or f"http://127.0.0.1:{self.intake_http_port}"
+
+    def production_problems(self) -> list[tuple[str, str]]:
+        problems = super().production_problems()
+        if self.mode == "distributed":
+            self.require_explicit(problems, "routing_intake_url")
+        if self.operator_key is not None and (
+            sha256_hex(self.operator_key.get_secret_value()) in dev_key_hashes(DEV_KEYS_FILE)
+        ):
+            problems.append(("operator_key", "is a published development key"))
+        return problems

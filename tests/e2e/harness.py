@@ -13,6 +13,7 @@ ports and data folder, and all share the service's consumer groups and databases
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -42,6 +43,9 @@ class Ecosystem:
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     extra_env: dict[str, str] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: "e2e" + uuid.uuid4().hex[:8])
+    #: The first operator key, given to routing as a Secret would be (both modes).
+    operator_key: str = field(default_factory=lambda: "op-" + secrets.token_urlsafe(24))
+    link_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     services: tuple[str, ...] = SERVICES
@@ -67,6 +71,7 @@ class Ecosystem:
                 "JEMBATAN_KAFKA_NAMESPACE": f"{self.run_id}." if self.mode == "distributed" else "",
                 "JEMBATAN_MONGO_DATABASE_PREFIX": self.run_id,
                 "JEMBATAN_TOPIC_PARTITIONS": "3",
+                "JEMBATAN_OPERATOR_KEY": self.operator_key,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -80,6 +85,19 @@ class Ecosystem:
                     kind = key.removeprefix(f"{name}_")
                     env[f"JEMBATAN_{service.upper()}_{kind.upper()}_PORT"] = str(port)
             env["JEMBATAN_DATA_DIR"] = str(self.workdir / f"data-{replica}")
+        if self.mode == "distributed":
+            # Production refuses to start on development defaults: give what a city would.
+            intake = f"http://127.0.0.1:{self.ports.get('intake_http', 0)}"
+            env.update(
+                {
+                    "JEMBATAN_LINK_SECRET": self.link_secret,  # one for every replica
+                    "JEMBATAN_PUBLIC_URL": f"http://127.0.0.1:{self.ports.get('notify_http', 0)}",
+                    "JEMBATAN_REPORT_URL_TEMPLATE": intake + "/v1/reports/{report_id}",
+                    "JEMBATAN_INTAKE_PUBLIC_BASE_URL": intake,
+                    "JEMBATAN_ROUTING_INTAKE_URL": intake,
+                    "JEMBATAN_EMAIL_PROVIDER": "log",
+                }
+            )
         env.update(self.extra_env)
         return env
 

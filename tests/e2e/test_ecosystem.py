@@ -93,7 +93,8 @@ def test_a_simulated_day_reconciles(ecosystem: Ecosystem) -> None:
             ports={
                 s: ecosystem.ports[f"{s}_http"]
                 for s in ("intake", "routing", "notify", "analytics")
-            }
+            },
+            operator_key=ecosystem.operator_key,
         )
         day = plan_day(REPORTS, list(district_shapes(GEOJSON)), seed=2026)
 

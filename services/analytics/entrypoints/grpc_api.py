@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -38,6 +37,7 @@ from jembatan.partner_keys import PartnerKey, PartnerKeys, dev_partner_keys
 from services.analytics.entrypoints.api import ID_PATTERN
 from services.analytics.service_layer.queries import AnalyticsQueries, NotFound
 from services.analytics.settings import READ_SCOPE, AnalyticsSettings
+from services.demo import DEV_KEYS_FILE
 
 SERVICE_NAME: str = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
 SCOPES: dict[str, str] = {
@@ -45,7 +45,6 @@ SCOPES: dict[str, str] = {
     f"/{SERVICE_NAME}/GetAgencyMetrics": READ_SCOPE,
     f"/{SERVICE_NAME}/GetLeagueTable": READ_SCOPE,
 }
-DEV_KEYS_FILE = Path(__file__).resolve().parents[2] / "demo" / "dev_keys.json"
 MAX_LIMIT = 100
 _ID = re.compile(ID_PATTERN)
 _LEAGUES = {
@@ -58,7 +57,7 @@ _LEAGUES = {
 # ------------------------------------------------------------------------------ auth
 def partner_keys(settings: AnalyticsSettings) -> PartnerKeys:
     keys: list[PartnerKey] = list(settings.analytics_partner_keys)  # configured ones first
-    if settings.mode == "embedded":
+    if settings.dev_keys:
         keys += dev_partner_keys(DEV_KEYS_FILE, [READ_SCOPE])
     return PartnerKeys(keys)
 
@@ -193,4 +192,5 @@ def grpc_server(
             )
         ],
         readiness=readiness,
+        limits=settings.grpc_limits(),
     )

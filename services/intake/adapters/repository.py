@@ -29,6 +29,8 @@ class ReportRepository:
         self.reports.create_index(["district_id", "submitted_at", "_id"])
         self.reports.create_index(["category", "submitted_at", "_id"])
         self.reports.create_index(["status", "submitted_at", "_id"])
+        # the contact eraser: closed or rejected reports by when they were closed
+        self.reports.create_index(["status", "status_at"])
 
     def insert(self, doc: Document) -> None:
         self.reports.insert_one(doc)
@@ -49,6 +51,22 @@ class ReportRepository:
         filter_: dict[str, Any] = {"_id": report_id, "version": version}
         filter_.update(extra_filter or {})
         return self.reports.find_one_and_update(filter_, update)
+
+    def erase_contacts(self, done_before: str, submitted_before: str, now: str) -> int:
+        """Empty the contact of reports closed or rejected before ``done_before``, and of
+        every report submitted before ``submitted_before``; how many were erased."""
+        erased = 0
+        for flt in (
+            {"status": {"$in": ["closed", "rejected"]}, "status_at": {"$lt": done_before}},
+            {"submitted_at": {"$lt": submitted_before}},
+        ):
+            stale = self.reports.find({**flt, "contact_erased_at": {"$exists": False}}, limit=1000)
+            for doc in stale:
+                erased += self.reports.update_one(
+                    {"_id": doc["_id"], "contact_erased_at": {"$exists": False}},
+                    {"$set": {"contact": {}, "contact_erased_at": now}},
+                ).matched
+        return erased
 
     def search(self, filter_: Mapping[str, Any], limit: int, skip: int = 0) -> list[Document]:
         return self.reports.find(

@@ -117,7 +117,9 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     view["supporters"] = int(doc.get("supporters") or 0)
     view["duplicates"] = len(doc.get("duplicate_reports") or [])
     view["affected"] = affected(doc)
-    view["timeline"] = sorted(doc.get("timeline") or [], key=lambda t: (t["at"], t["type"]))
+    view["timeline"] = sorted(
+        (_public_entry(t) for t in doc.get("timeline") or []), key=lambda t: (t["at"], t["type"])
+    )
     fb = doc.get("feedback") or {}
     view["feedback"] = {
         "confirmed_at": fb.get("confirmed_at"),
@@ -131,6 +133,17 @@ def affected(doc: Mapping[str, Any]) -> int:
     """How many people the problem affects: the reporter, each "me too", and each citizen
     whose own report routing linked to it as a duplicate."""
     return 1 + int(doc.get("supporters") or 0) + len(doc.get("duplicate_reports") or [])
+
+
+#: Timeline entries whose ``reason`` may be a reporter's own words (kept before the reopen
+#: reason moved to the restricted topic): never shown publicly.
+_PRIVATE_REASON_TYPES = frozenset({"case.reopened"})
+
+
+def _public_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    if entry.get("type") in _PRIVATE_REASON_TYPES:
+        return {k: v for k, v in entry.items() if k != "reason"}
+    return dict(entry)
 
 
 def reporter_view(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,7 +225,7 @@ def case_event_update(
     }
     for name in ("note", "reason", "deadline"):
         value = getattr(data, name, None)
-        if value:
+        if value and not (name == "reason" and entry["type"] in _PRIVATE_REASON_TYPES):
             entry[name] = value
     new_status = _CASE_STATUS.get(event_type)
     if new_status:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, Header, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
 
-from jembatan.http import ApiError, error_body
+from jembatan.http import ApiError
 from jembatan.opendata import CSV_MEDIA_TYPE, GEOJSON_MEDIA_TYPE
 from services.intake.domain import report as rules
 from services.intake.domain.geo import DistrictLocator
 from services.intake.domain.opendata import csv_chunks, geojson_chunks
-from services.intake.domain.ratelimit import RateLimiter
 from services.intake.entrypoints.schemas import (
     CategoryList,
     DistrictList,
@@ -68,14 +66,6 @@ def api_error(exc: IntakeError) -> ApiError:
     return ApiError(STATUS_BY_KIND.get(exc.kind, 400), exc.code, exc.message, exc.fields)
 
 
-def client_ip(request: Request, trust_forwarded_for: bool) -> str:
-    if trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
-
-
 def _csv(value: str | None, name: str, allowed: frozenset[str] | None = None) -> list[str]:
     if not value:
         return []
@@ -121,60 +111,19 @@ def aware(dt: datetime | None, name: str) -> datetime | None:
     return dt
 
 
-class UploadGuard:
-    """Refuses an announced oversized upload before its body is read and spooled.
-
-    Plain ASGI (see jembatan.http.RequestMetrics for why not BaseHTTPMiddleware).
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int, slack: int = 64 * 1024) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.limit = max_bytes + slack
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/media":
-            length = Headers(scope=scope).get("content-length", "")
-            if length.isdigit() and int(length) > self.limit:
-                refusal = JSONResponse(
-                    error_body(
-                        "media_too_large",
-                        f"a photo may have at most {self.max_bytes} bytes",
-                        {"file": f"larger than {self.max_bytes} bytes"},
-                    ),
-                    status_code=413,
-                )
-                await refusal(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def install_upload_guard(app: FastAPI, max_bytes: int, slack: int = 64 * 1024) -> None:
-    app.add_middleware(UploadGuard, max_bytes=max_bytes, slack=slack)
+#: Room for the multipart framing around a photo in an upload's body.
+UPLOAD_FRAMING_BYTES = 64 * 1024
 
 
 def build_router(
     service: IntakeService,
     locator: DistrictLocator,
-    limiter: RateLimiter,
+    rate_limited: Callable[[Request], Awaitable[None]],
     *,
-    trust_forwarded_for: bool = False,
     cities: list[dict[str, str]] | None = None,
     districts_geojson: bytes | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
-
-    async def rate_limited(request: Request) -> None:
-        # async: an in-memory token bucket needs no trip through the thread pool
-        wait = limiter.acquire(client_ip(request, trust_forwarded_for))
-        if wait > 0:
-            service.metrics.rate_limited.inc()
-            raise ApiError(
-                429,
-                "rate_limited",
-                "Too many submissions from this client; retry later.",
-                headers={"Retry-After": RateLimiter.retry_after_header(wait)},
-            )
 
     @router.post(
         "/media",
@@ -191,6 +140,19 @@ def build_router(
         data = await file.read(service.media_max_bytes + 1)
         try:
             return service.upload_media(data)
+        except IntakeError as exc:
+            raise api_error(exc) from None
+
+    @router.get(
+        "/media/{media_id}/meta",
+        response_model=UploadedMedia,
+        tags=["media"],
+        responses=errors(404),
+    )
+    def media_meta(media_id: str) -> dict[str, Any]:
+        """What a stored photo is (routing checks resolution evidence here)."""
+        try:
+            return service.media_meta(media_id)
         except IntakeError as exc:
             raise api_error(exc) from None
 
@@ -336,7 +298,8 @@ def build_router(
         "/reports/{report_id}/feedback",
         response_model=ReporterReportOut,
         tags=["reports"],
-        responses=errors(400, 401, 403, 404, 409, 422, 503),
+        responses=errors(400, 401, 403, 404, 409, 422, 429, 503),
+        dependencies=[Depends(rate_limited)],
     )
     def give_feedback(
         report_id: str, body: Feedback, token: TrackingToken = None

@@ -5,9 +5,9 @@ the same ``IntakeService`` functions, format the same public view (never the con
 
 Auth: per-partner API keys (``authorization: Bearer <key>``), configured by their SHA-256
 (``JEMBATAN_INTAKE_PARTNER_KEYS``) with scopes ``reports:submit`` (SubmitReport),
-``reports:read`` (GetReport, ListReports) and ``reports:watch`` (WatchReports). Embedded
-mode with no key configured accepts the development partner keys listed in
-``services/demo/dev_keys.json`` (role ``partner``, every scope).
+``reports:read`` (GetReport, ListReports) and ``reports:watch`` (WatchReports). With
+``JEMBATAN_DEV_KEYS`` on (the local demo only) and no key configured, it accepts the
+development partner keys listed in ``services/demo/dev_keys.json`` (role ``partner``).
 
 SubmitReport: channel ``grpc``, the calling partner recorded on the report. The
 idempotency key is the REST API's idempotency (same key and same request: the same report
@@ -57,11 +57,12 @@ from jembatan.grpc_server import (
 from jembatan.http import ApiError, ReadinessCheck
 from jembatan.metrics import ServiceMetrics
 from jembatan.partner_keys import PartnerKey, PartnerKeys, dev_partner_keys
+from services.demo import DEV_KEYS_FILE
 from services.intake.domain import report as rules
 from services.intake.entrypoints.api import api_error
 from services.intake.service_layer.commands import SubmitReport
 from services.intake.service_layer.services import IntakeError, IntakeService, SearchQuery
-from services.intake.settings import DEMO, PARTNER_SCOPES, IntakeSettings
+from services.intake.settings import PARTNER_SCOPES, IntakeSettings
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,6 @@ SCOPES: dict[str, str] = {
     f"/{SERVICE_NAME}/ListReports": READ,
     f"/{SERVICE_NAME}/WatchReports": WATCH,
 }
-DEV_KEYS_FILE = DEMO / "dev_keys.json"
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
 WATCH_BATCH = 100
@@ -104,10 +104,12 @@ _RENAMES = {
 def partner_keys(settings: IntakeSettings) -> list[PartnerKey]:
     if settings.intake_partner_keys:
         return list(settings.intake_partner_keys)
-    if settings.mode == "embedded":
+    if settings.dev_keys:
         keys = dev_partner_keys(DEV_KEYS_FILE, PARTNER_SCOPES)
         if keys:
-            log.warning("no partner keys configured; embedded mode accepts the development ones")
+            log.warning(
+                "no partner keys configured; JEMBATAN_DEV_KEYS accepts the development ones"
+            )
         return keys
     return []
 
@@ -360,4 +362,5 @@ def grpc_server(
         ],
         readiness=readiness,
         max_workers=max_workers,
+        limits=settings.grpc_limits(),
     )

@@ -10,15 +10,17 @@ on POST and never output.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import ValidationError
 
 from jembatan import clock
+from jembatan.http import BodyTooLarge
 from services.intake.domain import report as rules
 from services.intake.domain.attributes import open311_attribute
 from services.intake.service_layer.commands import SubmitReport
@@ -45,6 +47,31 @@ class Open311Error(Exception):
         self.fmt = fmt if fmt in FORMATS else "json"
 
 
+#: What XML 1.0 cannot carry even escaped: C0 controls but tab, newline and carriage
+#: return; lone surrogates; U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: What UTF-8 cannot encode (JSON is sent as UTF-8).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def xml_text(value: str) -> str:
+    """``value`` with every character XML 1.0 forbids replaced by U+FFFD: one stored report
+    with a control character must not make the answer (or a whole listing) unreadable."""
+    return _NOT_XML.sub("\ufffd", value)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with lone surrogates (accepted by JSON's \\u escapes, not by UTF-8)
+    replaced by U+FFFD, in every string of nested lists and dicts."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    return value
+
+
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     el = ET.SubElement(parent, tag)
     if isinstance(value, list):
@@ -57,14 +84,14 @@ def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     elif isinstance(value, bool):
         el.text = "true" if value else "false"
     elif value is not None:
-        el.text = str(value)
+        el.text = xml_text(str(value))
 
 
 def render(fmt: str, root: str, item: str | None, payload: Any, status: int = 200) -> Response:
     """JSON as the spec shows it; XML with ``root`` wrapping ``item`` elements (or one object)."""
     if fmt == "json":
         return Response(
-            json.dumps(payload, ensure_ascii=False),
+            json.dumps(json_safe(payload), ensure_ascii=False),
             status_code=status,
             media_type="application/json",
         )
@@ -135,7 +162,10 @@ def _csv(value: str | None) -> list[str]:
 
 
 def build_open311_router(
-    service: IntakeService, api_keys: Sequence[str], jurisdiction: str
+    service: IntakeService,
+    api_keys: Sequence[str],
+    jurisdiction: str,
+    rate_limited: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["open311"])
     categories = {c.id: c for c in service.categories}
@@ -267,7 +297,16 @@ def build_open311_router(
     @router.post(
         "/requests.{fmt}",
         status_code=201,
-        responses={200: _DOC_CONTENT, 201: _DOC_CONTENT, 400: _ERR, 403: _ERR, 404: _ERR},
+        responses={
+            200: _DOC_CONTENT,
+            201: _DOC_CONTENT,
+            400: _ERR,
+            403: _ERR,
+            404: _ERR,
+            413: _ERR,
+            429: _ERR,
+        },
+        dependencies=[Depends(rate_limited)],
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -305,6 +344,8 @@ def build_open311_router(
         fmt = _fmt(fmt)
         try:
             form = await request.form()
+        except BodyTooLarge as exc:
+            raise Open311Error(413, str(exc.detail), fmt) from None
         except Exception:
             raise Open311Error(
                 400, "the body must be application/x-www-form-urlencoded", fmt

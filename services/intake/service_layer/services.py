@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -23,7 +23,9 @@ from jembatan import clock
 from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
 from jembatan.outbox import new_document_outbox, outbox_update
+from jembatan.periodic import Periodic
 from jembatan.store.port import Document, DuplicateKey
+from services.intake.adapters import photos
 from services.intake.adapters.media_store import MediaStore
 from services.intake.adapters.repository import ReportRepository
 from services.intake.adapters.updates import UpdateFeed
@@ -201,6 +203,11 @@ class IntakeService:
                 {"file": f"larger than {self.media_max_bytes} bytes"},
             )
         content_type = sniff_image_type(data[:16])
+        if content_type is not None:
+            try:
+                data = photos.clean(data, content_type)  # no EXIF (GPS) is ever stored
+            except photos.NotAnImage:
+                content_type = None
         if content_type is None:
             self.metrics.media_uploads.labels("bad_type").inc()
             raise IntakeError(
@@ -227,6 +234,12 @@ class IntakeService:
             "url": self.media_url(meta["_id"]),
             "content_type": meta["content_type"],
         }
+
+    def media_meta(self, media_id: str) -> dict[str, Any]:
+        meta = self.repo.media.find_one({"_id": media_id})
+        if meta is None:
+            raise IntakeError("not_found", "not_found", f"no media {media_id[:64]}")
+        return self.media_ref(meta) | {"size": int(meta.get("size", 0))}
 
     def get_media(self, media_id: str) -> tuple[bytes, str]:
         meta = self.repo.media.find_one({"_id": media_id})
@@ -490,17 +503,18 @@ class IntakeService:
             except rules.FeedbackRefused as exc:
                 raise IntakeError("conflict", exc.code, exc.message) from exc
             event = ev.make_event(
-                ev.ReportFeedback(
-                    report_id=report_id,
-                    kind=cmd.kind,
-                    reason=cmd.reason,
-                    rating=cmd.rating,
-                    at=now,
-                ),
+                ev.ReportFeedback(report_id=report_id, kind=cmd.kind, rating=cmd.rating, at=now),
                 SOURCE,
             )
+            events = [(ev.REPORTS_TOPIC, event)]
+            if cmd.kind == "reopen" and cmd.reason:
+                # the reporter's words: private, so on the restricted topic only
+                private = ev.ReopenReason(
+                    report_id=report_id, feedback_event_id=event.id, reason=cmd.reason, at=now
+                )
+                events.append((ev.CONTACTS_TOPIC, ev.make_event(private, SOURCE)))
             version = int(doc.get("version", 1))
-            box = outbox_update([(ev.REPORTS_TOPIC, event)], seq_start=version * 10)
+            box = outbox_update(events, seq_start=version * 10)
             entry: dict[str, Any] = {
                 "type": f"report.feedback.{cmd.kind}",
                 "at": clock.iso(now),
@@ -695,3 +709,29 @@ class IntakeService:
         if len(entries) == limit:
             return entries, int(entries[-1]["seq"])
         return entries, max(position, upto)
+
+
+class ContactEraser(Periodic):
+    """Erases the reporter's contact from a report once nothing will be sent to them:
+    ``retention`` after it was closed (confirmed) or rejected, the time left to rate it,
+    and in any case ``max_age`` after it was submitted. The reporter's own view then
+    shows no contact; the report and its public view are unchanged."""
+
+    def __init__(
+        self,
+        repo: ReportRepository,
+        retention: timedelta,
+        max_age: timedelta,
+        interval: float = 3600.0,
+    ) -> None:
+        super().__init__("intake-contact-eraser", interval)
+        self.repo, self.retention, self.max_age = repo, retention, max_age
+
+    def tick(self) -> int:
+        now = clock.now()
+        erased = self.repo.erase_contacts(
+            clock.iso(now - self.retention), clock.iso(now - self.max_age), clock.iso(now)
+        )
+        if erased:
+            log.info("reporter contacts erased", extra={"count": erased})
+        return erased

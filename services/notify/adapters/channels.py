@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import smtplib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.notify.adapters.netguard import UnsafeTarget, check_public_url
+from services.notify.adapters.netguard import Network, UnsafeTarget, pinned_request
 from services.notify.domain import signing
 from services.notify.domain.model import mask_email, mask_phone, mask_token
 
@@ -106,7 +107,11 @@ class SmtpEmailChannel:
 
 
 class WebhookChannel:
-    """POST the JSON payload, signed; 2xx is accepted, 408/429/5xx and network errors retry."""
+    """POST the JSON payload, signed; 2xx is accepted, 408/429/5xx and network errors retry.
+
+    The target is checked and connected to by address (``netguard.pinned_request``):
+    public addresses, plus the ``allowed`` networks; ``allow_private`` allows every address
+    (and then sends by name)."""
 
     def __init__(
         self,
@@ -114,19 +119,33 @@ class WebhookChannel:
         client: httpx.Client | None = None,
         now: Callable[[], float] = time.time,
         allow_private: bool = False,
+        allowed: Sequence[Network] = (),
     ) -> None:
         self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
         self.now = now
         self.allow_private = allow_private
+        self.allowed = tuple(allowed)
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self.allow_private:
+            return self.client.request(method, url, **kwargs)
+        return pinned_request(self.client, method, url, self.allowed, **kwargs)
+
+    def verify(self, url: str, topic: str) -> bool:
+        """The WebSub-style check before a subscription exists: GET the URL with a random
+        ``hub.challenge``; only a 2xx answer whose body is the challenge proves the
+        endpoint asked for these deliveries."""
+        challenge = secrets.token_urlsafe(24)
+        params = {"hub.mode": "subscribe", "hub.topic": topic, "hub.challenge": challenge}
+        try:
+            resp = self._request("GET", url, params=params)
+        except (UnsafeTarget, httpx.HTTPError):
+            return False
+        return 200 <= resp.status_code < 300 and resp.text.strip() == challenge
 
     def send(self, target: Target, message: OutboundMessage) -> None:
         if not target.secret:
             raise DeliveryError("webhook has no secret", retryable=False)
-        if not self.allow_private:
-            try:
-                check_public_url(target.address)
-            except UnsafeTarget as exc:
-                raise DeliveryError(f"refused target: {exc}", retryable=False) from exc
         body = json.dumps(message.payload or {}, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
@@ -135,7 +154,9 @@ class WebhookChannel:
             **signing.signature_headers(target.secret, body, self.now()),
         }
         try:
-            resp = self.client.post(target.address, content=body, headers=headers)
+            resp = self._request("POST", target.address, content=body, headers=headers)
+        except UnsafeTarget as exc:
+            raise DeliveryError(f"refused target: {exc}", retryable=False) from exc
         except httpx.TimeoutException as exc:
             raise DeliveryError("timeout") from exc
         except httpx.HTTPError as exc:

@@ -7,7 +7,10 @@
 - ``agencies``: how each agency is reached;
 - ``deliveries``: the delivery log, unique on (event_id, recipient, channel);
 - ``reporter_pending``: reporter messages waiting for the contact to arrive;
-- ``feed``: the reporter's in-app feed.
+- ``feed``: the reporter's in-app feed;
+- ``secrets``: secrets shared by every replica (the link secret when none is configured);
+- ``reopen_reasons``: the reporter's latest reopen reason by report id (restricted, like
+  contacts: only the reporter's and the agency's messages use it).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class NotifyRepository:
         self.deliveries = store.collection("deliveries")
         self.pending = store.collection("reporter_pending")
         self.feed = store.collection("feed")
+        self.secrets = store.collection("secrets")
+        self.reopen_reasons = store.collection("reopen_reasons")
 
     def ensure_indexes(self) -> None:
         self.deliveries.create_index(["event_id", "recipient", "channel"], unique=True)
@@ -56,6 +61,38 @@ class NotifyRepository:
         self.subscriptions.create_index(["kind", "cells"])
         self.subscriptions.create_index(["kind", "report_id"])
         self.reports.create_index(["sla_next"])
+        self.reports.create_index(["status", "status_at"])
+
+    def secret(self, name: str, fresh: str) -> str:
+        """A secret shared by every replica: the first one written wins."""
+        doc = self.secrets.find_one_and_update(
+            {"_id": name}, {"$setOnInsert": {"value": fresh}}, upsert=True
+        )
+        assert doc is not None
+        return str(doc["value"])
+
+    # -- the reporter's private words ------------------------------------------------------
+    def save_reopen_reason(self, report_id: str, reason: str, at: str) -> None:
+        """Keep the latest reason (a redelivered or older one does not replace a newer one)."""
+        current = self.reopen_reasons.find_one({"_id": report_id})
+        if current is not None and str(current.get("at", "")) > at:
+            return
+        self.reopen_reasons.update_one(
+            {"_id": report_id}, {"$set": {"reason": reason, "at": at}}, upsert=True
+        )
+
+    def reopen_reason(self, report_id: str) -> str | None:
+        doc = self.reopen_reasons.find_one({"_id": report_id})
+        return str(doc["reason"]) if doc else None
+
+    def erase_reporter(self, report_id: str) -> int:
+        """Forget how to reach this report's reporter and what they wrote privately."""
+        erased = self.contacts.delete_many({"_id": report_id})
+        self.reopen_reasons.delete_many({"_id": report_id})
+        self.reports.update_one(
+            {"_id": report_id}, {"$set": {"contact_erased_at": clock.iso(clock.now())}}
+        )
+        return erased
 
     # -- contacts ---------------------------------------------------------------------
     def save_contact(self, c: Contact) -> None:
@@ -208,15 +245,21 @@ class NotifyRepository:
             sort=[("next_attempt_at", 1)],
         )
 
-    def claim_due(self, now: datetime, limit: int) -> list[Document]:
+    def claim_due(
+        self, now: datetime, limit: int, channels: dict[str, Any] | None = None
+    ) -> list[Document]:
         """Claim up to ``limit`` due deliveries, oldest first, each moved from pending to
         sending by its own conditional update (another dispatcher may win some). Three
         round trips for the page, not one per delivery: read the due page, move what is
         still pending with one update_many stamped with this claim's token (each
         document's update is atomic, so a delivery goes to one claimant), read back
-        what carries the token."""
+        what carries the token. ``channels``: a condition on the channel (a dispatcher's
+        lane)."""
+        flt: dict[str, Any] = {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}}
+        if channels is not None:
+            flt["channel"] = channels
         due = self.deliveries.find(
-            {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}},
+            flt,
             sort=[("next_attempt_at", 1)],
             limit=limit,
         )

@@ -126,7 +126,11 @@ def event_params(
         p["original_report_url"] = report_url_template.format(report_id=data.original_report_id)
     if isinstance(data, ev.CaseResolved):
         p["evidence_note"] = data.evidence.note
-        p["evidence_urls"] = " ".join(m.url for m in data.evidence.media)
+        # routing puts intake's URLs here; anything else (an event from before that check)
+        # is not sent to a person
+        p["evidence_urls"] = " ".join(
+            m.url for m in data.evidence.media if m.url.startswith(("https://", "http://"))
+        )
     return p
 
 

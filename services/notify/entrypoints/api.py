@@ -9,14 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jembatan.events.catalog import GeoPoint
 from jembatan.http import ApiError
-from services.notify.adapters.netguard import UnsafeTarget, check_public_url
+from services.notify.adapters.netguard import Network, UnsafeTarget, check_public_url
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.geo import MAX_RADIUS_M
 from services.notify.domain.recipients import PARTNER_EVENT_TYPES
@@ -138,15 +139,18 @@ def build_router(
     default_language: Literal["id", "en"],
     admin_token: str | None,
     admin_open: bool,
-    allow_private_webhooks: bool = False,
+    rate_limited: Callable[[Request], Awaitable[None]],
+    verify_webhook: Callable[[str, str], bool],
+    webhook_networks: Sequence[Network] = (),
+    any_webhook_target: bool = False,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=_ERRORS)
 
     def check_target(field: str, url: str | None) -> None:
-        if url is None or allow_private_webhooks:
+        if url is None or any_webhook_target:
             return
         try:
-            check_public_url(url)
+            check_public_url(url, webhook_networks)
         except UnsafeTarget as exc:
             raise ApiError(
                 422,
@@ -167,12 +171,26 @@ def build_router(
 
     admin = Depends(require_admin)
 
-    @router.post("/subscriptions", status_code=201, tags=["subscriptions"])
+    @router.post(
+        "/subscriptions",
+        status_code=201,
+        tags=["subscriptions"],
+        responses={429: {"description": "too many subscriptions from this client"}},
+        dependencies=[Depends(rate_limited)],
+    )
     def subscribe(body: SubscribeIn) -> dict[str, Any]:
         """Subscribe to an area, a report or (webhooks) event types. A webhook's secret is
         returned once; an email subscription is active after its confirmation link."""
         new = to_new_subscription(body, default_language)
         check_target("url", new.url)
+        if new.channel == "webhook" and new.url and not verify_webhook(new.url, new.kind):
+            raise ApiError(
+                422,
+                "webhook_unverified",
+                "The webhook did not answer the verification challenge: a GET with "
+                "hub.challenge must answer 2xx with the challenge as its body.",
+                {"url": "did not echo hub.challenge"},
+            )
         return subs.subscribe(new)
 
     def _token_call(fn: Any, token: str) -> dict[str, str]:

@@ -42,7 +42,7 @@ import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from jembatan import clock
 from jembatan.bus.port import Bus, OutgoingRecord
@@ -80,6 +80,7 @@ class Dispatcher:
         name: str = "notify-dispatcher",
         claim_batch: int = 10,
         unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
+        lane: Literal["people", "webhooks"] | None = None,
     ) -> None:
         """``claim_batch``: deliveries claimed in one store commit (a crash leaves at most
         that many in ``sending``); ``unit_of_work``: the store's, to make claims and local
@@ -97,6 +98,14 @@ class Dispatcher:
         self.reclaim_local_after = reclaim_local_after
         self.claim_batch = claim_batch
         self.unit_of_work = unit_of_work
+        #: which deliveries this dispatcher sends: None every one; "webhooks" the webhook
+        #: channel's; "people" every other channel's (emails, SMS, push, feed)
+        self.lane = lane
+        self._channels: dict[str, Any] | None = {
+            None: None,
+            "webhooks": {"$eq": "webhook"},
+            "people": {"$ne": "webhook"},
+        }[lane]
         self.healthy = True
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -157,7 +166,7 @@ class Dispatcher:
         alike. The others are sent after the claims commit: no network call holds the
         store."""
         with self.unit_of_work():
-            claimed = self.repo.claim_due(clock.now(), self.claim_batch)
+            claimed = self.repo.claim_due(clock.now(), self.claim_batch, self._channels)
             local: list[Document] = []
             remote: list[Document] = []
             for doc in claimed:

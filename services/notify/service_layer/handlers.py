@@ -7,6 +7,7 @@ is a delivery-log key that can be claimed once (see ``messages``).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from jembatan import clock
 from jembatan.bus.runner import PermanentError
@@ -39,7 +40,7 @@ class NotifyHandlers:
     # -- REPORTS_TOPIC ------------------------------------------------------------------
     def on_report_event(self, event: CloudEvent) -> None:
         data = ev.decode(event)  # EventValidationError propagates: dead-lettered by the runner
-        if data is None or isinstance(data, ev.ReporterContact):
+        if data is None or data.topic == ev.CONTACTS_TOPIC:
             return
         self._record_facts(data)
         report_id = event.subject
@@ -60,7 +61,14 @@ class NotifyHandlers:
                     },
                 )
         intents = decide(data, report, subs, agency, self.report_url_template)
+        private_reason = None
+        if isinstance(data, ev.CaseReopened) and data.actor == "reporter":
+            # the event says only that the reporter reopened; their words (restricted topic)
+            # go to the reporter and the agency, never to a subscriber or a partner
+            private_reason = self.repo.reopen_reason(report_id)
         for intent in intents:
+            if private_reason and intent.audience in ("reporter", "agency"):
+                intent = replace(intent, params={**intent.params, "reason": private_reason})
             if intent.audience == "reporter":
                 self.queue.reporter_message(event, intent)
                 continue
@@ -92,6 +100,7 @@ class NotifyHandlers:
             "case_id": getattr(data, "case_id", None),
             "agency_id": getattr(data, "agency_id", None),
             "status": short_type(data.event_type),
+            "status_at": clock.iso(data.at),  # type: ignore[attr-defined]
         }
         if isinstance(data, _DEADLINE_EVENTS):
             fields.update(
@@ -116,6 +125,9 @@ class NotifyHandlers:
     def on_contact_event(self, event: CloudEvent) -> None:
         data = ev.decode(event)
         if data is None:
+            return
+        if isinstance(data, ev.ReopenReason):
+            self.repo.save_reopen_reason(data.report_id, data.reason, clock.iso(data.at))
             return
         if not isinstance(data, ev.ReporterContact):
             raise PermanentError(f"{event.type} does not belong on the contact topic")

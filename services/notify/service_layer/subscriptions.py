@@ -113,8 +113,8 @@ class SubscriptionService:
 
     def unsubscribe(self, token: str) -> str:
         sub_id = self._sub_from_token("unsubscribe", token)
-        self.repo.set_subscription(
-            sub_id, {"active": False, "unsubscribed_at": clock.iso(clock.now())}
+        self.repo.set_subscription(  # the address is no longer needed: erased with it
+            sub_id, {"active": False, "email": None, "unsubscribed_at": clock.iso(clock.now())}
         )
         return "unsubscribed"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections import defaultdict
 from datetime import timedelta
 
 from jembatan import clock
+from jembatan.periodic import Periodic
 from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.recipients import fmt_time
@@ -18,32 +18,7 @@ from services.notify.service_layer.messages import Links, MessageQueue
 log = logging.getLogger(__name__)
 
 
-class _Periodic:
-    def __init__(self, name: str, interval: float) -> None:
-        self.name = name
-        self.interval = interval
-        self.healthy = True
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def tick(self) -> int:
-        raise NotImplementedError
-
-    def run(self) -> None:
-        self._stop.clear()
-        while not self._stop.wait(self.interval):
-            try:
-                self.tick()
-                self.healthy, self.last_error = True, None
-            except Exception as exc:
-                self.healthy, self.last_error = False, f"{type(exc).__name__}: {exc}"
-                log.warning("%s pass failed", self.name, extra={"error": self.last_error})
-
-
-class DigestWorker(_Periodic):
+class DigestWorker(Periodic):
     """Messages over the per-recipient hourly limit wait as ``digest``; one email sums them up.
 
     The digest's key is derived from the entries it covers, so a crash after
@@ -101,7 +76,7 @@ class DigestWorker(_Periodic):
         return made
 
 
-class SlaWarningWorker(_Periodic):
+class SlaWarningWorker(Periodic):
     """Warn the agency holding a case before its next deadline (once per case, deadline, due)."""
 
     def __init__(
@@ -150,7 +125,7 @@ class SlaWarningWorker(_Periodic):
         return made
 
 
-class PendingExpiryWorker(_Periodic):
+class PendingExpiryWorker(Periodic):
     """Reporter messages wait for the contact a bounded time (the store has no TTL index).
 
     Intake sends a contact for every report, so a message still waiting after
@@ -174,3 +149,46 @@ class PendingExpiryWorker(_Periodic):
             self.metrics.expired_pending.inc(dropped)
             log.warning("reporter messages expired without a contact", extra={"count": dropped})
         return dropped
+
+
+class ContactEraser(Periodic):
+    """Erases what notify keeps to reach a reporter once nothing will be sent to them.
+
+    A report's contact (and the reporter's reopen reason) is deleted ``retention`` after
+    its case was last resolved or rejected with nothing happening since (the time a
+    reporter has to confirm, rate or reopen), and in any case ``max_age`` after it was
+    last written. A report reopened after its contact was erased is worked as usual;
+    its reporter is then followed through intake's own view, not by message.
+    """
+
+    FINAL = ("case.resolved", "case.rejected")
+
+    def __init__(
+        self,
+        repo: NotifyRepository,
+        retention: timedelta,
+        max_age: timedelta,
+        interval: float = 3600.0,
+    ) -> None:
+        super().__init__("notify-contact-eraser", interval)
+        self.repo, self.retention, self.max_age = repo, retention, max_age
+
+    def tick(self) -> int:
+        now = clock.now()
+        done = self.repo.reports.find(
+            {
+                "status": {"$in": list(self.FINAL)},
+                "status_at": {"$lt": clock.iso(now - self.retention)},
+                "contact_erased_at": {"$exists": False},
+            },
+            limit=1000,
+        )
+        erased = 0
+        for doc in done:
+            erased += self.repo.erase_reporter(str(doc["_id"]))
+        erased += self.repo.contacts.delete_many(
+            {"updated_at": {"$lt": clock.iso(now - self.max_age)}}
+        )
+        if erased:
+            log.info("reporter contacts erased", extra={"count": erased})
+        return erased

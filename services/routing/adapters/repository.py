@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from jembatan import clock
@@ -228,10 +228,23 @@ class ApiKeyRepository:
         self.c.create_index(["key_id"])  # revoke by the id an operator sees
         self.c.create_index(["created_at"])  # the operators' list, in order
 
-    def lookup(self, key: str) -> Document | None:
-        return self.c.find_one({"_id": hash_key(key), "revoked": False})
+    def lookup(self, key: str, now: datetime | None = None) -> Document | None:
+        """The live key: not revoked and not past its ``expires_at``."""
+        doc = self.c.find_one({"_id": hash_key(key), "revoked": False})
+        expires = doc.get("expires_at") if doc is not None else None
+        if expires and str(expires) <= clock.iso(now or clock.now()):
+            return None
+        return doc
 
-    def add(self, key: str, role: str, subject: str, created_by: str, now: datetime) -> str:
+    def add(
+        self,
+        key: str,
+        role: str,
+        subject: str,
+        created_by: str,
+        now: datetime,
+        expires_at: datetime | None = None,
+    ) -> str:
         """Store the hash of a key; idempotent for the same key. Returns the key id."""
         digest = hash_key(key)
         with contextlib.suppress(DuplicateKey):
@@ -243,18 +256,52 @@ class ApiKeyRepository:
                     "subject": subject,
                     "created_by": created_by,
                     "created_at": clock.iso(now),
+                    "expires_at": clock.iso(expires_at) if expires_at else None,
                     "revoked": False,
                 }
             )
         return digest[:16]
 
-    def create(self, role: str, subject: str, created_by: str, now: datetime) -> tuple[str, str]:
+    def create(
+        self,
+        role: str,
+        subject: str,
+        created_by: str,
+        now: datetime,
+        expires_at: datetime | None = None,
+    ) -> tuple[str, str]:
         """A new random key (returned once, never stored) and its id."""
         key = f"jbt_{role[:2]}_{secrets.token_urlsafe(24)}"
-        return key, self.add(key, role, subject, created_by, now)
+        return key, self.add(key, role, subject, created_by, now, expires_at)
+
+    def rotate(
+        self, key_id: str, created_by: str, now: datetime, grace: timedelta
+    ) -> tuple[str, str, str] | None:
+        """A new key for the same role and subject; the old one keeps working for
+        ``grace`` (its holder switches meanwhile), then expires. (key, new id, old
+        expiry); None when ``key_id`` is no live key."""
+        old = self.c.find_one({"key_id": key_id, "revoked": False})
+        if old is None:
+            return None
+        ends = clock.iso(now + grace)
+        if old.get("expires_at") and str(old["expires_at"]) <= ends:
+            ends = str(old["expires_at"])
+        key, new_id = self.create(old["role"], old["subject"], created_by, now)
+        self.c.update_one({"_id": old["_id"]}, {"$set": {"expires_at": ends}})
+        return key, new_id, ends
 
     def list(self, limit: int = 10_000) -> list[Document]:
         return self.c.find({}, sort=[("created_at", 1)], limit=limit)
+
+    def revoke_key(self, key: str) -> bool:
+        """Revoke a key known in plain text; True when a live one was revoked."""
+        digest = hash_key(key)
+        return (
+            self.c.update_one(
+                {"_id": digest, "revoked": False}, {"$set": {"revoked": True}}
+            ).matched
+            > 0
+        )
 
     def revoke(self, key_id: str) -> bool:
         return self.c.update_one({"key_id": key_id}, {"$set": {"revoked": True}}).matched > 0

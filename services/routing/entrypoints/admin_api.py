@@ -8,11 +8,13 @@ change based on a version that is no longer current.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from jembatan import clock
 from jembatan.http import ApiError
 from services.routing.domain.rules import (
     Agency,
@@ -86,6 +88,16 @@ class KeyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["agency", "operator"]
     subject: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=3650, description="the key stops working after this many days"
+    )
+
+
+class RotateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_hours: float = Field(
+        default=24, ge=0, le=24 * 30, description="how long the old key keeps working"
+    )
 
 
 class MatchBody(BaseModel):
@@ -444,7 +456,15 @@ def keys(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
         "items": [
             {
                 k: d.get(k)
-                for k in ("key_id", "role", "subject", "created_by", "created_at", "revoked")
+                for k in (
+                    "key_id",
+                    "role",
+                    "subject",
+                    "created_by",
+                    "created_at",
+                    "expires_at",
+                    "revoked",
+                )
             }
             for d in _routing(request).keys.list()
         ]
@@ -462,8 +482,30 @@ def create_key(body: KeyBody, request: Request, who: OperatorPrincipal) -> dict[
             f"Unknown agency {body.subject!r}.",
             fields={"subject": "unknown agency"},
         )
-    key, key_id = r.keys.create(body.role, body.subject, who.actor, r.now())
-    return {"key": key, "key_id": key_id, "role": body.role, "subject": body.subject}
+    now = r.now()
+    expires = now + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    key, key_id = r.keys.create(body.role, body.subject, who.actor, now, expires)
+    return {
+        "key": key,
+        "key_id": key_id,
+        "role": body.role,
+        "subject": body.subject,
+        "expires_at": clock.iso(expires) if expires else None,
+    }
+
+
+@router.post("/keys/{key_id}/rotate", status_code=201, responses=ERRORS)
+def rotate_key(
+    key_id: Id, body: RotateBody, request: Request, who: OperatorPrincipal
+) -> dict[str, Any]:
+    """A new key (shown once) for the same role and subject; the old one keeps working
+    for ``grace_hours`` so its holder can switch, then expires."""
+    r = _routing(request)
+    rotated = r.keys.rotate(key_id, who.actor, r.now(), timedelta(hours=body.grace_hours))
+    if rotated is None:
+        raise _missing("key", key_id)
+    key, new_id, old_expires = rotated
+    return {"key": key, "key_id": new_id, "replaces": key_id, "old_key_expires_at": old_expires}
 
 
 @router.delete("/keys/{key_id}", responses=ERRORS)

@@ -32,9 +32,9 @@ def principal(request: Request, authorization: Annotated[str | None, Header()] =
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized("Send an API key: Authorization: Bearer <key>.")
     keys: ApiKeyRepository = request.app.state.routing.keys
-    doc = keys.lookup(key.strip())
+    doc = keys.lookup(key.strip(), request.app.state.routing.now())
     if doc is None:
-        raise _unauthorized("Unknown or revoked API key.")
+        raise _unauthorized("Unknown, revoked or expired API key.")
     return Principal(doc["role"], doc["subject"])
 
 

@@ -401,5 +401,6 @@ def workers(
         ],
         readiness=readiness,
         max_workers=GRPC_THREADS,
+        limits=settings.grpc_limits(),
     )
     return consumer, server

@@ -22,6 +22,7 @@ from typing import Any
 from jembatan import clock
 from jembatan.events.catalog import (
     MODEL_BY_TYPE,
+    REOPENED_BY_REPORTER,
     REPORTS_TOPIC,
     CaseAcknowledged,
     CaseDuplicate,
@@ -40,6 +41,7 @@ from jembatan.events.catalog import (
 )
 from jembatan.outbox import new_document_outbox, outbox_update
 from jembatan.store.port import Document, DuplicateKey
+from services.routing.adapters.evidence import EvidenceMedia
 from services.routing.adapters.repository import (
     CaseRepository,
     RuleSetRepository,
@@ -131,10 +133,12 @@ class CaseService:
         *,
         radius_m: float = 50.0,
         window: timedelta = timedelta(days=14),
+        evidence: EvidenceMedia,
         now: Callable[[], datetime] = clock.now,
         on_write: Callable[[], None] = lambda: None,
     ) -> None:
         self.cases = cases
+        self.evidence = evidence
         self.rules = rules
         self.unrouted = unrouted
         self.metrics = metrics
@@ -142,6 +146,23 @@ class CaseService:
         self.window = window
         self.now = now
         self.on_write = on_write
+
+    def verified_media(self, media: list[MediaRef]) -> list[MediaRef]:
+        """The evidence as intake knows it: each photo must be in intake's media store and
+        be an image; its URL and type are intake's, never what the caller wrote."""
+        out: list[MediaRef] = []
+        for ref in media:
+            known = self.evidence.lookup(ref.media_id)
+            if known is None:
+                raise InvalidCommand(
+                    "media",
+                    f"no photo {ref.media_id[:64]!r} in intake's media store: upload it to "
+                    "intake's /v1/media and name its media_id",
+                )
+            if not known.content_type.startswith("image/"):
+                raise InvalidCommand("media", f"{ref.media_id[:64]!r} is not an image")
+            out.append(known)
+        return out
 
     # ---------------------------------------------------------------- report.submitted
     def open_case(self, report: ReportSubmitted) -> Outcome:
@@ -362,6 +383,8 @@ class CaseService:
         ``expected_version`` makes a stale caller fail with StaleVersion instead of
         being retried on fresh state; ``event_id`` makes a consumed event apply once.
         """
+        if action == "resolve" and media:
+            media = self.verified_media(media)
         for _ in range(MAX_ATTEMPTS):
             doc = self.cases.get(case_id)
             if doc is None or (agency_scope is not None and doc["agency_id"] != agency_scope):
@@ -562,7 +585,13 @@ class CaseService:
             target = doc.get("duplicate_of") or doc["_id"]
             try:
                 self.transition(
-                    target, "reopen", "reporter", reason=fb.reason or "", event_id=event_id
+                    target,
+                    "reopen",
+                    "reporter",
+                    # never fb.reason: an event from before it moved off the public topic
+                    # may still carry the reporter's private words
+                    reason=REOPENED_BY_REPORTER,
+                    event_id=event_id,
                 )
             except CaseError as exc:
                 self._record_feedback(doc["_id"], fb, event_id, f"ignored: {exc}")
@@ -579,7 +608,6 @@ class CaseService:
         entry = {
             "event_id": event_id,
             "kind": fb.kind,
-            "reason": fb.reason,
             "rating": fb.rating,
             "at": clock.iso(fb.at),
             "outcome": outcome,

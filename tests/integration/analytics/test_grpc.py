@@ -96,7 +96,7 @@ def served(
         from jembatan.bus.embedded import EmbeddedBus
         from jembatan.store.embedded import EmbeddedStore
 
-        settings = AnalyticsSettings(mode="embedded", data_dir=tmp, **common)
+        settings = AnalyticsSettings(mode="embedded", data_dir=tmp, dev_keys=True, **common)
         bus: Any = EmbeddedBus(tmp / "log")
         store: Any = EmbeddedStore(tmp / "store" / "analytics")
     else:
@@ -360,7 +360,7 @@ def _dev_partner_key() -> str:
     return str(next(k["key"] for k in keys if k["role"] == "partner"))
 
 
-def test_development_partner_key_only_in_embedded_mode(served: Served) -> None:
+def test_development_partner_key_only_with_dev_keys(served: Served) -> None:
     request_ = analytics_pb2.GetDistrictMetricsRequest(district_id=QUIET_DISTRICT)
     if served.kind == "embedded":
         got = served.call("GetDistrictMetrics", request_, key=_dev_partner_key())
@@ -402,15 +402,20 @@ def test_partner_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     keys = [{"partner_id": "police", "key_sha256": _sha("police-key")}]
     monkeypatch.setenv("JEMBATAN_ANALYTICS_PARTNER_KEYS", json.dumps(keys))
     monkeypatch.setenv("JEMBATAN_MODE", "distributed")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.example:9092")
+    monkeypatch.setenv("MONGO_URL", "mongodb://mongo.example:27017/")
+    monkeypatch.delenv("JEMBATAN_DEV_KEYS", raising=False)
     settings = load(AnalyticsSettings)
     authenticate = partner_keys(settings)
     police = authenticate("police-key")
     assert police is not None and police.subject == "police"
     assert police.scopes == frozenset({"analytics:read"})  # the default scope
-    assert authenticate(_dev_partner_key()) is None  # development keys: embedded mode only
+    assert authenticate(_dev_partner_key()) is None  # development keys: the local demo only
     assert authenticate("police-key ") is None
 
     monkeypatch.setenv("JEMBATAN_MODE", "embedded")
+    assert partner_keys(load(AnalyticsSettings))(_dev_partner_key()) is None  # not asked for
+    monkeypatch.setenv("JEMBATAN_DEV_KEYS", "true")
     dev = partner_keys(load(AnalyticsSettings))(_dev_partner_key())
     assert dev is not None and dev.kind == "partner" and "analytics:read" in dev.scopes
 

@@ -3,6 +3,7 @@ servers (Kafka with a unique namespace, FerretDB with a unique database), worker
 
 from __future__ import annotations
 
+import io
 import socket
 import time
 import warnings
@@ -25,8 +26,24 @@ from services.intake.bootstrap import build  # noqa: E402
 from services.intake.settings import IntakeSettings  # noqa: E402
 
 API_KEY = "test-open311-key"
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
+
+
+def image_bytes(fmt: str, size: tuple[int, int] = (4, 4), pixels: bytes | None = None) -> bytes:
+    """A real image (intake decodes every photo it stores)."""
+    from PIL import Image
+
+    img = (
+        Image.frombytes("RGB", size, pixels)
+        if pixels is not None
+        else Image.new("RGB", size, (200, 30, 30))
+    )
+    out = io.BytesIO()
+    img.save(out, format=fmt)
+    return out.getvalue()
+
+
+PNG = image_bytes("PNG")
+JPEG = image_bytes("JPEG")
 GAMBIR = {"lat": -6.1767, "lon": 106.8227}
 TEBET = {"lat": -6.2300, "lon": 106.8530}
 

@@ -3,7 +3,6 @@ a unique database, the service's workers running in threads, the app via TestCli
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,13 +15,22 @@ from fastapi.testclient import TestClient
 
 from jembatan.bus.kafka import KafkaBus
 from jembatan.bus.port import BusConsumer
-from jembatan.events.catalog import REPORTS_TOPIC, GeoPoint, ReportSubmitted, decode, make_event
+from jembatan.events.catalog import (
+    REPORTS_TOPIC,
+    GeoPoint,
+    MediaRef,
+    ReportSubmitted,
+    decode,
+    make_event,
+)
 from jembatan.events.envelope import CloudEvent
 from jembatan.runtime import standard_topics
 from jembatan.service import ServiceRuntime
 from jembatan.store.mongo import MongoStore
 from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
+from tests.fakes import FakeEvidence
+from tests.tools import wait_until
 
 GAMBIR = (-6.1754, 106.8272)
 OPERATOR = {"Authorization": "Bearer dev-operator-7f3a91c2"}
@@ -30,18 +38,6 @@ GAMBIR_KEY = {"Authorization": "Bearer dev-kec-gambir-e8a210"}
 DLH_KEY = {"Authorization": "Bearer dev-dlh-9b44e1"}
 BINA_MARGA_KEY = {"Authorization": "Bearer dev-bina-marga-2c81d0"}
 PHOTO = {"media_id": "m1", "url": "https://media.example/m1.jpg", "content_type": "image/jpeg"}
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
-    """Poll until check() is truthy (returned) or fail after timeout seconds."""
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(every)
 
 
 @dataclass
@@ -96,8 +92,18 @@ class Stack:
     started: list[ServiceRuntime] = field(default_factory=list)
 
     def start(self, now: Callable[[], datetime] | None = None) -> tuple[ServiceRuntime, FastAPI]:
-        kwargs = {"now": now} if now else {}
-        runtime, app = build(self.settings, **kwargs)  # type: ignore[arg-type]
+        kwargs: dict[str, Any] = {"now": now} if now else {}
+        # intake's media store is another service: these tests name the photo PHOTO (and
+        # the Node client its own)
+        evidence = FakeEvidence(
+            MediaRef(**PHOTO),
+            MediaRef(
+                media_id="node-evidence",
+                url="https://media.example/node-evidence.jpg",
+                content_type="image/jpeg",
+            ),
+        )
+        runtime, app = build(self.settings, evidence=evidence, **kwargs)  # type: ignore[arg-type]
         runtime.ensure_topics()
         runtime.start_workers()
         self.started.append(runtime)
@@ -123,6 +129,7 @@ def stack(kafka_bootstrap: str, mongo_url: str, unique_name: str) -> Iterator[St
         kafka_namespace=unique_name + ".",
         mongo_database_prefix=unique_name,
         seed_demo=True,
+        dev_keys=True,  # built by hand: the production gate (jembatan.config.load) is not run
         sla_scan_interval_s=0.3,
         topic_partitions=3,
     )

@@ -10,14 +10,19 @@ from jembatan.events.catalog import REPORTS_TOPIC, make_event
 from jembatan.events.envelope import CloudEvent
 from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
+from tests.fakes import FakeEvidence
 from tests.integration.routing.conftest import GAMBIR_KEY, PHOTO, report, wait_until
 
 
 def test_embedded_report_to_resolution(tmp_path: Path) -> None:
     settings = RoutingSettings(
-        mode="embedded", data_dir=tmp_path, sla_scan_interval_s=0.2, topic_partitions=2
+        mode="embedded",
+        data_dir=tmp_path,
+        sla_scan_interval_s=0.2,
+        topic_partitions=2,
+        dev_keys=True,
     )
-    runtime, app = build(settings)
+    runtime, app = build(settings, evidence=FakeEvidence())  # type: ignore[arg-type]
     runtime.ensure_topics()
     runtime.start_workers()
     watch = runtime.bus.consumer("watch", [REPORTS_TOPIC])

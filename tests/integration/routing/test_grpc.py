@@ -32,6 +32,7 @@ from services.routing.adapters.assignments import AssignmentFeed
 from services.routing.bootstrap import build
 from services.routing.entrypoints import grpc_api
 from services.routing.settings import RoutingSettings
+from tests.fakes import FakeEvidence
 from tests.integration.routing.conftest import GAMBIR, Stack, report, wait_until
 
 GAMBIR_KEY = "dev-kec-gambir-e8a210"
@@ -442,9 +443,13 @@ def test_open_streams_are_bounded(one_stream: None, served: Served) -> None:
 def test_stream_and_workflow_on_the_embedded_adapters(tmp_path: Path) -> None:
     """The single-machine default: embedded log and store behind the same gRPC face."""
     settings = RoutingSettings(
-        mode="embedded", data_dir=tmp_path, topic_partitions=2, routing_grpc_port=free_port()
+        mode="embedded",
+        data_dir=tmp_path,
+        topic_partitions=2,
+        routing_grpc_port=free_port(),
+        dev_keys=True,
     )
-    runtime, app = build(settings)
+    runtime, app = build(settings, evidence=FakeEvidence())  # type: ignore[arg-type]
     runtime.ensure_topics()
     runtime.start_workers()
     channel = grpc.insecure_channel(f"127.0.0.1:{settings.routing_grpc_port}")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from jembatan.ratelimit import RateLimiter
 from services.intake.domain.media import sniff_image_type
-from services.intake.domain.ratelimit import RateLimiter
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 20
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 20

@@ -17,6 +17,12 @@ class RecordingChannel:
         self.fail_first = fail_first
         self.error = error
         self.calls = 0
+        self.verified: list[str] = []
+
+    def verify(self, url: str, topic: str) -> bool:
+        """A webhook endpoint that answers the verification challenge."""
+        self.verified.append(url)
+        return True
 
     def send(self, target: Any, message: Any) -> None:
         self.calls += 1

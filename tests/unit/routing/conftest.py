@@ -16,7 +16,7 @@ from jembatan.service import ServiceRuntime
 from services.routing.bootstrap import build
 from services.routing.entrypoints.container import Routing
 from services.routing.settings import RoutingSettings
-from tests.fakes import FakeBus, FakeClock, FakeStore
+from tests.fakes import FakeBus, FakeClock, FakeEvidence, FakeStore
 
 GAMBIR = (-6.1754, 106.8272)
 
@@ -52,8 +52,14 @@ class Env:
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     store, bus, clock = FakeStore(), FakeBus(), FakeClock()
-    settings = RoutingSettings(mode="embedded", data_dir=tmp_path)
-    runtime, app = build(settings, bus=bus, store=store, now=clock)  # type: ignore[arg-type]
+    settings = RoutingSettings(mode="embedded", data_dir=tmp_path, dev_keys=True)
+    runtime, app = build(
+        settings,
+        bus=bus,  # type: ignore[arg-type]
+        store=store,  # type: ignore[arg-type]
+        now=clock,
+        evidence=FakeEvidence(),  # type: ignore[arg-type]
+    )
     with TestClient(app) as client:
         yield Env(runtime, app, store, bus, clock, client)
 

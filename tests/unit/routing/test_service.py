@@ -24,7 +24,7 @@ from services.routing.seed import demo_ruleset
 from services.routing.service_layer.cases import CaseService, DuplicateCaseLocked
 from services.routing.service_layer.metrics import RoutingMetrics
 from services.routing.service_layer.timers import SlaScanner
-from tests.fakes import FakeClock, FakeStore
+from tests.fakes import FakeClock, FakeEvidence, FakeStore
 from tests.unit.routing.conftest import GAMBIR, Env, report
 from tests.unit.routing.test_geo import destination
 
@@ -271,6 +271,7 @@ def _service() -> tuple[CaseService, FakeClock]:
         rules,
         UnroutedRepository(store),  # type: ignore[arg-type]
         RoutingMetrics(ServiceMetrics("routing-prop")),
+        evidence=FakeEvidence(),  # type: ignore[arg-type]
         now=clock,
     )
     return svc, clock
