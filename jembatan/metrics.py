@@ -57,6 +57,14 @@ class ServiceMetrics:
             ["service", "group"],
             registry=r,
         )
+        # A stalled handler (retries exhausted, consumer paused and rewound) is counted
+        # here, never as consumption: ConsumerStalled must see a stuck group consume nothing.
+        self.consumer_stalls = Counter(
+            "jembatan_consumer_stalls_total",
+            "Times a consumer group paused on a record whose handler kept failing.",
+            ["service", "group"],
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "jembatan_consumer_lag_records",
             "Records not yet committed by the consumer group.",
