@@ -2,7 +2,7 @@
 # Installs, idempotently, the external command-line tools the tests need.
 #
 #   infra/tools.sh            same as `infra/tools.sh apt`
-#   infra/tools.sh apt        kcat + promtool from Debian packages (kcat, prometheus)
+#   infra/tools.sh apt        kcat, promtool + the prometheus server (Debian: kcat, prometheus)
 #   infra/tools.sh go         grpcurl, kustomize, buf via `go install` into .cache/bin (slow)
 #   infra/tools.sh all        both
 #   infra/tools.sh check      report which tools are present; exit 1 if any is missing
@@ -19,7 +19,7 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # command -> Debian package providing it
-APT_TOOLS=(kcat:kcat promtool:prometheus)
+APT_TOOLS=(kcat:kcat promtool:prometheus prometheus:prometheus)
 
 # binary name -> go install target
 GO_TOOLS=(

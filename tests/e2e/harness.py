@@ -37,6 +37,8 @@ class Ecosystem:
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Settings for one service only (e.g. its MONGO_URL through a fault-injecting proxy).
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: "e2e" + uuid.uuid4().hex[:8])
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -85,7 +87,7 @@ class Ecosystem:
             self.procs[service] = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "serve", service],
                 cwd=ROOT,
-                env=env,
+                env={**env, **self.service_env.get(service, {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
