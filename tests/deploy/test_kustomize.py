@@ -28,6 +28,9 @@ CUSTOM_RESOURCES = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"),
+    ("cert-manager.io/v1", "Issuer"),
+    ("cert-manager.io/v1", "Certificate"),
 }
 SERVICES = ("intake", "routing", "notify", "analytics")
 #: Read by OpenSSL, not by the settings: the CA bundle the Kafka clients verify brokers with.
@@ -317,3 +320,34 @@ def test_every_variable_is_a_setting_the_service_reads(overlay_name: str) -> Non
             names |= set(config_maps[ref["configMapRef"]["name"]].get("data", {}))
         unknown = names - _settings_env_names(svc) - OPENSSL_ENV
         assert not unknown, f"{svc}: variables its settings do not read: {sorted(unknown)}"
+
+
+def test_prod_mongodb_is_a_tls_replica_set_with_backups() -> None:
+    objects = build(K8S / "overlays" / "prod")
+    assert "mongodb" not in by_kind(objects, "StatefulSet")  # dev's standalone member
+    (rs,) = by_kind(objects, "MongoDBCommunity").values()
+    spec = rs["spec"]
+    assert spec["members"] == 3 and spec["type"] == "ReplicaSet"
+    assert spec["security"]["tls"]["enabled"] is True and not spec["security"]["tls"]["optional"]
+    tls_secret = spec["security"]["tls"]["certificateKeySecretRef"]["name"]
+    assert tls_secret in {c["spec"]["secretName"] for c in by_kind(objects, "Certificate").values()}
+    users = {u["name"]: u for u in spec["users"]}
+    for svc in SERVICES:  # each service reads and writes its own database, nothing else
+        assert users[svc]["roles"] == [{"name": "readWrite", "db": f"jembatan_{svc}"}], svc
+    template = spec["statefulSet"]["spec"]["template"]
+    assert template["metadata"]["labels"]["app.kubernetes.io/name"] == "mongodb"
+    exporter = next(c for c in template["spec"]["containers"] if c["name"] == "mongodb-exporter")
+    assert {"name": "metrics", "containerPort": 9216} in exporter["ports"]
+    monitors = by_kind(objects, "PodMonitor")
+    assert monitors["jembatan-mongodb"]["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    (cron,) = by_kind(objects, "CronJob").values()
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    (c,) = pod["containers"]
+    assert c["command"] == ["python", "-m", "jembatan.backup"] and c["args"][0] == "dump"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    assert {"/backup", "/tmp"} <= mounts
