@@ -31,6 +31,9 @@ CUSTOM_RESOURCES = {
     ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"),
     ("cert-manager.io/v1", "Issuer"),
     ("cert-manager.io/v1", "Certificate"),
+    ("gateway.networking.k8s.io/v1", "Gateway"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"),
 }
 SERVICES = ("intake", "routing", "notify", "analytics")
 #: Read by OpenSSL, not by the settings: the CA bundle the Kafka clients verify brokers with.
@@ -351,3 +354,38 @@ def test_prod_mongodb_is_a_tls_replica_set_with_backups() -> None:
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
     assert {"/backup", "/tmp"} <= mounts
+
+
+def test_prod_edge_is_tls_and_routes_only_the_public_apis() -> None:
+    objects = build(K8S / "overlays" / "prod")
+    (gateway,) = by_kind(objects, "Gateway").values()
+    certificate = by_kind(objects, "Certificate")["jembatan-edge"]["spec"]
+    assert certificate["issuerRef"]["kind"] == "ClusterIssuer"
+    listeners = {lis["name"]: lis for lis in gateway["spec"]["listeners"]}
+    for name in ("https", "grpc"):
+        lis = listeners[name]
+        assert lis["protocol"] == "HTTPS" and lis["port"] == 443
+        assert lis["tls"]["certificateRefs"] == [
+            {"kind": "Secret", "name": certificate["secretName"]}
+        ]
+        assert lis["hostname"] in certificate["dnsNames"]
+    routes = by_kind(objects, "HTTPRoute")
+    public = routes["jembatan-public"]["spec"]
+    assert public["parentRefs"] == [{"name": "jembatan", "sectionName": "https"}]
+    backends = {
+        m["path"]["value"]: rule["backendRefs"][0]
+        for rule in public["rules"]
+        for m in rule["matches"]
+    }
+    assert backends["/v1"] == backends["/open311/v2"] == {"name": "intake", "port": 8000}
+    assert backends["/"] == {"name": "web", "port": 8080}
+    # probes and metrics are never routed to intake from outside
+    assert not any(p.startswith(("/metrics", "/healthz", "/readyz")) for p in backends)
+    (redirect,) = routes["jembatan-https-redirect"]["spec"]["rules"]
+    assert redirect["filters"][0]["requestRedirect"]["scheme"] == "https"
+    assert "backendRefs" not in redirect
+    grpc = by_kind(objects, "GRPCRoute")["jembatan-grpc"]["spec"]
+    assert grpc["parentRefs"] == [{"name": "jembatan", "sectionName": "grpc"}]
+    (rule,) = grpc["rules"]
+    assert rule["backendRefs"] == [{"name": "intake", "port": PORTS["intake"]["grpc"]}]
+    assert {m["method"]["service"] for m in rule["matches"]} >= {"jembatan.v1.ReportService"}
