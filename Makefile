@@ -38,8 +38,9 @@ $(GRPC_OUT)/.generated: $(INSTALLED) $(PROTOS)
 run: install ## the whole ecosystem on this machine (embedded log and store; Ctrl-C stops)
 	$(VENV)/bin/jembatan run
 
-test-deps: clients/node/node_modules/.installed ## what the tests use besides Python: Go tools, the Node client
+test-deps: clients/node/node_modules/.installed ## what the tests use besides Python: Go tools, CRD schemas, the Node client
 	bash infra/tools.sh go
+	bash infra/tools.sh crds
 
 clients/node/node_modules/.installed: clients/node/package.json clients/node/package-lock.json
 	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
