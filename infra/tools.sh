@@ -2,7 +2,9 @@
 # Installs, idempotently, the external command-line tools the tests need.
 #
 #   infra/tools.sh            same as `infra/tools.sh apt`
-#   infra/tools.sh apt        kcat, promtool + the prometheus server (Debian: kcat, prometheus)
+#   infra/tools.sh apt        kcat, promtool + the prometheus server, chromium + chromedriver (the
+#                             pages' browser tests) from Debian packages (kcat, prometheus,
+#                             chromium, chromium-driver)
 #   infra/tools.sh go         grpcurl, kustomize, buf via `go install` into .cache/bin (slow)
 #   infra/tools.sh crds       CRD schemas of the operators the manifests use, from their Go
 #                             modules (go mod download), into .cache/crds (tests/deploy)
@@ -21,7 +23,7 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # command -> Debian package providing it
-APT_TOOLS=(kcat:kcat promtool:prometheus prometheus:prometheus)
+APT_TOOLS=(kcat:kcat promtool:prometheus prometheus:prometheus chromium:chromium chromedriver:chromium-driver)
 
 # binary name -> go install target
 GO_TOOLS=(

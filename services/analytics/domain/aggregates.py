@@ -10,7 +10,9 @@ the events: this is what makes the metrics exact.
 
 Counter keys (all integers):
 
-- ``reports``, ``cat:<category>``, ``status:<status>``, ``open``;
+- ``reports``, ``cat:<category>``, ``status:<status>``, ``open``, ``handled`` (reports an
+  agency was given: routed and not a duplicate), ``open_overdue`` (open past the resolve
+  deadline: routing has sent ``case.sla_breached`` for it);
 - ``acknowledged``, ``resolved``, ``resolved_ever``, ``rejected``, ``duplicate``,
   ``transferred`` (reports moved at least once), ``transfers``, ``transferred_out``
   (agency scope: cases it handed on), ``reopened`` (reports reopened at least once),
@@ -19,7 +21,8 @@ Counter keys (all integers):
   ``tta_b:<i>`` / ``ttr_b:<i>`` with ``tta_n``, ``tta_sum_s`` / ``ttr_n``, ``ttr_sum_s``;
 - SLA: ``sla_eval`` (resolved reports with a resolve deadline), ``sla_met``
   (resolved at or before it) and the ratio time-to-resolve / time allowed in
-  buckets ``ratio_b:<i>``;
+  buckets ``ratio_b:<i>``; the deadline is the one first promised, so a transfer or a
+  reopen never gives more time;
 - ``rated``, ``rating_sum``;
 - tumbling windows ``w:h:<YYYY-MM-DDTHH>:<submitted|resolved>`` (hourly) and
   ``w:d:<YYYY-MM-DD>:<...>`` (daily), dropped once older than the retention
@@ -104,6 +107,10 @@ def report_counts(state: ReportState) -> Counts:
         c[f"status:{status}"] = 1
         if status in OPEN_STATUSES:
             c["open"] = 1
+            if state.breached("resolve"):
+                c["open_overdue"] = 1
+    if state.routed_at and not state.duplicate:
+        c["handled"] = 1
     if state.first_ack_at:
         c["acknowledged"] = 1
         if state.submitted_at:

@@ -78,6 +78,7 @@ def summarize(counts: Mapping[str, int]) -> dict[str, Any]:
         "by_category": by_category,
         "by_status": by_status,
         "open_backlog": counts.get("open", 0),
+        "open_overdue": counts.get("open_overdue", 0),
         "acknowledged": counts.get("acknowledged", 0),
         "resolved": counts.get("resolved", 0),
         "rejected": counts.get("rejected", 0),

@@ -77,6 +77,10 @@ def _later(a: Register | None, b: Register) -> Register:
     return b if a is None or b[:3] > a[:3] else a
 
 
+def _first(a: Register | None, b: Register) -> Register:
+    return b if a is None or b[:3] < a[:3] else a
+
+
 def _earliest(a: str | None, b: str) -> str:
     return b if a is None or b < a else a
 
@@ -93,6 +97,8 @@ class ReportState:
     first_resolved_at: str | None = None
     status: Register | None = None
     agency: Register | None = None
+    #: The resolve deadline first promised (routing): a transfer or a reopen sets a new
+    #: deadline for the agency, but never more time for the citizen's league.
     resolve_due: Register | None = None
     rating: Register | None = None
     reopen_count: int = 0
@@ -249,7 +255,7 @@ def fold(state: ReportState | None, event_id: str, data: EventData) -> ReportSta
             changes["routed_at"] = _earliest(state.routed_at, at)
         if isinstance(data, CaseRouted | CaseTransferred | CaseReopened):
             due = clock.iso(data.resolve_due)
-            changes["resolve_due"] = _later(state.resolve_due, (at, rank, event_id, due))
+            changes["resolve_due"] = _first(state.resolve_due, (at, rank, event_id, due))
         if isinstance(data, CaseDuplicate):
             changes["duplicate"] = True
         elif isinstance(data, CaseAcknowledged):

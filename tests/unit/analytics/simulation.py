@@ -157,7 +157,8 @@ def simulate(n_reports: int, seed: int, now: datetime | None = None) -> list[Pla
                 )
             )
             p.transfers_from.append(agency)
-            p.status, p.agency, p.resolve_due, agency = "transferred", new_agency, due, new_agency
+            # the agency gets a new deadline; the citizen's (p.resolve_due) never moves
+            p.status, p.agency, agency = "transferred", new_agency, new_agency
         if rnd.random() < 0.15:
             add(
                 CaseSlaBreached(
@@ -207,7 +208,7 @@ def simulate(n_reports: int, seed: int, now: datetime | None = None) -> list[Pla
                     resolve_due=due,
                 )
             )
-            p.status, p.resolved_at, p.reopen_count, p.resolve_due = "reopened", None, 1, due
+            p.status, p.resolved_at, p.reopen_count = "reopened", None, 1
             if rnd.random() < 0.5:
                 t += timedelta(minutes=rnd.randint(10, 60 * 20))
                 add(CaseResolved(**common, agency_id=agency, at=t, evidence=_media()))
@@ -260,6 +261,7 @@ def expected(plans: list[Plan], scope: str, entity: str) -> dict[str, Any]:
     out = {
         "reports": len(mine),
         "open_backlog": sum(p.status in OPEN for p in mine),
+        "open_overdue": sum(p.status in OPEN and "resolve" in p.breaches for p in mine),
         "acknowledged": sum(p.ack_at is not None for p in mine),
         "resolved": len(resolved),
         "rejected": sum(p.status == "rejected" for p in mine),
@@ -294,6 +296,7 @@ def observed(
     out = {
         "reports": summary["reports"],
         "open_backlog": summary["open_backlog"],
+        "open_overdue": summary["open_overdue"],
         "acknowledged": summary["acknowledged"],
         "resolved": summary["resolved"],
         "rejected": summary["rejected"],

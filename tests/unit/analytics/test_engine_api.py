@@ -130,10 +130,33 @@ def test_league_ranks_quality_not_volume_and_needs_a_sample() -> None:
     assert [r["rank"] for r in table["ranked"]] == [1, 2]
     assert [r["id"] for r in table["unranked"]] == ["c"]
     b = score(fast_small)
-    # sla 1.0, median ratio in (0.1, 0.25] -> speed = 1 - 0.175/2, never reopened
-    assert b["score"] == pytest.approx(100 * (0.4 + 0.35 * (1 - 0.175 / 2) + 0.25), abs=0.01)
+    # sla 1.0, median ratio in (0.1, 0.25] -> speed = 1 - 0.175/2; never reopened,
+    # rejected or late to acknowledge
+    speed = 1 - 0.175 / 2
+    assert b["score"] == pytest.approx(100 * (0.35 + 0.25 * speed + 0.15 + 0.15 + 0.10), abs=0.01)
     a = score(slow_big)
     assert a["reopen_rate"] == pytest.approx(0.2) and a["sla_compliance"] == 0.5
+
+
+def test_league_counts_what_citizens_feel_overdue_rejections_and_breaches() -> None:
+    """Two districts resolve the same 20 reports the same way; one also leaves 5 cases open
+    past their deadline, rejects 5 and misses 10 acknowledgement deadlines."""
+    good = {"reports": 20, "handled": 20, "sla_eval": 20, "sla_met": 20}
+    good |= {"resolved_ever": 20, "ratio_b:1": 20}
+    bad = dict(good, reports=30, handled=30, open_overdue=5, rejected=5, sla_ack_breached=10)
+    g, b = score(good), score(bad)
+    assert b["sla_compliance"] == pytest.approx(20 / 25)
+    assert b["rejection_rate"] == pytest.approx(5 / 25)
+    assert b["ack_breach_rate"] == pytest.approx(10 / 30)
+    assert b["sample"] == 25 and b["open_overdue"] == 5
+    expected = 100 * (0.35 * 0.8 + 0.25 * (1 - 0.175 / 2) + 0.15 + 0.15 * 0.8 + 0.10 * (1 - 1 / 3))
+    assert b["score"] == pytest.approx(expected, abs=0.01)
+    assert b["score"] < g["score"]
+    table = league({"good": good, "bad": bad}, min_sample=20)
+    assert [r["id"] for r in table["ranked"]] == ["good", "bad"]
+    # Only overdue, nothing resolved yet: ranked at the bottom, not left out.
+    stuck = score({"reports": 3, "handled": 3, "open_overdue": 3})
+    assert stuck["sla_compliance"] == 0 and stuck["speed"] == 0 and stuck["score"] is not None
 
 
 @pytest.fixture(scope="module")
