@@ -1,7 +1,8 @@
 """A real Prometheus scrapes the running ecosystem and evaluates the repo's rules.
 
 Debian's ``prometheus`` server is started on a free loopback port with a generated
-configuration that scrapes every service (separate processes, distributed mode: real
+configuration that scrapes every service and analytics' Faust worker (separate
+processes, distributed mode: real
 Kafka and the Mongo-wire server) every 2 seconds, and with the rule groups of
 deploy/k8s/components/monitoring/prometheusrule.yaml. Only one thing differs from
 production, through a test-only transformation: every duration in the rules (``for:``
@@ -147,8 +148,9 @@ class TcpProxy:
 
 
 class Prometheus:
-    def __init__(self, workdir: Path, targets: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, targets: dict[str, list[str]]) -> None:
         self.workdir = workdir
+        self.targets = targets
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         rules = workdir / "rules.yaml"
@@ -164,8 +166,8 @@ class Prometheus:
                 # job = the service's name, as the Prometheus Operator names a
                 # ServiceMonitor's job after the Kubernetes Service; the services' own
                 # `service` label wins (honorLabels in the ServiceMonitors).
-                {"job_name": job, "honor_labels": True, "static_configs": [{"targets": [target]}]}
-                for job, target in targets.items()
+                {"job_name": job, "honor_labels": True, "static_configs": [{"targets": hosts}]}
+                for job, hosts in targets.items()
             ],
         }
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -290,6 +292,8 @@ def ecosystem(
     eco.service_env["routing"] = {
         "MONGO_URL": mongo_url.replace(hostport, f"127.0.0.1:{proxy.port}", 1)
     }
+    # The harness passes each port as JEMBATAN_<NAME>_PORT: the Faust worker's metrics port.
+    eco.ports["analytics_faust_metrics"] = free_port()
     try:
         eco.start(timeout=180)
         yield eco, proxy
@@ -304,7 +308,10 @@ def test_prometheus_evaluates_the_rules_on_the_live_services(
     ecosystem: tuple[Ecosystem, TcpProxy], tmp_path: Path
 ) -> None:
     eco, proxy = ecosystem
-    targets = {s: eco.url(s).removeprefix("http://") for s in SERVICES}
+    targets = {s: [eco.url(s).removeprefix("http://")] for s in SERVICES}
+    # analytics' Faust worker (a child process) serves its own /metrics: the same job,
+    # as the analytics ServiceMonitor scrapes both ports of the pod.
+    targets["analytics"].append(f"127.0.0.1:{eco.ports['analytics_faust_metrics']}")
     prom = Prometheus(tmp_path, targets)
     prom.start()
     try:
@@ -318,7 +325,8 @@ def test_prometheus_evaluates_the_rules_on_the_live_services(
 
 
 def _run_phases(eco: Ecosystem, proxy: TcpProxy, prom: Prometheus) -> None:
-    _wait_for(lambda: len(prom.query("up == 1")) == len(SERVICES), "every service scraped", 30)
+    expected = sum(len(hosts) for hosts in prom.targets.values())
+    _wait_for(lambda: len(prom.query("up == 1")) == expected, "every target scraped", 60)
 
     # 1. Load, all well: the SLO ratios have values (zero bad events), nothing fires.
     slo_records = [
@@ -353,6 +361,17 @@ def _run_phases(eco: Ecosystem, proxy: TcpProxy, prom: Prometheus) -> None:
             lambda: bool(prom.query("sum(changes(jembatan_analytics_city_reports[20s])) > 0")),
             "analytics to apply the reports",
             90,
+        )
+        # ... and that consumption is the Faust worker's own, scraped from its port.
+        _wait_for(
+            lambda: bool(
+                prom.query(
+                    'sum(jembatan_events_consumed_total{group="analytics",'
+                    f'instance="{prom.targets["analytics"][1]}"}}) > 0'
+                )
+            ),
+            "the Faust worker's consumption in Prometheus",
+            60,
         )
         started = time.monotonic()
         # Watch for longer than the `for:` of every alert that could fire here (15m -> 30 s).
