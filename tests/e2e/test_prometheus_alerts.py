@@ -299,9 +299,11 @@ def ecosystem(
         yield eco, proxy
     finally:
         proxy.cut()
-        proxy.start()  # back, so that routing commits and leaves cleanly
-        eco.stop()
-        proxy.cut()
+        try:
+            proxy.start()  # back, so that routing commits and leaves cleanly
+        finally:
+            eco.stop()  # whatever happened above: never leave the services running
+            proxy.cut()
 
 
 def test_prometheus_evaluates_the_rules_on_the_live_services(
