@@ -46,8 +46,9 @@ services/web/node_modules/.installed: services/web/package.json services/web/pac
 run-distributed: install ## the production shape here: Kafka, mongo-atomic, 2 replicas of each service (Ctrl-C stops)
 	$(PY) infra/run_distributed.py
 
-test-deps: clients/node/node_modules/.installed ## what the tests use besides Python: Go tools, the Node client
+test-deps: clients/node/node_modules/.installed ## what the tests use besides Python: Go tools, CRD schemas, the Node client
 	bash infra/tools.sh go
+	bash infra/tools.sh crds
 
 clients/node/node_modules/.installed: clients/node/package.json clients/node/package-lock.json
 	cd clients/node && npm ci --no-audit --no-fund --loglevel=error

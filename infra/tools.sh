@@ -2,10 +2,13 @@
 # Installs, idempotently, the external command-line tools the tests need.
 #
 #   infra/tools.sh            same as `infra/tools.sh apt`
-#   infra/tools.sh apt        kcat, promtool, chromium + chromedriver (the pages' browser tests)
-#                             from Debian packages (kcat, prometheus, chromium, chromium-driver)
+#   infra/tools.sh apt        kcat, promtool + the prometheus server, chromium + chromedriver (the
+#                             pages' browser tests) from Debian packages (kcat, prometheus,
+#                             chromium, chromium-driver)
 #   infra/tools.sh go         grpcurl, kustomize, buf via `go install` into .cache/bin (slow)
-#   infra/tools.sh all        both
+#   infra/tools.sh crds       CRD schemas of the operators the manifests use, from their Go
+#                             modules (go mod download), into .cache/crds (tests/deploy)
+#   infra/tools.sh all        apt, go and crds
 #   infra/tools.sh check      report which tools are present; exit 1 if any is missing
 #
 # Go tools land in <repo>/.cache/bin; put it on PATH (the Makefile does) or call them there.
@@ -20,7 +23,7 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # command -> Debian package providing it
-APT_TOOLS=(kcat:kcat promtool:prometheus chromium:chromium chromedriver:chromium-driver)
+APT_TOOLS=(kcat:kcat promtool:prometheus prometheus:prometheus chromium:chromium chromedriver:chromium-driver)
 
 # binary name -> go install target
 GO_TOOLS=(
@@ -83,6 +86,39 @@ install_go() {
   done
 }
 
+# module@version -> CRD files inside the module (the projects' own generated CRDs).
+# Strimzi is not a Go module and publishes no artifact with its CRDs reachable here
+# (Maven's io.strimzi:api has classes only): its resources get basic checks only.
+CRD_MODULES=(
+  "github.com/kedacore/keda/v2@v2.21.0:config/crd/bases/keda.sh_scaledobjects.yaml config/crd/bases/keda.sh_triggerauthentications.yaml"
+  "github.com/prometheus-operator/prometheus-operator@v0.85.0:example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
+  "github.com/cert-manager/cert-manager@v1.21.2:deploy/crds/cert-manager.io_certificates.yaml deploy/crds/cert-manager.io_issuers.yaml"
+  "sigs.k8s.io/gateway-api@v1.6.3:config/crd/standard/gateway.networking.k8s.io_gateways.yaml config/crd/standard/gateway.networking.k8s.io_httproutes.yaml config/crd/standard/gateway.networking.k8s.io_grpcroutes.yaml"
+  "github.com/mongodb/mongodb-kubernetes-operator@v0.9.0:config/crd/bases/mongodbcommunity.mongodb.com_mongodbcommunity.yaml"
+)
+
+install_crds() {
+  command -v go >/dev/null 2>&1 || die "go not found on PATH"
+  local dest="$CACHE/crds" entry module files dir file
+  mkdir -p "$dest" "$CACHE/logs"
+  for entry in "${CRD_MODULES[@]}"; do
+    module="${entry%%:*}"; files="${entry#*:}"
+    if [ -f "$dest/.${module//\//_}" ]; then
+      log "crds of $module: present"
+      continue
+    fi
+    log "crds of $module: go mod download (log: .cache/logs/go-crds.log)"
+    dir=$(go mod download -json "$module" 2>>"$CACHE/logs/go-crds.log" \
+          | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -n "$dir" ] && [ -d "$dir" ] || die "go mod download $module failed (see .cache/logs/go-crds.log)"
+    for file in $files; do
+      [ -f "$dir/$file" ] || die "$module has no $file"
+      install -m 0644 "$dir/$file" "$dest/"
+    done
+    : >"$dest/.${module//\//_}"
+  done
+}
+
 check() {
   local rc=0 entry cmd
   for entry in "${APT_TOOLS[@]}" "${GO_TOOLS[@]}"; do
@@ -99,7 +135,8 @@ check() {
 case "${1:-apt}" in
   apt) install_apt ;;
   go) install_go ;;
-  all) install_apt; install_go ;;
+  crds) install_crds ;;
+  all) install_apt; install_go; install_crds ;;
   check) check ;;
   -h|--help|help) sed -n '2,10p' "$0" ;;
   *) die "unknown subcommand '$1' (use: apt | go | all | check)" ;;

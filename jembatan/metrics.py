@@ -7,7 +7,14 @@ each service to its own series. Labels are bounded: never a report or event id.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -23,6 +30,10 @@ class ServiceMetrics:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds,
+        # process_max_fds...: the saturation a service sees itself (alerts, dashboards).
+        # Several services in one process (`jembatan run`) each export the same values.
+        ProcessCollector(registry=r)
         self.http_requests = Counter(
             "jembatan_http_requests_total",
             "HTTP requests by route template, method and status code.",
@@ -57,6 +68,14 @@ class ServiceMetrics:
         self.handler_retries = Counter(
             "jembatan_handler_retries_total",
             "Retries of a handler after a transient failure.",
+            ["service", "group"],
+            registry=r,
+        )
+        # A stalled handler (retries exhausted, consumer paused and rewound) is counted
+        # here, never as consumption: ConsumerStalled must see a stuck group consume nothing.
+        self.consumer_stalls = Counter(
+            "jembatan_consumer_stalls_total",
+            "Times a consumer group paused on a record whose handler kept failing.",
             ["service", "group"],
             registry=r,
         )

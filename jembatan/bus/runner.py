@@ -244,9 +244,7 @@ class ConsumerRunner:
                         "handler keeps failing; pausing the consumer",
                         extra={"group": self.group, "event_id": event.id, "error": self.last_error},
                     )
-                    self.metrics.events_consumed.labels(
-                        self.metrics.service, self.group, event.type, "stalled"
-                    ).inc()
+                    self.metrics.consumer_stalls.labels(self.metrics.service, self.group).inc()
                     raise HandlerStalled() from exc
                 self.metrics.handler_retries.labels(self.metrics.service, self.group).inc()
                 log.warning(

@@ -133,18 +133,36 @@ def test_a_handler_that_keeps_failing_stalls_without_skipping(bus: Bus, unique_n
             raise TimeoutError("store down")
         handled.append(event.data["n"])
 
+    metrics = ServiceMetrics("test")
     runner = ConsumerRunner(
         bus,
         group,
         [topic],
         handler,
-        ServiceMetrics("test"),
+        metrics,
         retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, stall_pause=0.2),
     )
+
+    def sample(name: str, **labels: str) -> float:
+        return (
+            metrics.registry.get_sample_value(name, {"service": "test", "group": group, **labels})
+            or 0.0
+        )
+
     thread = _start(runner)
     try:
         _wait_for(lambda: not runner.healthy, "the runner to report itself unhealthy")
         assert handled == []
+        _wait_for(lambda: sample("jembatan_consumer_stalls_total") >= 2, "a second stall")
+        # A stall is not consumption: ConsumerStalled watches the consumed counter.
+        consumed = [
+            s
+            for family in metrics.registry.collect()
+            if family.name == "jembatan_events_consumed"
+            for s in family.samples
+            if s.name.endswith("_total") and s.labels["group"] == group
+        ]
+        assert consumed == [], consumed
         outage.clear()
         _wait_for(lambda: handled == [1, 2], "events after the outage, none skipped")
         _wait_for(lambda: runner.healthy, "health to come back")

@@ -50,7 +50,7 @@ _KEYWORDS = {
     "start",
     "end",
 }
-_LABEL_VALUES = re.compile(r"label_values\(\s*([^,()]+(?:\{[^}]*\})?)\s*,")
+_LABEL_VALUES = re.compile(r"label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*(?:\{[^}]*\})?)\s*,")
 
 
 def metric_names(expr: str) -> set[str]:
@@ -102,18 +102,40 @@ def rule_groups(path: Path = PROMETHEUS_RULE) -> list[dict[str, Any]]:
     return groups
 
 
+#: Series Prometheus itself writes for every scrape target, not exposed on /metrics.
+SCRAPE_SERIES = frozenset(
+    {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added"}
+)
+
+
+#: Series of the exporters the manifests deploy beside the services, by exporter. The
+#: services cannot offer them, so the code and live checks leave them out;
+#: tests/deploy/test_dashboards.py checks that each exporter is deployed (or, for the
+#: kubelet, is the cluster's own) and that nothing else is left out.
+EXTERNAL_SERIES = {
+    "kafka_consumergroup_lag": "kafka-exporter",
+    "kafka_topic_partitions": "kafka-exporter",
+    "kubelet_volume_stats_used_bytes": "kubelet",
+    "kubelet_volume_stats_capacity_bytes": "kubelet",
+}
+
+
 def used_metric_names() -> dict[str, set[str]]:
     """{metric name: where it is used} over all dashboards and alert rules.
 
     Names of recording rules (``level:metric:operation``) are resolved: they must be
-    recorded by a rule, and the rule's own expression is checked instead.
+    recorded by a rule, and the rule's own expression is checked instead. Prometheus'
+    own per-target series (``up``...) are left out: no exporter offers them; so are the
+    exporters' series (``EXTERNAL_SERIES``), which no service offers.
     """
     used: dict[str, set[str]] = {}
     recorded = {r["record"] for g in rule_groups() for r in g["rules"] if "record" in r}
 
     def add(expr: str, where: str) -> None:
         for name in metric_names(expr):
-            if ":" in name and name in recorded:
+            if (":" in name and name in recorded) or name in SCRAPE_SERIES:
+                continue
+            if name in EXTERNAL_SERIES:
                 continue
             used.setdefault(name, set()).add(where)
 
@@ -171,18 +193,30 @@ def analytics_exporter_names() -> set[str]:
     return exposed_metric_names(generate_latest(registry).decode())
 
 
+def process_collector_names() -> set[str]:
+    """Names prometheus_client's ProcessCollector exports on this platform (process_*)."""
+    from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return exposed_metric_names(generate_latest(registry).decode())
+
+
 def defined_metric_names(
     roots: Iterable[Path] = (ROOT / "jembatan", ROOT / "services"),
 ) -> set[str]:
     """Sample names of every metric the code defines with prometheus_client, plus those
-    of analytics' exporter."""
+    of analytics' exporter and, where the code registers one, of the ProcessCollector."""
     names: set[str] = analytics_exporter_names()
     for root in roots:
         for path in root.rglob("*.py"):
             if "grpc_gen" in path.parts:
                 continue
-            for kind, name in _CONSTRUCTOR.findall(path.read_text(errors="replace")):
+            text = path.read_text(errors="replace")
+            for kind, name in _CONSTRUCTOR.findall(text):
                 names |= exposition_names(name, kind)
+            if "ProcessCollector(registry=" in text:
+                names |= process_collector_names()
     return names
 
 

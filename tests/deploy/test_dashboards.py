@@ -13,6 +13,7 @@ import pytest
 
 from tests.deploy.metric_names import (
     DASHBOARDS,
+    EXTERNAL_SERIES,
     dashboard_queries,
     defined_metric_names,
     exposed_metric_names,
@@ -91,3 +92,75 @@ def test_live_check_on_an_exposition() -> None:
 def test_dashboard_has_no_hardcoded_datasource(path: object) -> None:
     text = DASHBOARDS.joinpath(str(getattr(path, "name", path))).read_text()
     assert '"uid": "${datasource}"' in text
+
+
+def _selectors(expr: str) -> list[tuple[str, str]]:
+    """(metric name, its label matchers) of every selector in a PromQL expression."""
+    import re
+
+    return re.findall(r"\b((?:jembatan|process|kafka|kubelet)_[a-z0-9_]+)(\{[^}]*\})?", expr)
+
+
+@pytest.mark.parametrize("path", sorted(DASHBOARDS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_query_is_scoped_to_the_namespace(path: object) -> None:
+    """A namespace variable, and every selector (panels and the other variables) uses it."""
+    board = json.loads(DASHBOARDS.joinpath(str(getattr(path, "name", path))).read_text())
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["namespace"]["type"] == "query"
+    assert not variables["namespace"].get("includeAll")
+    exprs = [str(t["expr"]) for p in board["panels"] for t in p.get("targets", []) if t.get("expr")]
+    exprs += [
+        v["query"]["query"]
+        for n, v in variables.items()
+        if v["type"] == "query" and n != "namespace"
+    ]
+    assert exprs
+    for expr in exprs:
+        for name, matchers in _selectors(expr):
+            assert 'namespace=~"$namespace"' in matchers, (name, expr)
+
+
+def test_the_city_filter_holds_when_district_is_all() -> None:
+    """District "All" must mean the districts of the chosen cities, not every district:
+    no allValue of ".*" (Grafana then expands All to the variable's options, which are
+    queried per city), and every analytics series (which has the city label) is filtered
+    by city as well."""
+    board = json.loads((DASHBOARDS / "jembatan-city-overview.json").read_text())
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    district = variables["district"]
+    assert district["includeAll"] and "allValue" not in district
+    assert 'city=~"$city"' in district["query"]["query"]
+    for expr in dashboard_queries(DASHBOARDS / "jembatan-city-overview.json"):
+        for name, matchers in _selectors(expr):
+            if name.startswith("jembatan_analytics_district_") and "$district" in matchers:
+                assert 'city=~"$city"' in matchers, expr
+
+
+def test_pipeline_health_has_saturation_panels() -> None:
+    board = json.loads((DASHBOARDS / "jembatan-pipeline-health.json").read_text())
+    exprs = " ".join(dashboard_queries(DASHBOARDS / "jembatan-pipeline-health.json"))
+    for needed in (
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "kafka_consumergroup_lag",
+        "kafka_topic_partitions",
+        "kubelet_volume_stats_used_bytes",
+    ):
+        assert needed in exprs, needed
+    assert any(p["type"] == "row" and p["title"] == "Saturation" for p in board["panels"])
+
+
+def test_external_series_come_from_exporters_the_manifests_deploy() -> None:
+    from tests.deploy.tooling import K8S, load_yaml_docs
+
+    (kafka,) = [d for d in load_yaml_docs(K8S / "kafka" / "cluster.yaml") if d["kind"] == "Kafka"]
+    monitors = load_yaml_docs(K8S / "components" / "monitoring" / "podmonitors.yaml")
+    deployed = {"kubelet"}  # the cluster's own: every Prometheus Operator stack scrapes it
+    if "kafkaExporter" in kafka["spec"] and any(
+        m["spec"]["selector"]["matchLabels"].get("strimzi.io/cluster") == "jembatan"
+        for m in monitors
+    ):
+        deployed.add("kafka-exporter")
+    assert set(EXTERNAL_SERIES.values()) <= deployed
+    defined = defined_metric_names()
+    assert not set(EXTERNAL_SERIES) & defined  # a service's own series is never "external"

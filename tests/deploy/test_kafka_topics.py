@@ -94,17 +94,52 @@ def _grants(user: dict[str, Any], rtype: str, name: str) -> set[str]:
     return ops
 
 
+SERVICE_USERS = {f"jembatan-{s}" for s in ("intake", "routing", "notify", "analytics")}
+OPERATOR, CONTACTS_REPLAY = "jembatan-operator", "jembatan-contacts-replay"
+CONTACTS_DLQ = dead_letter_topic("notify-contacts")
+
+
 def test_only_notify_reads_the_contacts_topic(users: dict[str, dict[str, Any]]) -> None:
-    assert set(users) == {f"jembatan-{s}" for s in ("intake", "routing", "notify", "analytics")}
-    restricted = (CONTACTS_TOPIC, dead_letter_topic("notify-contacts"))
+    assert set(users) == SERVICE_USERS | {OPERATOR, CONTACTS_REPLAY}
     for name, user in users.items():
         assert user["spec"]["authentication"]["type"] == "scram-sha-512"
-        for topic in restricted:
-            reads = "Read" in _grants(user, "topic", topic) or "All" in _grants(
-                user, "topic", topic
-            )
-            assert reads == (name == "jembatan-notify"), (name, topic)
+        assert not any(a.get("type") == "deny" for a in user["spec"]["authorization"]["acls"])
+        for topic, readers in (
+            (CONTACTS_TOPIC, {"jembatan-notify"}),
+            (CONTACTS_DLQ, {"jembatan-notify", CONTACTS_REPLAY}),
+        ):
+            grants = _grants(user, "topic", topic)
+            assert ("Read" in grants or "All" in grants) == (name in readers), (name, topic)
     assert "Write" in _grants(users["jembatan-intake"], "topic", CONTACTS_TOPIC)
+
+
+def test_dead_letters_can_be_replayed_with_least_privilege(
+    users: dict[str, dict[str, Any]],
+) -> None:
+    """Every dead-letter topic can be read by one replay user, who can write its source
+    topic; the operator never reads personal data, the contacts' replay user does
+    nothing else; neither may join a service's consumer group."""
+    operator, replay = users[OPERATOR], users[CONTACTS_REPLAY]
+    for group in GROUPS:
+        dlq = dead_letter_topic(group)
+        if dlq == CONTACTS_DLQ:
+            assert "Read" in _grants(replay, "topic", dlq)
+            assert "Write" in _grants(replay, "topic", CONTACTS_TOPIC)
+            continue
+        assert "Read" in _grants(operator, "topic", dlq), dlq
+        assert not _grants(replay, "topic", dlq), dlq
+    assert "Write" in _grants(operator, "topic", REPORTS_TOPIC)
+    assert "Read" not in _grants(operator, "topic", REPORTS_TOPIC)
+    assert not _grants(operator, "topic", CONTACTS_TOPIC)
+    assert not _grants(replay, "topic", REPORTS_TOPIC)
+    for user in (operator, replay):
+        assert all(
+            acl["resource"]["type"] == "topic" and acl["resource"]["patternType"] == "literal"
+            for acl in user["spec"]["authorization"]["acls"]
+        )
+        assert not {"All", "Alter", "Delete", "Create"} & {
+            op for acl in user["spec"]["authorization"]["acls"] for op in acl["operations"]
+        }
 
 
 def test_each_user_may_run_its_consumer_groups(users: dict[str, dict[str, Any]]) -> None:

@@ -27,6 +27,7 @@ INSTALL_HINT = {
     "kustomize": "make test-deps",
     "kubernetes-validate": "make test-deps",
     "promtool": "bash infra/tools.sh apt (Debian package prometheus)",
+    "prometheus": "bash infra/tools.sh apt (Debian package prometheus)",
 }
 
 

@@ -42,6 +42,8 @@ class Ecosystem:
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Settings for one service only (e.g. its MONGO_URL through a fault-injecting proxy).
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: "e2e" + uuid.uuid4().hex[:8])
     #: The first operator key, given to routing as a Secret would be (both modes).
     operator_key: str = field(default_factory=lambda: "op-" + secrets.token_urlsafe(24))
@@ -130,7 +132,7 @@ class Ecosystem:
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", service],
             cwd=ROOT,
-            env=self.env(name),
+            env={**self.env(name), **self.service_env.get(service, {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
