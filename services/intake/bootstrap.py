@@ -28,6 +28,11 @@ from services.intake.domain.ratelimit import RateLimiter
 from services.intake.entrypoints.api import build_router, install_upload_guard
 from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
 from services.intake.entrypoints.grpc_api import grpc_server
+from services.intake.entrypoints.moderation import (
+    build_moderation_router,
+    install_operator_keys,
+    operator_keys,
+)
 from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
 from services.intake.service_layer.services import Category, IntakeMetrics, IntakeService
 from services.intake.settings import IntakeSettings
@@ -129,6 +134,8 @@ def build(
             districts_geojson=settings.intake_districts_geojson.read_bytes(),
         )
     )
+    install_operator_keys(app, operator_keys(settings))
+    app.include_router(build_moderation_router(service))
     app.include_router(
         build_open311_router(service, open311_keys(settings), settings.intake_open311_jurisdiction)
     )

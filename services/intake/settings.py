@@ -23,6 +23,16 @@ class PartnerKey(SharedPartnerKey):
     scopes: list[PartnerScope] = Field(default_factory=lambda: list(PARTNER_SCOPES))
 
 
+OperatorScope = Literal["reports:moderate"]
+OPERATOR_SCOPES: tuple[OperatorScope, ...] = ("reports:moderate",)
+
+
+class OperatorKey(SharedPartnerKey):
+    """An operator's key for intake's moderation API (``partner_id`` names the operator)."""
+
+    scopes: list[OperatorScope] = Field(default_factory=lambda: list(OPERATOR_SCOPES))
+
+
 class IntakeSettings(CommonSettings):
     intake_districts_geojson: Path = Field(
         default=DEMO / "jakarta_districts.geojson",
@@ -66,4 +76,11 @@ class IntakeSettings(CommonSettings):
         'of the key>, "scopes": ["reports:submit", "reports:read", "reports:watch"]}]; '
         "embedded mode with none configured accepts the development partner keys of "
         "services/demo/dev_keys.json",
+    )
+    intake_operator_keys: list[OperatorKey] = Field(
+        default_factory=list,
+        description='operator keys of the moderation API, JSON: [{"partner_id": <operator>, '
+        '"key_sha256": <hex SHA-256 of the key>}]; embedded mode with none configured accepts '
+        "the development operator key of services/demo/dev_keys.json; distributed mode with "
+        "none configured has no moderation API (every call is refused)",
     )

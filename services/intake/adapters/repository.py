@@ -46,6 +46,14 @@ class ReportRepository:
         filter_.update(extra_filter or {})
         return self.reports.find_one_and_update(filter_, update)
 
+    def update(self, report_id: str, update: Mapping[str, Any]) -> Document | None:
+        """An unguarded update, for changes that commute with every other (a set insert)."""
+        return self.reports.find_one_and_update({"_id": report_id}, update)
+
+    def set_media_hidden(self, media_id: str, hidden: bool) -> None:
+        """A hidden photo is no longer served at its URL (moderation)."""
+        self.media.find_one_and_update({"_id": media_id}, {"$set": {"hidden": hidden}})
+
     def search(self, filter_: Mapping[str, Any], limit: int) -> list[Document]:
         return self.reports.find(filter_, sort=[("submitted_at", -1), ("_id", -1)], limit=limit)
 

@@ -64,6 +64,18 @@ class FeedbackOut(BaseModel):
     rating: int | None = None
 
 
+class HiddenOut(BaseModel):
+    description: bool = Field(description="an operator hid the description (it reads empty)")
+    photos: int = Field(description="how many photos an operator hid (they are left out)")
+
+
+class ModerationOut(BaseModel):
+    target: str
+    media_id: str | None = None
+    reason: str
+    at: str
+
+
 class ReportOut(BaseModel):
     id: str = Field(description="public report id")
     category: str
@@ -83,6 +95,10 @@ class ReportOut(BaseModel):
     resolve_due: str | None = None
     resolution: Resolution | None = None
     duplicate_of: DuplicateOf | None = None
+    duplicates: list[str] = Field(
+        default_factory=list, description="ids of the reports merged into this one as duplicates"
+    )
+    hidden: HiddenOut
     timeline: list[TimelineEntry]
     feedback: FeedbackOut
     submitted_at: str
@@ -94,6 +110,9 @@ class ReporterFeedbackOut(FeedbackOut):
 
 
 class ReporterReportOut(ReportOut):
+    moderation: list[ModerationOut] = Field(
+        default_factory=list, description="what an operator hid, and why (the reporter's view)"
+    )
     contact: Contact
     language: str
     feedback: ReporterFeedbackOut
