@@ -33,6 +33,7 @@ REPORTER_EVENTS = frozenset(
     {
         "report.submitted",
         "report.feedback",
+        "report.moderated",  # the reporter is told what was hidden and why
         "case.routed",
         "case.duplicate",
         "case.acknowledged",
@@ -96,6 +97,7 @@ def event_params(
         "deadline": "-",
         "due": "-",
         "status": short_type(data.event_type),
+        "moderation": "-",
     }
     fields = data.model_dump()
     for key in (
@@ -121,6 +123,8 @@ def event_params(
     if isinstance(data, ev.CaseDuplicate):
         p["distance_m"] = round(data.distance_m)
         p["original_report_url"] = report_url_template.format(report_id=data.original_report_id)
+    if isinstance(data, ev.ReportModerated):
+        p["moderation"] = f"{data.action}:{data.target}"
     if isinstance(data, ev.CaseResolved):
         p["evidence_note"] = data.evidence.note
         p["evidence_urls"] = " ".join(m.url for m in data.evidence.media)

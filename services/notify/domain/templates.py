@@ -127,6 +127,16 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Your feedback on report {report_id} was recorded.\n{report_url}",
         ),
     },
+    "reporter.report.moderated": {
+        "id": (
+            "Laporan {report_id}: {moderation_label}",
+            "Moderator kami: {moderation_label} pada laporan Anda. Alasan: {reason}\n{report_url}",
+        ),
+        "en": (
+            "Report {report_id}: {moderation_label}",
+            "Our moderators: {moderation_label} on your report. Reason: {reason}\n{report_url}",
+        ),
+    },
     # --- to area and report subscribers ---------------------------------------------
     "subscriber.report.submitted": {
         "id": (
@@ -251,6 +261,14 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
     "case.reopened": {"id": "dibuka kembali", "en": "reopened"},
 }
 
+#: report.moderated: what was done, by action and target
+MODERATION_LABELS: dict[str, dict[str, str]] = {
+    "hide:description": {"id": "uraian disembunyikan", "en": "description hidden"},
+    "hide:photo": {"id": "sebuah foto disembunyikan", "en": "a photo hidden"},
+    "unhide:description": {"id": "uraian ditampilkan kembali", "en": "description shown again"},
+    "unhide:photo": {"id": "sebuah foto ditampilkan kembali", "en": "a photo shown again"},
+}
+
 DEADLINE_LABELS: dict[str, dict[str, str]] = {
     "acknowledge": {"id": "tanggapan", "en": "acknowledgement"},
     "resolve": {"id": "penyelesaian", "en": "resolution"},
@@ -280,6 +298,8 @@ def render(kind: str, language: Language, params: dict[str, Any]) -> tuple[str, 
     values["status_label"] = STATUS_LABELS.get(status, {}).get(language, status)
     deadline = str(values.get("deadline", "-"))
     values["deadline_label"] = DEADLINE_LABELS.get(deadline, {}).get(language, deadline)
+    moderation = str(values.get("moderation", "-"))
+    values["moderation_label"] = MODERATION_LABELS.get(moderation, {}).get(language, moderation)
     try:
         return subject.format(**values), body.format(**values)
     except KeyError as exc:

@@ -662,3 +662,34 @@ def test_demo_seed_gives_every_routed_agency_a_mailbox(w: World) -> None:
     w.n.repo.put_agency("satpol-pp", {"email": "ops@satpol.test"})
     seed_demo(w.n.repo)  # an operator's change survives a restart
     assert w.n.repo.agency("satpol-pp").email == "ops@satpol.test"  # type: ignore[union-attr]
+
+
+def test_the_reporter_is_told_why_a_part_was_hidden_and_subscribers_are_not(w: World) -> None:
+    follower = _confirmed_email_sub(w, report_id=e.REPORT_ID)
+    w.publish(e.contact())  # the reporter reads English
+    w.publish(e.submitted())
+    hidden = w.publish(e.moderated())
+    w.publish(e.moderated(action="unhide", target="photo"))
+    w.deliver(hidden)  # redelivered: told once
+    w.drain()
+    told = [m for m in w.to_reporter("email") if "moderators" in m.body]
+    assert [m.subject for m in told] == [
+        f"Report {e.REPORT_ID}: description hidden",
+        f"Report {e.REPORT_ID}: a photo shown again",
+    ]
+    assert "Reason: insults a neighbour" in told[0].body
+    assert f"/r/{e.REPORT_ID}" in told[0].body
+    to_follower = [m for _, m in w.sent("email") if f"sub:{follower}" in m.delivery_id]
+    assert not any("insults" in m.body or "moderat" in m.body for m in to_follower)
+
+
+def test_the_moderation_message_in_indonesian() -> None:
+    from services.notify.domain.templates import render
+
+    subject, body = render(
+        "reporter.report.moderated",
+        "id",
+        {"report_id": "JKT-1", "moderation": "hide:photo", "reason": "wajah", "report_url": "u"},
+    )
+    assert subject == "Laporan JKT-1: sebuah foto disembunyikan"
+    assert "Alasan: wajah" in body
