@@ -107,7 +107,7 @@ def build_moderation_router(service: IntakeService) -> APIRouter:
     @router.post(
         "/reports/{report_id}/hide",
         response_model=ModerationRecord,
-        responses=errors(401, 403, 404, 409, 422, 503),
+        responses=errors(400, 401, 403, 404, 409, 422, 503),
     )
     def hide(report_id: str, body: Moderate, who: Operator) -> dict[str, Any]:
         """Hide the description or one photo from every public output; the reporter is told
@@ -117,7 +117,7 @@ def build_moderation_router(service: IntakeService) -> APIRouter:
     @router.post(
         "/reports/{report_id}/unhide",
         response_model=ModerationRecord,
-        responses=errors(401, 403, 404, 409, 422, 503),
+        responses=errors(400, 401, 403, 404, 409, 422, 503),
     )
     def unhide(report_id: str, body: Moderate, who: Operator) -> dict[str, Any]:
         """Show a hidden part again (the reason is recorded in the audit and told too)."""
