@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from jembatan.bus.port import Bus
 from jembatan.config import load
 from jembatan.http import install
+from jembatan.names import PublicNames
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore
 from services.notify.adapters.channels import (
@@ -108,7 +109,10 @@ def build(
     store: DocumentStore | None = None,
     *,
     channels: dict[str, ChannelAdapter] | None = None,
+    names: PublicNames | None = None,
 ) -> tuple[ServiceRuntime, FastAPI]:
+    """``names``: where messages find names for ids (default: the public catalogues the
+    settings point at)."""
     settings = settings or load(NotifySettings)
     runtime = ServiceRuntime(
         "notify",
@@ -129,7 +133,12 @@ def build(
         settings.pages_url.rstrip("/"),
     )
     queue = MessageQueue(repo, links, metrics, settings.rate_limit_per_hour)
-    handlers = NotifyHandlers(repo, queue, settings.report_link_template())
+    names_urls = settings.names_urls()
+    if names is None and names_urls:
+        names = PublicNames(*names_urls)
+    if names is None:
+        log.warning("no names catalogue configured: messages spell ids instead of names")
+    handlers = NotifyHandlers(repo, queue, settings.report_link_template(), names=names)
     adapters = {**default_channels(settings, repo), **(channels or {})}
 
     for runner in consumer_runners(

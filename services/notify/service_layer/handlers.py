@@ -12,6 +12,7 @@ from jembatan import clock
 from jembatan.bus.runner import PermanentError
 from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
+from jembatan.names import LANGUAGES, PublicNames
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.model import Contact, ReportSnapshot, short_type
 from services.notify.domain.recipients import AGENCY_EVENTS, AREA_EVENTS, FOLLOW_EVENTS, decide
@@ -30,7 +31,9 @@ class NotifyHandlers:
         queue: MessageQueue,
         report_url_template: str,
         sla_warning_minutes: int = 0,
+        names: PublicNames | None = None,
     ) -> None:
+        self.names = names
         self.repo = repo
         self.queue = queue
         self.report_url_template = report_url_template
@@ -59,7 +62,8 @@ class NotifyHandlers:
                         "event_id": event.id,
                     },
                 )
-        intents = decide(data, report, subs, agency, self.report_url_template)
+        names = {lang: self.names.tables(lang) for lang in LANGUAGES} if self.names else None
+        intents = decide(data, report, subs, agency, self.report_url_template, names)
         for intent in intents:
             if intent.audience == "reporter":
                 self.queue.reporter_message(event, intent)

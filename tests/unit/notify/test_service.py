@@ -22,7 +22,7 @@ from services.notify.service_layer.dispatcher import WEBHOOK_DEAD_LETTER_TOPIC
 from services.notify.service_layer.workers import SlaWarningWorker
 from services.notify.settings import NotifySettings
 from tests.unit.notify import events as e
-from tests.unit.notify.fakes import FakeBus, FakeStore, RecordingChannel
+from tests.unit.notify.fakes import FakeBus, FakeStore, RecordingChannel, fake_names
 
 SECRET = "unit-test-link-secret"
 
@@ -40,12 +40,14 @@ class World:
             **overrides,
         )
         self.store, self.bus = FakeStore(), FakeBus()
+        self.catalogue_calls: list[str] = []
         self.ch = {name: RecordingChannel() for name in ("email", "webhook", "feed", "sms", "push")}
         self.runtime, self.app = build(
             self.settings,
             bus=self.bus,  # type: ignore[arg-type]
             store=self.store,
             channels=self.ch,
+            names=fake_names(self.catalogue_calls),
         )  # type: ignore[arg-type]
         self.n: Notify = self.app.state.notify
 
@@ -132,7 +134,7 @@ def test_events_before_the_contact_wait_and_flush_once(w: World) -> None:
     w.drain()
     assert [m.subject for m in w.to_reporter("email")] == [
         f"Report {e.REPORT_ID} received",
-        f"Report {e.REPORT_ID} assigned to {e.AGENCY}",
+        f"Report {e.REPORT_ID} assigned to Dinas Bina Marga DKI",  # a name, not the id
     ]
     assert w.n.repo.pending_for(e.REPORT_ID) == []
 
@@ -693,3 +695,40 @@ def test_the_moderation_message_in_indonesian() -> None:
     )
     assert subject == "Laporan JKT-1: sebuah foto disembunyikan"
     assert "Alasan: wajah" in body
+
+
+def test_messages_name_category_agency_and_district_in_each_recipients_language(
+    w: World,
+) -> None:
+    _confirmed_email_sub(w, district_id=e.DISTRICT)  # the subscriber reads English
+    w.publish(e.contact(language="id"))  # the reporter reads Indonesian
+    for data in (e.submitted(), e.routed(), e.transferred(), e.submitted("JKT-0002")):
+        w.publish(data)
+    w.drain()
+    to_reporter = [m for m in w.to_reporter("email")]
+    assert "Laporan Anda (Jalan rusak)" in to_reporter[0].body
+    assert "Dinas Sumber Daya Air DKI" in to_reporter[-1].body
+    to_sub = [
+        m
+        for _, m in w.sent("email")
+        if "|sub:" in m.delivery_id and not m.delivery_id.startswith("confirm:")
+    ]
+    assert to_sub and all("(Road damage) in Gambir" in m.body for m in to_sub)
+    for m in to_reporter + to_sub:
+        for raw in ("road-damage", "dinas-bina-marga", "dinas-sumber-daya-air", e.DISTRICT):
+            assert raw not in m.subject and raw not in m.body.split("http")[0], m.body
+        assert "/r/JKT-000" in m.body  # the link to the report's page
+    # the catalogues are read once each and cached, not once per message
+    assert sorted(w.catalogue_calls) == ["/v1/agencies", "/v1/categories", "/v1/districts"]
+
+
+def test_without_the_catalogues_messages_spell_ids_humanely() -> None:
+    w = World()
+    w.n.handlers.names = fake_names(down=True)
+    w.publish(e.contact())
+    w.publish(e.submitted())
+    w.publish(e.routed())
+    w.drain()
+    subjects = [m.subject for m in w.to_reporter("email")]
+    assert subjects[-1] == f"Report {e.REPORT_ID} assigned to Dinas Bina Marga"
+    assert "(Road Damage)" in w.to_reporter("email")[0].body
