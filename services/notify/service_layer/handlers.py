@@ -46,6 +46,17 @@ class NotifyHandlers:
             return
         self._record_facts(data)
         report_id = event.subject
+        if isinstance(data, ev.ReportModerated) and data.action == "hide":
+            # the report's words and photos travel only in report.submitted: what other
+            # people have not received yet, they will not (the reporter is told below)
+            withheld = self.repo.withhold_unsent(
+                report_id, ev.ReportSubmitted.event_type, ("subscriber", "partner"), "moderated"
+            )
+            if withheld:
+                log.info(
+                    "deliveries withheld after moderation",
+                    extra={"report_id": report_id, "count": withheld},
+                )
         name = short_type(data.event_type)
         report = self.repo.report(report_id)
         subs = self.repo.candidate_subscriptions(

@@ -732,3 +732,17 @@ def test_without_the_catalogues_messages_spell_ids_humanely() -> None:
     subjects = [m.subject for m in w.to_reporter("email")]
     assert subjects[-1] == f"Report {e.REPORT_ID} assigned to Dinas Bina Marga"
     assert "(Road Damage)" in w.to_reporter("email")[0].body
+
+
+def test_hiding_a_description_withholds_what_others_have_not_received_yet(w: World) -> None:
+    _confirmed_email_sub(w, district_id=e.DISTRICT)
+    w.drain()
+    w.publish(e.contact())
+    w.publish(e.submitted())  # queued for the subscriber, not sent yet
+    w.publish(e.moderated())
+    w.drain()
+    to_sub = [m for _, m in w.sent("email") if "|sub:" in m.delivery_id]
+    assert not any("Jalan berlubang besar" in m.body for m in to_sub)
+    assert w.statuses().get("withheld") == 1
+    told = [m for m in w.to_reporter("email") if "moderators" in m.body]
+    assert len(told) == 1  # the reporter, unlike the others, hears of it
