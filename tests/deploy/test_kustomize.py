@@ -252,7 +252,11 @@ def test_prod_scales_and_is_fenced() -> None:
         allowed = {p["port"] for rule in spec["ingress"] for p in rule["ports"]}
         assert allowed == set(PORTS[svc].values()), svc
         egress_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
-        assert egress_ports == {9092, 27017}, svc
+        # notify also reads the public catalogues (names for its messages)
+        catalogues = (
+            {PORTS["intake"]["http"], PORTS["routing"]["http"]} if svc == "notify" else set()
+        )
+        assert egress_ports == {9092, 27017} | catalogues, svc
     assert set(by_kind(objects, "ServiceMonitor")) == set(SERVICES)
     assert "jembatan" in by_kind(objects, "PrometheusRule")
     dashboards = by_kind(objects, "ConfigMap")["jembatan-dashboards"]
