@@ -285,7 +285,7 @@ TEXT: dict[str, dict[str, str]] = {
         "before": "Before",
         "after": "After (evidence)",
         "merged": "Duplicate reports merged into this one",
-        "hidden_description": "A moderator hid this report's description.",
+        "hidden_description": "A moderator hid the description of this report.",
         "hidden_photos": "Photos hidden by a moderator",
         "duplicate_of": "This report was merged into",
         "your_actions": "Your feedback",

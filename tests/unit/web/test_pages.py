@@ -417,3 +417,16 @@ def test_the_original_lists_the_duplicates_merged_into_it(
     back = client.get(f"/reports/{dup}").text
     assert f'<a href="/reports/{original}">{original}</a>' in back
     assert i18n.TEXT["id"]["merged"] not in back
+
+
+def test_a_hidden_description_is_said_to_be_hidden_in_the_readers_language(
+    client: TestClient, apis: FakeApis
+) -> None:
+    report_id, _ = submit(client, apis)
+    apis.reports[report_id]["description"] = ""  # what intake's public view gives once hidden
+    apis.reports[report_id]["hidden"] = {"description": True, "photos": 1}
+    page = client.get(f"/reports/{report_id}").text
+    assert i18n.TEXT["id"]["hidden_description"] in page
+    assert i18n.TEXT["id"]["hidden_photos"] in page
+    english = client.get(f"/reports/{report_id}", headers={"Accept-Language": "en"}).text
+    assert i18n.TEXT["en"]["hidden_description"] in english
