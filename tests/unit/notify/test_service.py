@@ -199,6 +199,46 @@ def test_crash_between_send_and_log_is_at_most_once(w: World) -> None:
     assert client.post("/v1/deliveries/nope/resend").status_code == 404
 
 
+def test_local_delivery_claimed_by_a_dead_sender_is_reclaimed_exactly_once(w: World) -> None:
+    """The in-app feed is a write keyed by the delivery id: a claim left in `sending` by
+    a killed replica (no unit of work on MongoDB) is sent again, and appears once."""
+    from services.notify.adapters.channels import FeedChannel
+
+    d = w.n.dispatchers[0]
+    d.channels = {**w.ch, "feed": FeedChannel(w.n.repo.add_feed_item)}  # type: ignore[misc]
+    w.publish(e.contact())
+    w.publish(e.submitted())
+
+    def claim(channel: str) -> Any:  # a replica claims ... and is SIGKILLed
+        doc = w.n.repo.claim_next(clock.now())
+        while doc is not None and doc["channel"] != channel:
+            w.n.repo.finish(doc["_id"], {"status": "sent"})
+            doc = w.n.repo.claim_next(clock.now())
+        assert doc is not None, f"no {channel} delivery"
+        return doc
+
+    claimed = claim("feed")
+    w.drain()
+    assert w.n.repo.feed_items(claimed["report_id"]) == []
+    assert d.reclaim_local() == 0  # a live sender's fresh claim is left alone
+    d.reclaim_local_after = 0
+    time.sleep(0.002)
+    assert d.reclaim_local() == 1
+    w.drain()
+    assert d.reclaim_local() == 0
+    items = w.n.repo.feed_items(claimed["report_id"])
+    assert [i["_id"] for i in items] == [claimed["_id"]]
+    done = w.n.repo.delivery(claimed["_id"])
+    assert done is not None and done["status"] == "sent" and done["attempts"] == 1
+    # a remote channel's claim is never reclaimed: at most once
+    w.publish(e.started())
+    mail = claim("email")
+    time.sleep(0.002)
+    d.reclaim_local()
+    again = w.n.repo.delivery(mail["_id"])
+    assert again is not None and again["status"] == "sending"
+
+
 def test_webhook_that_fails_three_times_is_retried_then_delivered(w: World) -> None:
     w.ch["webhook"].fail_first, w.ch["webhook"].error = 3, DeliveryError("HTTP 503")
     client = TestClient(w.app)
