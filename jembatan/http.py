@@ -278,3 +278,16 @@ def install(
             error_body("internal", "Unexpected error; it has been logged.", error_id=error_id),
             status_code=500,
         )
+
+
+def bearer_key(authorization: str | None) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header, or a 401 that says how."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Send an API key: Authorization: Bearer <key>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return key.strip()

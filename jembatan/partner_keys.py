@@ -34,9 +34,10 @@ class PartnerKey(BaseModel):
     scopes: Sequence[Scope] = Field(default_factory=list)
 
 
-def dev_partner_keys(path: Path, scopes: Iterable[str]) -> list[PartnerKey]:
-    """The development partner keys of ``path`` (entries with role ``partner``), each with
-    ``scopes``; none when the file is missing or unreadable."""
+def dev_partner_keys(path: Path, scopes: Iterable[str], role: str = "partner") -> list[PartnerKey]:
+    """The development keys of ``path`` with that role (``partner``, or ``operator`` for a
+    service's operator API), each with ``scopes``; none when the file is missing or
+    unreadable."""
     granted = list(scopes)
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))["keys"]
@@ -45,7 +46,7 @@ def dev_partner_keys(path: Path, scopes: Iterable[str]) -> list[PartnerKey]:
     return [
         PartnerKey(partner_id=e["subject"], key_sha256=sha256_hex(str(e["key"])), scopes=granted)
         for e in entries
-        if isinstance(e, dict) and e.get("role") == "partner" and e.get("key")
+        if isinstance(e, dict) and e.get("role") == role and e.get("key")
     ]
 
 
@@ -72,13 +73,14 @@ def dev_keys_configured(keys: Iterable[PartnerKey], path: Path) -> bool:
 
 class PartnerKeys:
     """``authenticate(key) -> Principal | None`` (a ``jembatan.grpc_server.Authenticator``)
-    over keys known by their SHA-256; the first entry for a hash wins."""
+    over keys known by their SHA-256; the first entry for a hash wins. ``role`` names
+    the principals (``partner``; ``operator`` for the keys of an operator API)."""
 
-    def __init__(self, keys: Iterable[PartnerKey]) -> None:
+    def __init__(self, keys: Iterable[PartnerKey], role: str = "partner") -> None:
         self._by_hash: dict[str, Principal] = {}
         for k in keys:
             self._by_hash.setdefault(
-                k.key_sha256, Principal(k.partner_id, "partner", frozenset(k.scopes))
+                k.key_sha256, Principal(k.partner_id, role, frozenset(k.scopes))
             )
 
     def __call__(self, key: str) -> Principal | None:

@@ -131,6 +131,22 @@ class ReopenReason(_Data):
     at: datetime
 
 
+class ReportModerated(_Data):
+    event_type = TYPE_PREFIX + "report.moderated.v1"
+    summary = (
+        "An operator hid (or showed again) the description or a photo of a report; every "
+        "public output follows, and the reporter is told why."
+    )
+    producer = "intake"
+    report_id: str
+    action: Literal["hide", "unhide"]
+    target: Literal["description", "photo"]
+    media_id: str | None = Field(default=None, description="the photo, for target photo")
+    reason: str = Field(min_length=1, description="why, in words meant for the reporter")
+    actor: str = Field(description="operator:<id>")
+    at: datetime
+
+
 class ReporterContact(_Data):
     event_type = TYPE_PREFIX + "reporter.contact.v1"
     topic = CONTACTS_TOPIC
@@ -238,6 +254,7 @@ EVENT_MODELS: tuple[type[_Data], ...] = (
     ReportSubmitted,
     ReportFeedback,
     ReportSupported,
+    ReportModerated,
     ReporterContact,
     ReopenReason,
     CaseRouted,

@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from jembatan.bus.port import Bus
 from jembatan.config import load
 from jembatan.http import install
-from jembatan.partner_keys import dev_key_hashes
 from jembatan.ratelimit import RateLimiter, limit_anonymous_writes
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
@@ -36,7 +35,9 @@ from services.intake.entrypoints.admin_api import build_admin_router
 from services.intake.entrypoints.api import UPLOAD_FRAMING_BYTES, build_router
 from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
 from services.intake.entrypoints.grpc_api import grpc_server
+from services.intake.entrypoints.moderation import build_moderation_router
 from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
+from services.intake.entrypoints.operators import install_operator_keys, operator_keys
 from services.intake.service_layer.definitions import ServiceDefinitions
 from services.intake.service_layer.services import (
     Category,
@@ -44,7 +45,7 @@ from services.intake.service_layer.services import (
     IntakeMetrics,
     IntakeService,
 )
-from services.intake.settings import DEMO, IntakeSettings
+from services.intake.settings import IntakeSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,6 @@ def load_seed_attributes(path: Any) -> dict[str, list[dict[str, Any]]]:
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     return {c["id"]: list(c.get("attributes") or []) for c in data["categories"]}
-
-
-def operator_key_hashes(settings: IntakeSettings) -> list[str]:
-    if settings.intake_operator_keys_sha256:
-        return list(settings.intake_operator_keys_sha256)
-    if settings.dev_keys:  # the local demo only (loopback, never distributed)
-        return sorted(dev_key_hashes(DEMO / "dev_keys.json", "operator"))
-    return []
 
 
 def load_categories(path: Any) -> list[Category]:
@@ -174,7 +167,9 @@ def build(
             districts_geojson=settings.intake_districts_geojson.read_bytes(),
         )
     )
-    app.include_router(build_admin_router(definitions, operator_key_hashes(settings)))
+    install_operator_keys(app, operator_keys(settings))
+    app.include_router(build_admin_router(definitions))
+    app.include_router(build_moderation_router(service))
     app.include_router(
         build_open311_router(
             service,

@@ -25,6 +25,18 @@ class PartnerKey(SharedPartnerKey):
     scopes: list[PartnerScope] = Field(default_factory=lambda: list(PARTNER_SCOPES))
 
 
+#: What an operator key may do: hide abusive content; edit the categories' questions.
+OperatorScope = Literal["reports:moderate", "definitions:edit"]
+OPERATOR_SCOPES: tuple[OperatorScope, ...] = ("reports:moderate", "definitions:edit")
+
+
+class OperatorKey(SharedPartnerKey):
+    """An operator's key for intake's operator APIs (moderation, service definitions);
+    ``partner_id`` names the operator in the audit."""
+
+    scopes: list[OperatorScope] = Field(default_factory=lambda: list(OPERATOR_SCOPES))
+
+
 class IntakeSettings(CommonSettings):
     intake_districts_geojson: Path = Field(
         default=DEMO / "jakarta_districts.geojson",
@@ -72,18 +84,20 @@ class IntakeSettings(CommonSettings):
     intake_contact_max_days: float = Field(
         default=365, gt=0, description="and in any case this long after it was submitted"
     )
-    intake_operator_keys_sha256: list[str] = Field(
-        default_factory=list,
-        description="hex SHA-256 of the operator keys allowed to edit service definitions "
-        "(JSON list); embedded mode with none configured accepts the development operator "
-        "keys of services/demo/dev_keys.json",
-    )
     intake_partner_keys: list[PartnerKey] = Field(
         default_factory=list,
         description='gRPC partner keys, JSON: [{"partner_id": ..., "key_sha256": <hex SHA-256 '
         'of the key>, "scopes": ["reports:submit", "reports:read", "reports:watch"]}]; '
         "embedded mode with none configured accepts the development partner keys of "
         "services/demo/dev_keys.json",
+    )
+    intake_operator_keys: list[OperatorKey] = Field(
+        default_factory=list,
+        description="operator keys of the moderation and service-definition APIs, JSON: "
+        '[{"partner_id": <operator>, "key_sha256": <hex SHA-256 of the key>, "scopes": '
+        '["reports:moderate", "definitions:edit"]}]; with JEMBATAN_DEV_KEYS (the local demo) '
+        "and none configured, the development operator key of services/demo/dev_keys.json; "
+        "otherwise none configured means every operator call is refused",
     )
 
     def production_problems(self) -> list[tuple[str, str]]:
@@ -103,4 +117,6 @@ class IntakeSettings(CommonSettings):
             problems.append(("intake_open311_api_keys", "holds a published development key"))
         if dev_keys_configured(self.intake_partner_keys, DEV_KEYS_FILE):
             problems.append(("intake_partner_keys", "holds a published development key"))
+        if dev_keys_configured(self.intake_operator_keys, DEV_KEYS_FILE):
+            problems.append(("intake_operator_keys", "holds a published development key"))
         return problems

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from jembatan.bus.port import Bus
 from jembatan.config import is_loopback_host, load
 from jembatan.http import install
+from jembatan.names import PublicNames
 from jembatan.ratelimit import RateLimiter, limit_anonymous_writes
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore
@@ -131,7 +132,10 @@ def build(
     store: DocumentStore | None = None,
     *,
     channels: dict[str, ChannelAdapter] | None = None,
+    names: PublicNames | None = None,
 ) -> tuple[ServiceRuntime, FastAPI]:
+    """``names``: where messages find names for ids (default: the public catalogues the
+    settings point at)."""
     settings = settings or load(NotifySettings)
     runtime = ServiceRuntime(
         "notify",
@@ -152,7 +156,12 @@ def build(
         settings.pages_url.rstrip("/"),
     )
     queue = MessageQueue(repo, links, metrics, settings.rate_limit_per_hour)
-    handlers = NotifyHandlers(repo, queue, settings.report_link_template())
+    names_urls = settings.names_urls()
+    if names is None and names_urls:
+        names = PublicNames(*names_urls)
+    if names is None:
+        log.warning("no names catalogue configured: messages spell ids instead of names")
+    handlers = NotifyHandlers(repo, queue, settings.report_link_template(), names=names)
     adapters = {**default_channels(settings, repo), **(channels or {})}
 
     for runner in consumer_runners(

@@ -35,6 +35,29 @@ class NotifySettings(CommonSettings):
             return self.pages_url.rstrip("/") + "/reports/{report_id}"
         return self.report_url_template
 
+    names_intake_url: str = Field(
+        default="",
+        description="intake's REST base, to name categories and districts in messages "
+        "(GET /v1/categories, /v1/districts); empty: local in embedded mode, and in "
+        "distributed mode ids are spelled humanely instead",
+    )
+    names_routing_url: str = Field(
+        default="",
+        description="routing's REST base, to name agencies in messages (GET /v1/agencies); "
+        "empty: as names_intake_url",
+    )
+
+    def names_urls(self) -> tuple[str, str] | None:
+        """Where notify reads names, or None (distributed mode without the settings)."""
+        local = f"http://{self.http_host}"
+        intake = self.names_intake_url or (
+            f"{local}:{self.intake_http_port}" if self.mode == "embedded" else ""
+        )
+        routing = self.names_routing_url or (
+            f"{local}:{self.routing_http_port}" if self.mode == "embedded" else ""
+        )
+        return (intake, routing) if intake and routing else None
+
     link_secret: SecretStr | None = Field(
         default=None,
         min_length=16,

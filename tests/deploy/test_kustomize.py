@@ -269,8 +269,12 @@ def test_prod_scales_and_is_fenced() -> None:
         worker = {WORKER_METRICS_PORT} if svc == "analytics" else set()
         assert allowed == set(PORTS[svc].values()) | worker, svc
         egress_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
-        # routing checks resolution evidence in intake's media store, over intake's HTTP
-        calls = {PORTS["intake"]["http"]} if svc == "routing" else set()
+        # routing checks resolution evidence in intake's media store, over intake's HTTP;
+        # notify reads the public catalogues (names for its messages)
+        calls = {
+            "routing": {PORTS["intake"]["http"]},
+            "notify": {PORTS["intake"]["http"], PORTS["routing"]["http"]},
+        }.get(svc, set())
         # Kafka's TLS listener, MongoDB
         assert egress_ports == {9093, 27017} | calls, svc
     assert set(by_kind(objects, "ServiceMonitor")) == set(SERVICES)

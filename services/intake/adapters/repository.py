@@ -81,6 +81,10 @@ class ReportRepository:
             {"$addToSet": {"duplicate_reports": duplicate_id}},
         )
 
+    def set_media_hidden(self, media_id: str, hidden: bool) -> None:
+        """A hidden photo is no longer served at its URL (moderation)."""
+        self.media.find_one_and_update({"_id": media_id}, {"$set": {"hidden": hidden}})
+
     def secret(self, name: str, fresh: str) -> str:
         """A secret shared by every replica: the first one written wins."""
         doc = self.secrets.find_one_and_update(

@@ -108,14 +108,23 @@ def public_attributes(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """What anyone may see: never the contact, the language, the token hash or the outbox."""
+    """What anyone may see: never the contact, the language, the token hash or the outbox,
+    and never what an operator hid (the description reads empty, a hidden photo is left out)."""
     view: dict[str, Any] = {"id": doc["_id"]}
     for f in PUBLIC_FIELDS:
         view[f] = doc.get(f)
-    view["photos"] = list(doc.get("photos") or [])
+    hidden = doc.get("hidden") or {}
+    if DESCRIPTION in hidden:
+        view["description"] = ""
+    view["photos"] = [p for p in doc.get("photos") or [] if photo_key(p["media_id"]) not in hidden]
+    view["hidden"] = {
+        "description": DESCRIPTION in hidden,
+        "photos": sum(1 for k in hidden if k.startswith("photo:")),
+    }
     view["attributes"] = public_attributes(doc)
     view["supporters"] = int(doc.get("supporters") or 0)
-    view["duplicates"] = len(doc.get("duplicate_reports") or [])
+    # the reports routing linked to this one as duplicates (ids are public)
+    view["duplicates"] = sorted(doc.get("duplicate_reports") or [])
     view["affected"] = affected(doc)
     view["timeline"] = sorted(
         (_public_entry(t) for t in doc.get("timeline") or []), key=lambda t: (t["at"], t["type"])
@@ -149,12 +158,74 @@ def _public_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
 def reporter_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The reporter's own view (by tracking token): the public view plus their contact."""
     view = public_view(doc)
+    view["moderation"] = [
+        {
+            "target": k.split(":", 1)[0],
+            "media_id": h.get("media_id"),
+            "reason": h["reason"],
+            "at": h["at"],
+        }
+        for k, h in sorted((doc.get("hidden") or {}).items())
+    ]
     view["contact"] = dict(doc.get("contact") or {})
     view["attributes"] = dict(doc.get("attributes") or {})
     view["language"] = doc.get("language")
     if doc.get("feedback", {}).get("reopen_reason"):
         view["feedback"]["reopen_reason"] = doc["feedback"]["reopen_reason"]
     return view
+
+
+# --- moderation -----------------------------------------------------------------------------
+DESCRIPTION = "description"
+
+
+def photo_key(media_id: str) -> str:
+    return f"photo:{media_id}"
+
+
+class ModerationRefused(Exception):
+    def __init__(self, code: str, message: str, field: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def moderation_changes(
+    doc: Mapping[str, Any],
+    action: str,
+    target: str,
+    media_id: str | None,
+    reason: str,
+    actor: str,
+    at_iso: str,
+) -> dict[str, Any]:
+    """The new ``hidden`` map after hiding or showing again one part of the report.
+
+    ``hidden`` is replaced whole (the store subset has no $unset), so the caller guards
+    the write by the report's version."""
+    hidden = {k: dict(v) for k, v in (doc.get("hidden") or {}).items()}
+    if target == DESCRIPTION:
+        key = DESCRIPTION
+    elif target == "photo":
+        if not media_id:
+            raise ModerationRefused("invalid_request", "name the photo: media_id", "media_id")
+        if media_id not in {p["media_id"] for p in doc.get("photos") or []}:
+            raise ModerationRefused("invalid_request", "this report has no such photo", "media_id")
+        key = photo_key(media_id)
+    else:
+        raise ModerationRefused("invalid_request", f"unknown target {target!r}", "target")
+    if action == "hide":
+        if key in hidden:
+            raise ModerationRefused("already_hidden", f"the {target} is already hidden", "target")
+        hidden[key] = {"reason": reason, "by": actor, "at": at_iso, "media_id": media_id}
+    elif action == "unhide":
+        if key not in hidden:
+            raise ModerationRefused("not_hidden", f"the {target} is not hidden", "target")
+        del hidden[key]
+    else:
+        raise ModerationRefused("invalid_request", f"unknown action {action!r}", "action")
+    return hidden
 
 
 # --- feedback -------------------------------------------------------------------------------

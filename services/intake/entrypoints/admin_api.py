@@ -4,16 +4,15 @@ change based on a version that is no longer current; every change is audited).""
 
 # No ``from __future__ import annotations``: the operator dependency is a closure over the
 # configured keys, and FastAPI must see the annotations that name it as objects.
-import hmac
-from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from jembatan.grpc_server import Principal
 from jembatan.http import ApiError
-from jembatan.partner_keys import sha256_hex
 from services.intake.domain.attributes import Attribute, ServiceDefinition
+from services.intake.entrypoints.operators import require_operator
 from services.intake.entrypoints.schemas import errors
 from services.intake.service_layer.definitions import DefinitionError, ServiceDefinitions
 
@@ -40,6 +39,9 @@ class DefinitionOut(PublicDefinitionOut):
     audit: list[dict[str, Any]] = Field(description="every change: version, actor, at, reason")
 
 
+DEFINITIONS_SCOPE = "definitions:edit"
+
+
 def _if_match(value: str | None) -> int | None:
     if not value:
         return None
@@ -49,27 +51,14 @@ def _if_match(value: str | None) -> int | None:
         raise ApiError(400, "invalid_if_match", "If-Match must be a definition version.") from None
 
 
-def build_admin_router(
-    definitions: ServiceDefinitions, operator_key_hashes: Iterable[str]
-) -> APIRouter:
+def build_admin_router(definitions: ServiceDefinitions) -> APIRouter:
+    """Operators' keys come from ``app.state.operator_keys`` (entrypoints.operators)."""
     router = APIRouter(prefix="/v1")
-    hashes = frozenset(operator_key_hashes)
 
-    def operator(authorization: Annotated[str | None, Header()] = None) -> str:
-        scheme, _, key = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise ApiError(
-                401,
-                "unauthorized",
-                "Send an operator key: Authorization: Bearer <key>.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        digest = sha256_hex(key.strip())
-        if not any(hmac.compare_digest(digest, h) for h in hashes):
-            raise ApiError(
-                401, "unauthorized", "Unknown operator key.", headers={"WWW-Authenticate": "Bearer"}
-            )
-        return f"operator:{digest[:12]}"
+    def operator(
+        who: Annotated[Principal, Depends(require_operator(DEFINITIONS_SCOPE))],
+    ) -> str:
+        return f"operator:{who.subject}"
 
     def call(fn: Any) -> Any:
         try:

@@ -189,7 +189,8 @@ def build_open311_router(
             "group": c.group or "",
         }
 
-    def request_entry(doc: Mapping[str, Any]) -> dict[str, Any]:
+    def request_entry(stored: Mapping[str, Any]) -> dict[str, Any]:
+        doc = rules.public_view(stored) | {"_id": stored["_id"]}  # what moderation left public
         c = categories.get(doc["category"])
         status = "closed" if doc.get("status") in rules.CLOSED_STATUSES else "open"
         notes = doc.get("status") or ""

@@ -64,6 +64,18 @@ class FeedbackOut(BaseModel):
     rating: int | None = None
 
 
+class HiddenOut(BaseModel):
+    description: bool = Field(description="an operator hid the description (it reads empty)")
+    photos: int = Field(description="how many photos an operator hid (they are left out)")
+
+
+class ModerationOut(BaseModel):
+    target: str
+    media_id: str | None = None
+    reason: str
+    at: str
+
+
 class ReportOut(BaseModel):
     id: str = Field(description="public report id")
     category: str
@@ -80,7 +92,6 @@ class ReportOut(BaseModel):
     channel: str
     partner_ref: str | None = None
     supporters: int = Field(default=0, description='citizens who said "me too"')
-    duplicates: int = Field(default=0, description="reports routing linked to this one")
     affected: int = Field(default=1, description="people it affects: 1 + supporters + duplicates")
     status: str
     agency_id: str | None = None
@@ -90,6 +101,10 @@ class ReportOut(BaseModel):
     resolve_due: str | None = None
     resolution: Resolution | None = None
     duplicate_of: DuplicateOf | None = None
+    duplicates: list[str] = Field(
+        default_factory=list, description="ids of the reports merged into this one as duplicates"
+    )
+    hidden: HiddenOut
     timeline: list[TimelineEntry]
     feedback: FeedbackOut
     submitted_at: str
@@ -101,6 +116,9 @@ class ReporterFeedbackOut(FeedbackOut):
 
 
 class ReporterReportOut(ReportOut):
+    moderation: list[ModerationOut] = Field(
+        default_factory=list, description="what an operator hid, and why (the reporter's view)"
+    )
     contact: Contact
     language: str
     feedback: ReporterFeedbackOut

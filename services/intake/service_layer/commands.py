@@ -88,3 +88,22 @@ class Support(BaseModel):
         "the device, for example): one support per supporter and report; kept only as a "
         "keyed hash, never shown",
     )
+
+
+class Moderate(BaseModel):
+    """An operator hides (or shows again) the description or one photo of a report."""
+
+    model_config = _FORBID
+    target: Literal["description", "photo"]
+    media_id: MediaId | None = Field(default=None, description="required for target photo")
+    reason: str = Field(
+        min_length=3, max_length=500, description="why; the reporter is told in these words"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Moderate:
+        if self.target == "photo" and not self.media_id:
+            raise ValueError("media_id is required to moderate a photo")
+        if self.target == "description" and self.media_id:
+            raise ValueError("media_id is only allowed with target=photo")
+        return self

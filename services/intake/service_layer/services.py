@@ -33,7 +33,7 @@ from services.intake.domain import report as rules
 from services.intake.domain.attributes import AttributesInvalid, validate_answers
 from services.intake.domain.geo import DistrictLocator
 from services.intake.domain.media import sniff_image_type
-from services.intake.service_layer.commands import Feedback, SubmitReport, Support
+from services.intake.service_layer.commands import Feedback, Moderate, SubmitReport, Support
 from services.intake.service_layer.definitions import ServiceDefinitions
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,12 @@ class IntakeMetrics:
         self.rate_limited = Counter(
             "jembatan_intake_rate_limited_total",
             "Submissions refused by the rate limit.",
+            registry=registry,
+        )
+        self.moderation = Counter(
+            "jembatan_intake_moderation_total",
+            "Operator moderation actions, by action and target.",
+            ["action", "target"],
             registry=registry,
         )
         self.read_model = Counter(
@@ -243,7 +249,7 @@ class IntakeService:
 
     def get_media(self, media_id: str) -> tuple[bytes, str]:
         meta = self.repo.media.find_one({"_id": media_id})
-        data = self.media.get(media_id) if meta else None
+        data = self.media.get(media_id) if meta and not meta.get("hidden") else None
         if meta is None or data is None:
             raise IntakeError("not_found", "not_found", f"no media {media_id}")
         return data, str(meta["content_type"])
@@ -581,6 +587,85 @@ class IntakeService:
                 self.on_write()
                 return updated, True
         raise IntakeError("conflict", "busy", "The report is changing right now; retry.")
+
+    # -- moderation (operators) -------------------------------------------------------------
+    def moderate(self, report_id: str, action: str, cmd: Moderate, actor: str) -> Document:
+        """Hide or show again one part of a report: audited in the report (who, when, why),
+        announced by report.moderated (notify tells the reporter) through the outbox."""
+        if action == "hide" and cmd.media_id:
+            # the photo's own URL stops serving first: a crash after this hides too much,
+            # never too little, and the retry finishes the job
+            self._hide_media(report_id, cmd.media_id, True)
+        for _ in range(10):
+            doc = self.get(report_id)
+            now = clock.now()
+            try:
+                hidden = rules.moderation_changes(
+                    doc, action, cmd.target, cmd.media_id, cmd.reason, actor, clock.iso(now)
+                )
+            except rules.ModerationRefused as exc:
+                kind = "conflict" if exc.code in ("already_hidden", "not_hidden") else "invalid"
+                raise IntakeError(kind, exc.code, exc.message, {exc.field: exc.message}) from exc
+            event = ev.make_event(
+                ev.ReportModerated(
+                    report_id=report_id,
+                    action=action,  # type: ignore[arg-type]
+                    target=cmd.target,
+                    media_id=cmd.media_id,
+                    reason=cmd.reason,
+                    actor=actor,
+                    at=now,
+                ),
+                SOURCE,
+            )
+            version = int(doc.get("version", 1))
+            box = outbox_update([(ev.REPORTS_TOPIC, event)], seq_start=version * 10)
+            audit = {
+                "action": action,
+                "target": cmd.target,
+                "media_id": cmd.media_id,
+                "reason": cmd.reason,
+                "by": actor,
+                "at": clock.iso(now),
+                "event_id": event.id,
+            }
+            update = {
+                "$set": {"hidden": hidden, **box["$set"], "updated_at": clock.iso(now)},
+                "$inc": {**box["$inc"], "version": 1},
+                "$push": {"moderation_log": audit},
+            }
+            updated = self.repo.update_if_version(report_id, version, update)
+            if updated is not None:
+                if action == "unhide" and cmd.media_id:
+                    self._hide_media(report_id, cmd.media_id, False)
+                self.metrics.moderation.labels(action, cmd.target).inc()
+                log.info(
+                    "report moderated",
+                    extra={"report_id": report_id, "action": action, "target": cmd.target},
+                )
+                self.on_write()
+                return updated
+        raise IntakeError("conflict", "busy", "The report is changing right now; retry.")
+
+    def _hide_media(self, report_id: str, media_id: str, hidden: bool) -> None:
+        doc = self.get(report_id)
+        if media_id not in {p["media_id"] for p in doc.get("photos") or []}:
+            raise IntakeError(
+                "invalid",
+                "invalid_request",
+                "this report has no such photo",
+                {"media_id": "not a photo of this report"},
+            )
+        self.repo.set_media_hidden(media_id, hidden)
+
+    def moderation_record(self, report_id: str) -> dict[str, Any]:
+        """For operators: what is hidden now and every moderation action, in order."""
+        doc = self.get(report_id)
+        return {
+            "report_id": report_id,
+            "hidden": rules.reporter_view(doc)["moderation"],
+            "log": list(doc.get("moderation_log") or []),
+        }
 
     # -- read model -------------------------------------------------------------------------
     def apply_case_event(self, event: CloudEvent) -> str:

@@ -237,6 +237,30 @@ class NotifyRepository:
             }
         )
 
+    def withhold_unsent(
+        self, report_id: str, event_type: str, audiences: tuple[str, ...], reason: str
+    ) -> int:
+        """Stop the deliveries of one event of a report that have not left yet (waiting,
+        or held for a digest) to those audiences; the number stopped. One sending now
+        cannot be recalled."""
+        stopped = 0
+        waiting = self.deliveries.find(
+            {
+                "report_id": report_id,
+                "event_type": event_type,
+                "status": {"$in": ["pending", "digest"]},
+            }
+        )
+        for doc in waiting:
+            if doc.get("audience") not in audiences:
+                continue
+            done = self.deliveries.find_one_and_update(
+                {"_id": doc["_id"], "status": doc["status"]},
+                {"$set": {"status": "withheld", "withheld_reason": reason}},
+            )
+            stopped += done is not None
+        return stopped
+
     def claim_next(self, now: datetime) -> Document | None:
         """Move the next due delivery from pending to sending, atomically (one sender)."""
         return self.deliveries.find_one_and_update(

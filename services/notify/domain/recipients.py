@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from jembatan.events import catalog as ev
+from jembatan.names import NameTable, readable
 from services.notify.domain.geo import haversine_m
 from services.notify.domain.model import (
     AgencyContact,
@@ -28,12 +29,14 @@ from services.notify.domain.model import (
     Subscription,
     short_type,
 )
+from services.notify.domain.templates import NAMED_IDS
 
 REPORTER_EVENTS = frozenset(
     {
         "report.submitted",
         "report.feedback",
         "report.supported",  # the loop closes visibly: others share the problem
+        "report.moderated",  # the reporter is told what was hidden and why
         "case.routed",
         "case.duplicate",
         "case.acknowledged",
@@ -59,6 +62,13 @@ FOLLOW_EVENTS = frozenset(
         "case.reopened",
     }
 )
+#: placeholder of a name -> the kind of id it names
+NAMED_KINDS = {
+    "category_name": "category",
+    "district_name": "district",
+    "agency_name": "agency",
+    "from_agency_name": "agency",
+}
 AGENCY_EVENTS = frozenset({"case.routed", "case.transferred", "case.reopened", "case.sla_breached"})
 PARTNER_EVENT_TYPES = frozenset(
     short_type(m.event_type) for m in ev.EVENT_MODELS if m.topic == ev.REPORTS_TOPIC
@@ -70,9 +80,13 @@ def fmt_time(dt: datetime) -> str:
 
 
 def event_params(
-    data: ev.EventData, report: ReportSnapshot | None, report_url_template: str
+    data: ev.EventData,
+    report: ReportSnapshot | None,
+    report_url_template: str,
+    names: Mapping[str, NameTable] | None = None,
 ) -> dict[str, Any]:
-    """Every placeholder a template may use, from the event and the report snapshot."""
+    """Every placeholder a template may use, from the event and the report snapshot;
+    ``names`` (language -> id -> name tables) adds the names of its ids in every language."""
     report_id = data.report_id  # type: ignore[attr-defined]
     p: dict[str, Any] = {
         "report_id": report_id,
@@ -98,6 +112,7 @@ def event_params(
         "deadline": "-",
         "due": "-",
         "status": short_type(data.event_type),
+        "moderation": "-",
     }
     fields = data.model_dump()
     for key in (
@@ -124,6 +139,17 @@ def event_params(
     if isinstance(data, ev.CaseDuplicate):
         p["distance_m"] = round(data.distance_m)
         p["original_report_url"] = report_url_template.format(report_id=data.original_report_id)
+    if names:
+        p["names"] = {
+            lang: {
+                name: readable(table.get(NAMED_KINDS[name], {}), p[ident])
+                for name, ident in NAMED_IDS.items()
+                if p[ident] not in (None, "-")
+            }
+            for lang, table in names.items()
+        }
+    if isinstance(data, ev.ReportModerated):
+        p["moderation"] = f"{data.action}:{data.target}"
     if isinstance(data, ev.CaseResolved):
         p["evidence_note"] = data.evidence.note
         # routing puts intake's URLs here; anything else (an event from before that check)
@@ -165,11 +191,12 @@ def decide(
     subscriptions: Sequence[Subscription],
     agency: AgencyContact | None,
     report_url_template: str,
+    names: Mapping[str, NameTable] | None = None,
 ) -> list[Intent]:
     """The messages one event causes (the reporter's language is resolved later)."""
     event = short_type(data.event_type)
     report_id: str = data.report_id  # type: ignore[attr-defined]
-    params = event_params(data, report, report_url_template)
+    params = event_params(data, report, report_url_template, names)
     intents: list[Intent] = []
 
     if event in REPORTER_EVENTS and not (

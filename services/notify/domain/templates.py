@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
+from jembatan.names import readable
 from services.notify.domain.model import LANGUAGES, Language
 
 # kind -> language -> (subject, body)
@@ -17,24 +18,24 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "reporter.report.submitted": {
         "id": (
             "Laporan {report_id} diterima",
-            "Terima kasih! Laporan Anda ({category}) sudah kami terima dan akan diteruskan "
+            "Terima kasih! Laporan Anda ({category_name}) sudah kami terima dan akan diteruskan "
             "ke instansi yang berwenang.\nPantau statusnya: {report_url}",
         ),
         "en": (
             "Report {report_id} received",
-            "Thank you! Your report ({category}) was received and will be passed to the "
+            "Thank you! Your report ({category_name}) was received and will be passed to the "
             "agency in charge.\nFollow its status: {report_url}",
         ),
     },
     "reporter.case.routed": {
         "id": (
-            "Laporan {report_id} diteruskan ke {agency_id}",
-            "Laporan Anda telah diteruskan ke {agency_id} (prioritas {priority}). "
+            "Laporan {report_id} diteruskan ke {agency_name}",
+            "Laporan Anda telah diteruskan ke {agency_name} (prioritas {priority}). "
             "Target penyelesaian: {resolve_due}.\n{report_url}",
         ),
         "en": (
-            "Report {report_id} assigned to {agency_id}",
-            "Your report was assigned to {agency_id} (priority {priority}). "
+            "Report {report_id} assigned to {agency_name}",
+            "Your report was assigned to {agency_name} (priority {priority}). "
             "Target resolution: {resolve_due}.\n{report_url}",
         ),
     },
@@ -53,33 +54,33 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "reporter.case.acknowledged": {
         "id": (
             "Laporan {report_id} ditanggapi",
-            "{agency_id} telah menanggapi laporan Anda. {note}\n{report_url}",
+            "{agency_name} telah menanggapi laporan Anda. {note}\n{report_url}",
         ),
         "en": (
             "Report {report_id} acknowledged",
-            "{agency_id} acknowledged your report. {note}\n{report_url}",
+            "{agency_name} acknowledged your report. {note}\n{report_url}",
         ),
     },
     "reporter.case.started": {
         "id": (
             "Laporan {report_id} sedang dikerjakan",
-            "{agency_id} mulai menangani laporan Anda. {note}\n{report_url}",
+            "{agency_name} mulai menangani laporan Anda. {note}\n{report_url}",
         ),
         "en": (
             "Work started on report {report_id}",
-            "{agency_id} started work on your report. {note}\n{report_url}",
+            "{agency_name} started work on your report. {note}\n{report_url}",
         ),
     },
     "reporter.case.resolved": {
         "id": (
             "Laporan {report_id} selesai: mohon konfirmasi",
-            "{agency_id} menyatakan laporan Anda selesai.\nCatatan: {evidence_note}\n"
+            "{agency_name} menyatakan laporan Anda selesai.\nCatatan: {evidence_note}\n"
             "Foto: {evidence_urls}\nApakah masalahnya benar sudah beres? Konfirmasi atau buka "
             "kembali laporan di {report_url}",
         ),
         "en": (
             "Report {report_id} resolved: please confirm",
-            "{agency_id} says your report is resolved.\nNote: {evidence_note}\n"
+            "{agency_name} says your report is resolved.\nNote: {evidence_note}\n"
             "Photos: {evidence_urls}\nIs the problem really fixed? Confirm or reopen the "
             "report at {report_url}",
         ),
@@ -87,34 +88,35 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "reporter.case.rejected": {
         "id": (
             "Laporan {report_id} ditolak",
-            "{agency_id} menolak laporan Anda. Alasan: {reason}\n{report_url}",
+            "{agency_name} menolak laporan Anda. Alasan: {reason}\n{report_url}",
         ),
         "en": (
             "Report {report_id} rejected",
-            "{agency_id} rejected your report. Reason: {reason}\n{report_url}",
+            "{agency_name} rejected your report. Reason: {reason}\n{report_url}",
         ),
     },
     "reporter.case.transferred": {
         "id": (
-            "Laporan {report_id} dialihkan ke {agency_id}",
-            "Laporan Anda dialihkan dari {from_agency_id} ke {agency_id}. Alasan: {reason}\n"
+            "Laporan {report_id} dialihkan ke {agency_name}",
+            "Laporan Anda dialihkan dari {from_agency_name} ke {agency_name}. Alasan: {reason}\n"
             "{report_url}",
         ),
         "en": (
-            "Report {report_id} transferred to {agency_id}",
-            "Your report moved from {from_agency_id} to {agency_id}. Reason: {reason}\n"
+            "Report {report_id} transferred to {agency_name}",
+            "Your report moved from {from_agency_name} to {agency_name}. Reason: {reason}\n"
             "{report_url}",
         ),
     },
     "reporter.case.reopened": {
         "id": (
             "Laporan {report_id} dibuka kembali",
-            "Laporan Anda dibuka kembali dan dikembalikan ke {agency_id}. Alasan: {reason}\n"
+            "Laporan Anda dibuka kembali dan dikembalikan ke {agency_name}. Alasan: {reason}\n"
             "{report_url}",
         ),
         "en": (
             "Report {report_id} reopened",
-            "Your report was reopened and is back with {agency_id}. Reason: {reason}\n{report_url}",
+            "Your report was reopened and is back with {agency_name}. Reason: {reason}\n"
+            "{report_url}",
         ),
     },
     "reporter.report.feedback": {
@@ -139,25 +141,36 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "too.\n{report_url}",
         ),
     },
+    "reporter.report.moderated": {
+        "id": (
+            "Laporan {report_id}: {moderation_label}",
+            "Moderator kami: {moderation_label} pada laporan Anda. Alasan: {reason}\n{report_url}",
+        ),
+        "en": (
+            "Report {report_id}: {moderation_label}",
+            "Our moderators: {moderation_label} on your report. Reason: {reason}\n{report_url}",
+        ),
+    },
     # --- to area and report subscribers ---------------------------------------------
     "subscriber.report.submitted": {
         "id": (
-            "Laporan baru di sekitar Anda: {category} ({report_id})",
-            "Laporan baru ({category}) di {district_id}: {description}\n{report_url}",
+            "Laporan baru di sekitar Anda: {category_name} ({report_id})",
+            "Laporan baru ({category_name}) di {district_name}: {description}\n{report_url}",
         ),
         "en": (
-            "New report near you: {category} ({report_id})",
-            "New report ({category}) in {district_id}: {description}\n{report_url}",
+            "New report near you: {category_name} ({report_id})",
+            "New report ({category_name}) in {district_name}: {description}\n{report_url}",
         ),
     },
     "subscriber.case.update": {
         "id": (
             "Laporan {report_id}: {status_label}",
-            "Status laporan {report_id} ({category}, {district_id}): {status_label}.\n{report_url}",
+            "Status laporan {report_id} ({category_name}, {district_name}): {status_label}.\n"
+            "{report_url}",
         ),
         "en": (
             "Report {report_id}: {status_label}",
-            "Status of report {report_id} ({category}, {district_id}): {status_label}.\n"
+            "Status of report {report_id} ({category_name}, {district_name}): {status_label}.\n"
             "{report_url}",
         ),
     },
@@ -165,24 +178,24 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "agency.case.routed": {
         "id": (
             "Kasus baru {case_id} ({priority})",
-            "Kasus baru untuk {agency_id}: {category} di {district_id}.\nTanggapi sebelum "
+            "Kasus baru untuk {agency_name}: {category_name} di {district_name}.\nTanggapi sebelum "
             "{ack_due}, selesaikan sebelum {resolve_due}.\nLaporan: {report_url}",
         ),
         "en": (
             "New case {case_id} ({priority})",
-            "New case for {agency_id}: {category} in {district_id}.\nAcknowledge by "
+            "New case for {agency_name}: {category_name} in {district_name}.\nAcknowledge by "
             "{ack_due}, resolve by {resolve_due}.\nReport: {report_url}",
         ),
     },
     "agency.case.transferred": {
         "id": (
             "Kasus {case_id} dialihkan kepada Anda",
-            "Kasus {case_id} dialihkan dari {from_agency_id} ke {agency_id}. Alasan: {reason}\n"
+            "Kasus {case_id} dialihkan dari {from_agency_name} ke {agency_name}. Alasan: {reason}\n"
             "Tanggapi sebelum {ack_due}, selesaikan sebelum {resolve_due}.\n{report_url}",
         ),
         "en": (
             "Case {case_id} transferred to you",
-            "Case {case_id} moved from {from_agency_id} to {agency_id}. Reason: {reason}\n"
+            "Case {case_id} moved from {from_agency_name} to {agency_name}. Reason: {reason}\n"
             "Acknowledge by {ack_due}, resolve by {resolve_due}.\n{report_url}",
         ),
     },
@@ -263,6 +276,22 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
     "case.reopened": {"id": "dibuka kembali", "en": "reopened"},
 }
 
+#: placeholder of a name -> placeholder of the id it names
+NAMED_IDS = {
+    "category_name": "category",
+    "district_name": "district_id",
+    "agency_name": "agency_id",
+    "from_agency_name": "from_agency_id",
+}
+
+#: report.moderated: what was done, by action and target
+MODERATION_LABELS: dict[str, dict[str, str]] = {
+    "hide:description": {"id": "uraian disembunyikan", "en": "description hidden"},
+    "hide:photo": {"id": "sebuah foto disembunyikan", "en": "a photo hidden"},
+    "unhide:description": {"id": "uraian ditampilkan kembali", "en": "description shown again"},
+    "unhide:photo": {"id": "sebuah foto ditampilkan kembali", "en": "a photo shown again"},
+}
+
 DEADLINE_LABELS: dict[str, dict[str, str]] = {
     "acknowledge": {"id": "tanggapan", "en": "acknowledgement"},
     "resolve": {"id": "penyelesaian", "en": "resolution"},
@@ -288,10 +317,18 @@ def render(kind: str, language: Language, params: dict[str, Any]) -> tuple[str, 
     except KeyError as exc:
         raise TemplateError(f"no template {kind!r} in {language!r}") from exc
     values = dict(params)
+    values.pop("names", None)
+    # names in the recipient's language (event_params resolved them), else the id spelled
+    # humanely: a message never shows a raw id
+    values.update((params.get("names") or {}).get(language, {}))
+    for name, ident in NAMED_IDS.items():
+        values.setdefault(name, readable({}, values.get(ident)) if values.get(ident) else "-")
     status = str(values.get("status", "-"))
     values["status_label"] = STATUS_LABELS.get(status, {}).get(language, status)
     deadline = str(values.get("deadline", "-"))
     values["deadline_label"] = DEADLINE_LABELS.get(deadline, {}).get(language, deadline)
+    moderation = str(values.get("moderation", "-"))
+    values["moderation_label"] = MODERATION_LABELS.get(moderation, {}).get(language, moderation)
     try:
         return subject.format(**values), body.format(**values)
     except KeyError as exc:

@@ -13,6 +13,7 @@ from jembatan import clock
 from jembatan.bus.runner import PermanentError
 from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
+from jembatan.names import LANGUAGES, PublicNames
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.model import Contact, ReportSnapshot, short_type
 from services.notify.domain.recipients import AGENCY_EVENTS, AREA_EVENTS, FOLLOW_EVENTS, decide
@@ -31,7 +32,9 @@ class NotifyHandlers:
         queue: MessageQueue,
         report_url_template: str,
         sla_warning_minutes: int = 0,
+        names: PublicNames | None = None,
     ) -> None:
+        self.names = names
         self.repo = repo
         self.queue = queue
         self.report_url_template = report_url_template
@@ -44,6 +47,17 @@ class NotifyHandlers:
             return
         self._record_facts(data)
         report_id = event.subject
+        if isinstance(data, ev.ReportModerated) and data.action == "hide":
+            # the report's words and photos travel only in report.submitted: what other
+            # people have not received yet, they will not (the reporter is told below)
+            withheld = self.repo.withhold_unsent(
+                report_id, ev.ReportSubmitted.event_type, ("subscriber", "partner"), "moderated"
+            )
+            if withheld:
+                log.info(
+                    "deliveries withheld after moderation",
+                    extra={"report_id": report_id, "count": withheld},
+                )
         name = short_type(data.event_type)
         report = self.repo.report(report_id)
         subs = self.repo.candidate_subscriptions(
@@ -60,7 +74,8 @@ class NotifyHandlers:
                         "event_id": event.id,
                     },
                 )
-        intents = decide(data, report, subs, agency, self.report_url_template)
+        names = {lang: self.names.tables(lang) for lang in LANGUAGES} if self.names else None
+        intents = decide(data, report, subs, agency, self.report_url_template, names)
         private_reason = None
         if isinstance(data, ev.CaseReopened) and data.actor == "reporter":
             # the event says only that the reporter reopened; their words (restricted topic)

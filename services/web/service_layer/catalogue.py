@@ -6,11 +6,11 @@ a raw id when a name exists and does not ask three services for every page.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from jembatan.names import TtlCache, name_tables, readable
 from services.web.adapters.upstream import Unavailable, Upstream, Upstreams
 
 #: categories with a drawn icon (static/icons.svg); any other gets the generic one
@@ -35,20 +35,10 @@ class Catalogue:
         self, upstreams: Upstreams, ttl: float = 60.0, now: Callable[[], float] = time.monotonic
     ) -> None:
         self.up = upstreams
-        self.ttl = ttl
-        self.now = now
-        self._cache: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
+        self._cache = TtlCache(ttl, now)
 
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit and hit[0] > self.now():
-                return hit[1]
-        value = load()
-        with self._lock:
-            self._cache[key] = (self.now() + self.ttl, value)
-        return value
+        return self._cache.get(key, load)
 
     def categories(self, lang: str) -> list[dict[str, Any]]:
         cats = self._cached(f"categories:{lang}", lambda: self.up.categories(lang))
@@ -72,23 +62,11 @@ class Catalogue:
     def names(self, lang: str) -> dict[str, dict[str, str]]:
         """id -> name tables for the templates; unknown ids fall back to a readable form."""
         try:
-            cats = {c["id"]: c["name"] for c in self.categories(lang)}
+            categories = self.categories(lang)
             geo = self.geography()
         except (Upstream, Unavailable):
-            cats, geo = {}, {"districts": [], "cities": []}
-        return {
-            "category": cats,
-            "district": {d["id"]: d["name"] for d in geo.get("districts", [])},
-            "city": {c["id"]: c["name"] for c in geo.get("cities", [])},
-            "agency": {a["id"]: a["name"] for a in self.agencies()},
-        }
+            categories, geo = [], {"districts": [], "cities": []}
+        return name_tables(categories, geo, self.agencies(), lang)
 
 
-def readable(kind_names: dict[str, str], ident: str | None) -> str:
-    """The name of an id, or a humane spelling of the id when the catalogue lacks it."""
-    if not ident:
-        return "—"
-    if ident in kind_names:
-        return kind_names[ident]
-    tail = ident.rsplit(".", 1)[-1]
-    return tail.replace("-", " ").replace("_", " ").title()
+__all__ = ["CATEGORY_ICONS", "Catalogue", "readable"]

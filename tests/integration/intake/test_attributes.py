@@ -45,7 +45,9 @@ QUESTIONS = {
 
 
 def with_operator(make_intake: Any, kind: str = "embedded") -> Intake:
-    return make_intake(kind, intake_operator_keys_sha256=[sha256_hex(OPERATOR_KEY)])
+    return make_intake(
+        kind, intake_operator_keys=[{"partner_id": "ops", "key_sha256": sha256_hex(OPERATOR_KEY)}]
+    )
 
 
 def set_questions(intake: Intake, category: str = "road-damage", **headers: str) -> Any:

@@ -263,3 +263,27 @@ def test_invalid_case_event_is_dead_lettered_not_applied(intake: Intake) -> None
         lambda rs: len(rs) >= 1,
     )
     assert dlq and dlq[0].header("dlq_reason_class") == b"invalid"
+
+
+def test_original_lists_the_duplicates_merged_into_it(intake: Intake) -> None:
+    original = intake.client.post("/v1/reports", json=report_body()).json()["report"]["id"]
+    dup = intake.client.post("/v1/reports", json=report_body()).json()["report"]["id"]
+    assert view(intake, original)["duplicates"] == []
+    merged = _case(
+        ev.CaseDuplicate,
+        dup,
+        1,
+        original_report_id=original,
+        original_case_id="case-1",
+        distance_m=12.5,
+    )
+    publish(intake, merged, merged)  # delivered twice: listed once
+    v = wait_for(
+        lambda: (lambda v: v if v["duplicates"] else None)(view(intake, original)),
+        what="the duplicate listed on the original",
+    )
+    assert v["duplicates"] == [dup]
+    assert view(intake, dup)["duplicate_of"]["report_id"] == original
+    listed = intake.client.get("/v1/reports", params={"limit": 100}).json()["items"]
+    assert next(r for r in listed if r["id"] == original)["duplicates"] == [dup]
+    assert view(intake, dup)["duplicates"] == []

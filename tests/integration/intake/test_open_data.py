@@ -16,7 +16,9 @@ KEY = "open-data-operator"
 
 
 def test_exports_are_filtered_and_never_carry_private_data(make_intake: Any) -> None:
-    intake: Intake = make_intake("real", intake_operator_keys_sha256=[sha256_hex(KEY)])
+    intake: Intake = make_intake(
+        "real", intake_operator_keys=[{"partner_id": "ops", "key_sha256": sha256_hex(KEY)}]
+    )
     c = intake.client
     questions = {
         "attributes": [

@@ -21,6 +21,7 @@ from services.notify.service_layer.dispatcher import WEBHOOK_DEAD_LETTER_TOPIC
 from services.notify.settings import NotifySettings
 from tests.integration.notify.helpers import SmtpSink, WebhookReceiver, wait_for
 from tests.unit.notify import events as e
+from tests.unit.notify.fakes import fake_names
 
 REPORTER = "warga@example.org"
 SUBSCRIBER = "tetangga@example.org"
@@ -101,7 +102,8 @@ class Running:
         self.bus = backend.bus()
         self.store = backend.store()
         self.runtime: ServiceRuntime
-        self.runtime, self.app = build(settings, bus=self.bus, store=self.store)
+        # names from in-memory catalogues: deterministic, and never a shared port
+        self.runtime, self.app = build(settings, bus=self.bus, store=self.store, names=fake_names())
         self.runtime.ensure_topics()
         self.runtime.start_workers()
         self.client = TestClient(self.app)
@@ -211,7 +213,7 @@ def test_life_cycle_reaches_everyone_once_and_replay_sends_nothing(
         assert reporter == sorted(
             [
                 f"Report {e.REPORT_ID} received",
-                f"Report {e.REPORT_ID} assigned to {e.AGENCY}",
+                f"Report {e.REPORT_ID} assigned to Dinas Bina Marga DKI",
                 f"Report {e.REPORT_ID} acknowledged",
                 f"Report {e.REPORT_ID} resolved: please confirm",
             ]
@@ -221,7 +223,7 @@ def test_life_cycle_reaches_everyone_once_and_replay_sends_nothing(
         assert "Lubang sudah ditambal" in text and "http://media/m1.jpg" in text
         subscriber = smtp.to(SUBSCRIBER)[1:]
         assert sorted(str(m["Subject"]) for m in subscriber) == sorted(
-            [f"New report near you: road-damage ({e.REPORT_ID})", f"Report {e.REPORT_ID}: resolved"]
+            [f"New report near you: Road damage ({e.REPORT_ID})", f"Report {e.REPORT_ID}: resolved"]
         )
         assert all(
             "/v1/subscriptions/unsubscribe?token=" in m.get_content() and m["List-Unsubscribe"]

@@ -39,7 +39,7 @@ def running_intake(
         mongo_url=mongo_url,
         mongo_database_prefix=unique_name,
         intake_public_base_url="http://testserver",
-        intake_operator_keys_sha256=[sha256_hex(OPERATOR_KEY)],
+        intake_operator_keys=[{"partner_id": "ops", "key_sha256": sha256_hex(OPERATOR_KEY)}],
     )
     intake_bus = KafkaBus(kafka_bootstrap, client_id="intake", namespace=unique_name + ".")
     intake_store = MongoStore(mongo_url, f"{unique_name}_intake")

@@ -155,6 +155,20 @@ def feedback(report_id: str = REPORT_ID, kind: str = "confirm") -> ev.ReportFeed
     )
 
 
+def moderated(
+    report_id: str = REPORT_ID, action: str = "hide", target: str = "description"
+) -> ev.ReportModerated:
+    return ev.ReportModerated(
+        report_id=report_id,
+        action=action,  # type: ignore[arg-type]
+        target=target,  # type: ignore[arg-type]
+        media_id="m1" if target == "photo" else None,
+        reason="insults a neighbour",
+        actor="operator:ops",
+        at=clock.now(),
+    )
+
+
 def all_report_events(report_id: str = REPORT_ID) -> list[ev.EventData]:
     return [
         submitted(report_id),

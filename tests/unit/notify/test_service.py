@@ -22,7 +22,7 @@ from services.notify.service_layer.dispatcher import WEBHOOK_DEAD_LETTER_TOPIC
 from services.notify.service_layer.workers import SlaWarningWorker
 from services.notify.settings import NotifySettings
 from tests.unit.notify import events as e
-from tests.unit.notify.fakes import FakeBus, FakeStore, RecordingChannel
+from tests.unit.notify.fakes import FakeBus, FakeStore, RecordingChannel, fake_names
 
 SECRET = "unit-test-link-secret"
 
@@ -40,12 +40,14 @@ class World:
             **{"webhook_allow_private": True, **overrides},  # p.test is a made-up name
         )
         self.store, self.bus = FakeStore(), FakeBus()
+        self.catalogue_calls: list[str] = []
         self.ch = {name: RecordingChannel() for name in ("email", "webhook", "feed", "sms", "push")}
         self.runtime, self.app = build(
             self.settings,
             bus=self.bus,  # type: ignore[arg-type]
             store=self.store,
             channels=self.ch,
+            names=fake_names(self.catalogue_calls),
         )  # type: ignore[arg-type]
         self.n: Notify = self.app.state.notify
 
@@ -132,7 +134,7 @@ def test_events_before_the_contact_wait_and_flush_once(w: World) -> None:
     w.drain()
     assert [m.subject for m in w.to_reporter("email")] == [
         f"Report {e.REPORT_ID} received",
-        f"Report {e.REPORT_ID} assigned to {e.AGENCY}",
+        f"Report {e.REPORT_ID} assigned to Dinas Bina Marga DKI",  # a name, not the id
     ]
     assert w.n.repo.pending_for(e.REPORT_ID) == []
 
@@ -748,3 +750,85 @@ def test_a_supporter_following_the_report_is_told_when_it_is_fixed(w: World) -> 
     w.drain()
     told = [m for t, m in w.sent("email") if t.address == "tetangga@example.org"]
     assert any(m.subject == f"Laporan {e.REPORT_ID}: selesai" for m in told[1:])
+
+
+def test_the_reporter_is_told_why_a_part_was_hidden_and_subscribers_are_not(w: World) -> None:
+    follower = _confirmed_email_sub(w, report_id=e.REPORT_ID)
+    w.publish(e.contact())  # the reporter reads English
+    w.publish(e.submitted())
+    hidden = w.publish(e.moderated())
+    w.publish(e.moderated(action="unhide", target="photo"))
+    w.deliver(hidden)  # redelivered: told once
+    w.drain()
+    told = [m for m in w.to_reporter("email") if "moderators" in m.body]
+    assert [m.subject for m in told] == [
+        f"Report {e.REPORT_ID}: description hidden",
+        f"Report {e.REPORT_ID}: a photo shown again",
+    ]
+    assert "Reason: insults a neighbour" in told[0].body
+    assert f"/r/{e.REPORT_ID}" in told[0].body
+    to_follower = [m for _, m in w.sent("email") if f"sub:{follower}" in m.delivery_id]
+    assert not any("insults" in m.body or "moderat" in m.body for m in to_follower)
+
+
+def test_the_moderation_message_in_indonesian() -> None:
+    from services.notify.domain.templates import render
+
+    subject, body = render(
+        "reporter.report.moderated",
+        "id",
+        {"report_id": "JKT-1", "moderation": "hide:photo", "reason": "wajah", "report_url": "u"},
+    )
+    assert subject == "Laporan JKT-1: sebuah foto disembunyikan"
+    assert "Alasan: wajah" in body
+
+
+def test_messages_name_category_agency_and_district_in_each_recipients_language(
+    w: World,
+) -> None:
+    _confirmed_email_sub(w, district_id=e.DISTRICT)  # the subscriber reads English
+    w.publish(e.contact(language="id"))  # the reporter reads Indonesian
+    for data in (e.submitted(), e.routed(), e.transferred(), e.submitted("JKT-0002")):
+        w.publish(data)
+    w.drain()
+    to_reporter = [m for m in w.to_reporter("email")]
+    assert "Laporan Anda (Jalan rusak)" in to_reporter[0].body
+    assert "Dinas Sumber Daya Air DKI" in to_reporter[-1].body
+    to_sub = [
+        m
+        for _, m in w.sent("email")
+        if "|sub:" in m.delivery_id and not m.delivery_id.startswith("confirm:")
+    ]
+    assert to_sub and all("(Road damage) in Gambir" in m.body for m in to_sub)
+    for m in to_reporter + to_sub:
+        for raw in ("road-damage", "dinas-bina-marga", "dinas-sumber-daya-air", e.DISTRICT):
+            assert raw not in m.subject and raw not in m.body.split("http")[0], m.body
+        assert "/r/JKT-000" in m.body  # the link to the report's page
+    # the catalogues are read once each and cached, not once per message
+    assert sorted(w.catalogue_calls) == ["/v1/agencies", "/v1/categories", "/v1/districts"]
+
+
+def test_without_the_catalogues_messages_spell_ids_humanely() -> None:
+    w = World()
+    w.n.handlers.names = fake_names(down=True)
+    w.publish(e.contact())
+    w.publish(e.submitted())
+    w.publish(e.routed())
+    w.drain()
+    subjects = [m.subject for m in w.to_reporter("email")]
+    assert subjects[-1] == f"Report {e.REPORT_ID} assigned to Dinas Bina Marga"
+    assert "(Road Damage)" in w.to_reporter("email")[0].body
+
+
+def test_hiding_a_description_withholds_what_others_have_not_received_yet(w: World) -> None:
+    _confirmed_email_sub(w, district_id=e.DISTRICT)
+    w.drain()
+    w.publish(e.contact())
+    w.publish(e.submitted())  # queued for the subscriber, not sent yet
+    w.publish(e.moderated())
+    w.drain()
+    to_sub = [m for _, m in w.sent("email") if "|sub:" in m.delivery_id]
+    assert not any("Jalan berlubang besar" in m.body for m in to_sub)
+    assert w.statuses().get("withheld") == 1
+    told = [m for m in w.to_reporter("email") if "moderators" in m.body]
+    assert len(told) == 1  # the reporter, unlike the others, hears of it

@@ -402,3 +402,31 @@ def test_a_configured_tile_server_is_the_only_other_host_the_csp_admits() -> Non
     assert directives["script-src"] == "'self'" and directives["connect-src"] == "'self'"
     sub = content_security_policy("https://{s}.tile.example.org/{z}/{x}/{y}.png")
     assert "https://*.tile.example.org" in sub
+
+
+def test_the_original_lists_the_duplicates_merged_into_it(
+    client: TestClient, apis: FakeApis
+) -> None:
+    original, _ = submit(client, apis)
+    dup, _ = submit(client, apis)
+    apis.reports[original]["duplicates"] = [dup]
+    apis.reports[dup]["duplicate_of"] = {"report_id": original, "case_id": "c1", "distance_m": 3}
+    page = client.get(f"/reports/{original}").text
+    assert i18n.TEXT["id"]["merged"] in page
+    assert f'<a href="/reports/{dup}">{dup}</a>' in page
+    back = client.get(f"/reports/{dup}").text
+    assert f'<a href="/reports/{original}">{original}</a>' in back
+    assert i18n.TEXT["id"]["merged"] not in back
+
+
+def test_a_hidden_description_is_said_to_be_hidden_in_the_readers_language(
+    client: TestClient, apis: FakeApis
+) -> None:
+    report_id, _ = submit(client, apis)
+    apis.reports[report_id]["description"] = ""  # what intake's public view gives once hidden
+    apis.reports[report_id]["hidden"] = {"description": True, "photos": 1}
+    page = client.get(f"/reports/{report_id}").text
+    assert i18n.TEXT["id"]["hidden_description"] in page
+    assert i18n.TEXT["id"]["hidden_photos"] in page
+    english = client.get(f"/reports/{report_id}", headers={"Accept-Language": "en"}).text
+    assert i18n.TEXT["en"]["hidden_description"] in english
