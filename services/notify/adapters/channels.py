@@ -19,8 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.notify.adapters.netguard import UnsafeTarget, check_public_url
-from services.notify.domain import signing
+from jembatan.webhooks import SignedWebhookClient, WebhookRefused
 from services.notify.domain.model import mask_email, mask_phone, mask_token
 
 log = logging.getLogger(__name__)
@@ -115,38 +114,21 @@ class WebhookChannel:
         now: Callable[[], float] = time.time,
         allow_private: bool = False,
     ) -> None:
-        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
-        self.now = now
-        self.allow_private = allow_private
+        self.http = SignedWebhookClient(timeout, allow_private, client, now)
 
     def send(self, target: Target, message: OutboundMessage) -> None:
         if not target.secret:
             raise DeliveryError("webhook has no secret", retryable=False)
-        if not self.allow_private:
-            try:
-                check_public_url(target.address)
-            except UnsafeTarget as exc:
-                raise DeliveryError(f"refused target: {exc}", retryable=False) from exc
         body = json.dumps(message.payload or {}, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {
-            "Content-Type": "application/json",
-            signing.DELIVERY_HEADER: message.delivery_id,
-            signing.EVENT_TYPE_HEADER: message.event_type,
-            **signing.signature_headers(target.secret, body, self.now()),
-        }
         try:
-            resp = self.client.post(target.address, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise DeliveryError("timeout") from exc
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"connection failed: {type(exc).__name__}") from exc
-        if 200 <= resp.status_code < 300:
-            return
-        retryable = resp.status_code in (408, 429) or resp.status_code >= 500
-        raise DeliveryError(f"HTTP {resp.status_code}", retryable=retryable)
+            self.http.post(
+                target.address, target.secret, body, message.delivery_id, message.event_type
+            )
+        except WebhookRefused as exc:
+            raise DeliveryError(exc.reason, retryable=exc.retryable) from exc
 
     def close(self) -> None:
-        self.client.close()
+        self.http.close()
 
 
 class FeedChannel:

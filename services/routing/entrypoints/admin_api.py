@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jembatan.http import ApiError
+from jembatan.netguard import UnsafeTarget
 from services.routing.domain.calendar import (
     DEFAULT_HOURS,
     CalendarError,
@@ -242,6 +243,16 @@ def put_agency(
     agency = Agency(
         agency_id, body.name, body.type, Contact(body.contact.channel, body.contact.address)
     )
+    if body.contact.channel == "webhook":
+        try:
+            _routing(request).webhook_client.check_target(body.contact.address)
+        except UnsafeTarget as exc:
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"The webhook address is refused: {exc}.",
+                fields={"contact.address": str(exc)},
+            ) from None
     return _change(
         request,
         response,
@@ -465,6 +476,68 @@ def delete_rule(
         lambda rs: rs.without_rule(rule_id),
         {},
     )
+
+
+# --- agencies' own systems: webhook secret and deliveries -----------------------------------
+@router.post("/agencies/{agency_id}/webhook-secret", status_code=201, responses=ERRORS)
+def rotate_webhook_secret(
+    agency_id: Id, request: Request, who: OperatorPrincipal
+) -> dict[str, Any]:
+    """A new signing secret for the agency's webhook, shown once; case events for the
+    agency are queued from now on (none are queued while it has no secret)."""
+    r = _routing(request)
+    agency = _current(r).agencies.get(agency_id)
+    if agency is None:
+        raise _missing("agency", agency_id)
+    if agency.contact.channel != "webhook":
+        raise ApiError(
+            409,
+            "not_a_webhook",
+            f"Agency {agency_id!r} is reached by {agency.contact.channel!r}; "
+            "set its contact to a webhook first.",
+        )
+    secret = r.webhook_secrets.rotate(agency_id, who.actor, r.now())
+    return {"agency_id": agency_id, "secret": secret, "address": agency.contact.address}
+
+
+@router.get("/agencies/{agency_id}/deliveries", responses=ERRORS)
+def agency_deliveries(
+    agency_id: Id,
+    request: Request,
+    who: OperatorPrincipal,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict[str, Any]:
+    """Case events sent (or being sent) to the agency's system, newest first."""
+    docs = _routing(request).deliveries.list(agency_id, status, limit, offset)
+    keep = (
+        "event_id",
+        "event_type",
+        "case_id",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "next_at",
+        "delivered_at",
+        "failed_at",
+    )
+    return {"items": [{"delivery_id": d["_id"], **{k: d.get(k) for k in keep}} for d in docs]}
+
+
+@router.post("/agencies/{agency_id}/deliveries/{delivery_id}/retry", responses=ERRORS)
+def retry_delivery(
+    agency_id: Id, delivery_id: str, request: Request, who: OperatorPrincipal
+) -> dict[str, Any]:
+    """Send a failed delivery again (after the agency fixed its system)."""
+    r = _routing(request)
+    if not delivery_id.startswith(f"{agency_id}:") or not r.deliveries.retry(delivery_id, r.now()):
+        raise _missing("failed_delivery", delivery_id)
+    for worker in request.app.state.workers.values():
+        if hasattr(worker, "wake") and getattr(worker, "name", "") == "agency-webhooks":
+            worker.wake()
+    return {"delivery_id": delivery_id, "status": "pending"}
 
 
 # --- the SLA calendar: office hours and public holidays ----------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from services.notify.domain import signing
+from jembatan import signing
 
 
 def free_port() -> int:

@@ -1,5 +1,6 @@
 """Webhook targets must be public addresses: anyone may register a webhook, so without
-this check notify could be made to POST into the city's own network (SSRF).
+this check notify (subscribers' webhooks) or routing (agencies' own systems) could be made
+to POST into the city's own network (SSRF).
 
 Checked when a webhook is registered and again before each send (the name may
 resolve differently later). Embedded mode and tests on loopback switch it off
