@@ -534,9 +534,7 @@ def retry_delivery(
     r = _routing(request)
     if not delivery_id.startswith(f"{agency_id}:") or not r.deliveries.retry(delivery_id, r.now()):
         raise _missing("failed_delivery", delivery_id)
-    for worker in request.app.state.workers.values():
-        if hasattr(worker, "wake") and getattr(worker, "name", "") == "agency-webhooks":
-            worker.wake()
+    request.app.state.workers["agency_dispatcher"].wake()
     return {"delivery_id": delivery_id, "status": "pending"}
 
 

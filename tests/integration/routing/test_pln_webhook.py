@@ -1,6 +1,7 @@
 """Two-way link with a utility's own system, end to end over real HTTP on loopback.
 
-Routing runs embedded (its durable log and store, its workers in threads) behind uvicorn.
+Routing runs behind uvicorn with its workers in threads, embedded (its durable log and
+store) and on the real servers (Kafka, the Mongo-wire server).
 A fake PLN system is a small HTTP server: it receives the signed webhook, checks the
 HMAC-SHA256 signature with its own code and its secret, takes each delivery once, and
 answers through routing's agency API with PLN's agency key: acknowledge, start, resolve
@@ -131,16 +132,24 @@ class PlnSystem:
             t.join(5)
 
 
-@pytest.fixture
-def routing_url(tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    settings = RoutingSettings(
-        mode="embedded",
-        data_dir=tmp_path,
-        sla_scan_interval_s=0.5,
-        agency_webhook_base_delay=0.2,
-        agency_webhook_max_delay=1.0,
-        agency_webhook_interval=0.2,
-    )
+WEBHOOK_SETTINGS = {
+    "agency_webhook_allow_private": True,  # the fake PLN listens on loopback
+    "agency_webhook_base_delay": 0.2,
+    "agency_webhook_max_delay": 1.0,
+    "agency_webhook_interval": 0.2,
+}
+
+
+@pytest.fixture(params=["embedded", "kafka+mongo"])
+def routing_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """Routing behind uvicorn: embedded, or on the real Kafka and Mongo-wire servers."""
+    if request.param == "embedded":
+        settings = RoutingSettings(
+            mode="embedded", data_dir=tmp_path, sla_scan_interval_s=0.5, **WEBHOOK_SETTINGS
+        )
+    else:
+        stack = request.getfixturevalue("stack")
+        settings = stack.settings.model_copy(update=WEBHOOK_SETTINGS)
     runtime, app = build(settings)
     runtime.ensure_topics()
     runtime.start_workers()
