@@ -281,7 +281,9 @@ def delete_agency(
         r.admin.ensure_no_open_cases(agency_id)
         return rs.without_agency(agency_id)
 
-    return _change(request, response, who, if_match, "delete_agency", agency_id, change, {})
+    done = _change(request, response, who, if_match, "delete_agency", agency_id, change, {})
+    r.webhook_secrets.delete(agency_id)  # its system's signing secret goes with it
+    return done
 
 
 # --- kota (district groups) and kecamatan ---------------------------------------------------

@@ -223,3 +223,22 @@ def test_a_transfer_reaches_both_systems_and_webhooks_must_be_public(env: Env) -
         with pytest.raises(Exception, match="public address|http|resolve"):
             guard.check_target(url)
     guard.close()
+
+
+def test_deleting_the_agency_forgets_its_webhook_secret(env: Env) -> None:
+    c = env.client
+    body = {
+        "name": "PLN UP3 uji",
+        "type": "utility",
+        "contact": {"channel": "webhook", "address": HOOK},
+    }
+    assert c.put("/v1/admin/agencies/pln-uji", headers=OPERATOR_KEY, json=body).status_code == 200
+    made = c.post("/v1/admin/agencies/pln-uji/webhook-secret", headers=OPERATOR_KEY)
+    assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
+    assert env.routing.webhook_secrets.get("pln-uji") == made.json()["secret"]
+    assert c.delete("/v1/admin/agencies/pln-uji", headers=OPERATOR_KEY).status_code == 200
+    assert env.routing.webhook_secrets.get("pln-uji") is None
+    api = c.post("/v1/admin/agencies/kecamatan-gambir/webhook-secret", headers=OPERATOR_KEY)
+    assert api.status_code == 409 and api.json()["error"]["code"] == "not_a_webhook"
+    ghost = c.post("/v1/admin/agencies/ghost/webhook-secret", headers=OPERATOR_KEY)
+    assert ghost.status_code == 404
