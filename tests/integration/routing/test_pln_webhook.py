@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import queue
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -29,16 +28,11 @@ import uvicorn
 from jembatan.events.catalog import REPORTS_TOPIC, make_event
 from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
+from tests.e2e.harness import free_port
 from tests.integration.routing.conftest import OPERATOR, PHOTO, report, wait_until
 
 PLN = "pln-uid-jakarta-raya"
 PLN_KEY = {"Authorization": "Bearer dev-pln-0d6c33"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PlnSystem:
