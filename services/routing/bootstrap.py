@@ -46,6 +46,7 @@ from services.routing.service_layer.timers import SlaScanner
 from services.routing.settings import RoutingSettings
 
 SERVICE = "routing"
+WEBHOOK_RULES_CACHE_S = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -112,10 +113,15 @@ def build(
         timeout=settings.agency_webhook_timeout,
         allow_private=allow_private_webhooks(settings),
     )
+    # Which agencies take webhooks changes rarely: a few seconds' cache keeps the consumer
+    # of every case event from reading the rule set once per event.
+    webhook_rules = RuleSetRepository(
+        runtime.store, cache_seconds=max(settings.rules_cache_s, WEBHOOK_RULES_CACHE_S)
+    )
     dispatcher = AgencyWebhookDispatcher(
         deliveries,
         webhook_secrets,
-        rules,
+        webhook_rules,
         webhook_client,
         metrics,
         attempts=settings.agency_webhook_attempts,
@@ -125,7 +131,8 @@ def build(
         now=now,
     )
     webhooks = delivery_consumer(
-        runtime, AgencyDeliveries(deliveries, webhook_secrets, rules, cases, now, dispatcher.wake)
+        runtime,
+        AgencyDeliveries(deliveries, webhook_secrets, webhook_rules, cases, now, dispatcher.wake),
     )
     runtime.add_worker(consumer)
     runtime.add_worker(relay)

@@ -90,7 +90,9 @@ class AgencyDeliveries:
         targets = [
             a
             for a in recipients(data)
-            if a in ruleset.agencies and ruleset.agencies[a].contact.channel == "webhook"
+            if a in ruleset.agencies
+            and ruleset.agencies[a].contact.channel == "webhook"
+            and self._has_secret(a, event.id)
         ]
         if not targets:
             return 0
@@ -116,12 +118,6 @@ class AgencyDeliveries:
         }
         queued = 0
         for agency_id in targets:
-            if self.secrets.get(agency_id) is None:
-                log.info(
-                    "agency webhook has no secret yet; not queued",
-                    extra={"agency_id": agency_id, "event_id": event.id},
-                )
-                continue
             if self.deliveries.enqueue(
                 agency_id, event.id, short_type(event.type), data.case_id, body, self.now()
             ):
@@ -129,6 +125,15 @@ class AgencyDeliveries:
         if queued:
             self.on_queued()
         return queued
+
+    def _has_secret(self, agency_id: str, event_id: str) -> bool:
+        if self.secrets.get(agency_id) is not None:
+            return True
+        log.info(
+            "agency webhook has no secret yet; not queued",
+            extra={"agency_id": agency_id, "event_id": event_id},
+        )
+        return False
 
 
 class AgencyWebhookDispatcher(PeriodicWorker):
