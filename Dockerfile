@@ -1,9 +1,16 @@
 # syntax=docker/dockerfile:1
-# One image for the four services; the command picks one:
-#   docker run IMAGE serve intake|routing|notify|analytics
+# One image for the services; the command picks one:
+#   docker run IMAGE serve intake|routing|notify|analytics|web
 # Kubernetes runs it as `jembatan serve <service>` (deploy/k8s/base).
 # Build: docker build -t jembatan/jembatan:0.1.0 .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- assets: the browser libraries the pages serve themselves (npm, no CDN) ----
+FROM ${NODE_IMAGE} AS assets
+WORKDIR /web
+COPY services/web/package.json services/web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
 
 # ---- build: compilers, gRPC code generation, the virtualenv ----
 FROM ${PYTHON_IMAGE} AS build
@@ -34,6 +41,7 @@ RUN rm -rf jembatan/grpc_gen && mkdir -p jembatan/grpc_gen \
  && python -m jembatan.grpc_stubs_fixup jembatan/grpc_gen \
  && pip install --no-deps . \
  && python -m compileall -q /opt/jembatan
+COPY --from=assets /web/node_modules/leaflet/dist /opt/jembatan/web-assets/leaflet
 
 # ---- runtime: the interpreter and the virtualenv only; no compilers, no sources ----
 FROM ${PYTHON_IMAGE} AS runtime
@@ -47,10 +55,12 @@ ENV PATH=/opt/jembatan/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     JEMBATAN_HTTP_HOST=0.0.0.0 \
-    JEMBATAN_DATA_DIR=/var/lib/jembatan
+    JEMBATAN_DATA_DIR=/var/lib/jembatan \
+    JEMBATAN_WEB_LEAFLET_DIR=/opt/jembatan/web-assets/leaflet
 WORKDIR /var/lib/jembatan
-# HTTP (with /metrics, /healthz, /readyz) and gRPC ports of intake, routing, notify, analytics.
-EXPOSE 8000 8001 8002 8003 50051 50052 50053
+# HTTP (with /metrics, /healthz, /readyz) and gRPC ports of intake, routing, notify, analytics;
+# the pages (web) on 8080.
+EXPOSE 8000 8001 8002 8003 8080 50051 50052 50053
 # Numeric, so Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
 ENTRYPOINT ["jembatan"]

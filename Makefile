@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-install: $(INSTALLED) $(GRPC_OUT)/.generated ## virtualenv, pinned dependencies, gRPC stubs
+install: $(INSTALLED) $(GRPC_OUT)/.generated services/web/node_modules/.installed ## virtualenv, pinned dependencies, gRPC stubs, the pages' browser libraries
 
 $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ $(GRPC_OUT)/.generated: $(INSTALLED) $(PROTOS)
 
 run: install ## the whole ecosystem on this machine (embedded log and store; Ctrl-C stops)
 	$(VENV)/bin/jembatan run
+
+# Browser libraries the pages serve themselves (Leaflet; axe-core for the browser tests): npm, no CDN.
+services/web/node_modules/.installed: services/web/package.json services/web/package-lock.json
+	cd services/web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 test-deps: clients/node/node_modules/.installed ## what the tests use besides Python: Go tools, the Node client
 	bash infra/tools.sh go

@@ -2,7 +2,8 @@
 # Installs, idempotently, the external command-line tools the tests need.
 #
 #   infra/tools.sh            same as `infra/tools.sh apt`
-#   infra/tools.sh apt        kcat + promtool from Debian packages (kcat, prometheus)
+#   infra/tools.sh apt        kcat, promtool, chromium + chromedriver (the pages' browser tests)
+#                             from Debian packages (kcat, prometheus, chromium, chromium-driver)
 #   infra/tools.sh go         grpcurl, kustomize, buf via `go install` into .cache/bin (slow)
 #   infra/tools.sh all        both
 #   infra/tools.sh check      report which tools are present; exit 1 if any is missing
@@ -19,7 +20,7 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # command -> Debian package providing it
-APT_TOOLS=(kcat:kcat promtool:prometheus)
+APT_TOOLS=(kcat:kcat promtool:prometheus chromium:chromium chromedriver:chromium-driver)
 
 # binary name -> go install target
 GO_TOOLS=(

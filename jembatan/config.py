@@ -57,6 +57,7 @@ class CommonSettings(BaseSettings):
     notify_http_port: int = Field(default=8002, ge=1, le=65535)
     analytics_http_port: int = Field(default=8003, ge=1, le=65535)
     analytics_grpc_port: int = Field(default=50053, ge=1, le=65535)
+    web_http_port: int = Field(default=8080, ge=1, le=65535, description="the pages (web face)")
 
     def kafka_client_options(self) -> dict[str, object]:
         """Security options for every Kafka client (kafka-python names)."""

@@ -1,9 +1,9 @@
 """The ``jembatan`` command: run the whole ecosystem, one service, or a simulation.
 
-jembatan run                 all four services as separate processes on this machine
+jembatan run                 every service (and the pages) as separate processes on this machine
                              (embedded log and store in ./.data unless JEMBATAN_MODE is set)
 jembatan serve SERVICE       one service in the foreground (what a Kubernetes pod runs)
-jembatan simulate [...]      drive a realistic day through the public APIs
+jembatan simulate [...]      drive a realistic day through the public APIs and the pages
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ def _run_all(args: argparse.Namespace) -> int:
 
     os.environ["JEMBATAN_DATA_DIR"] = str(Path(args.data_dir).resolve())
     os.environ.setdefault("JEMBATAN_MODE", "embedded")
-    settings = load(CommonSettings)  # validated once here, inherited by the four children
+    settings = load(CommonSettings)  # validated once here, inherited by the children
+    # notify's links (confirm, unsubscribe, a report) open the pages started here
+    os.environ.setdefault(
+        "JEMBATAN_PAGES_URL", f"http://{settings.http_host}:{settings.web_http_port}"
+    )
     env = dict(os.environ)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     log_dir = Path(settings.data_dir) / "logs"
@@ -60,6 +64,7 @@ def _run_all(args: argparse.Namespace) -> int:
         "routing": (settings.routing_http_port, settings.routing_grpc_port),
         "notify": (settings.notify_http_port, None),
         "analytics": (settings.analytics_http_port, settings.analytics_grpc_port),
+        "web": (settings.web_http_port, None),
     }
     host = settings.http_host
     stopping = False
@@ -142,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--workers", type=int, default=8, help="concurrent citizens and officers")
     sim.add_argument(
         "--operator-key", default=None, help="routing operator key (default: the development key)"
+    )
+    sim.add_argument(
+        "--pages-share",
+        type=float,
+        default=0.2,
+        help="share of citizens and officers who use the pages (web) rather than the API; 0: none",
     )
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -126,6 +126,7 @@ def build(
             limiter,
             trust_forwarded_for=settings.intake_trust_forwarded_for,
             cities=load_cities(settings),
+            districts_geojson=settings.intake_districts_geojson.read_bytes(),
         )
     )
     app.include_router(

@@ -122,9 +122,14 @@ def build(
     if settings.mode == "embedded":
         seed_demo(repo)
     metrics = NotifyMetrics(runtime.metrics)
-    links = Links(settings.public_url.rstrip("/"), settings.link_secret, settings.default_language)
+    links = Links(
+        settings.public_url.rstrip("/"),
+        settings.link_secret,
+        settings.default_language,
+        settings.pages_url.rstrip("/"),
+    )
     queue = MessageQueue(repo, links, metrics, settings.rate_limit_per_hour)
-    handlers = NotifyHandlers(repo, queue, settings.report_url_template)
+    handlers = NotifyHandlers(repo, queue, settings.report_link_template())
     adapters = {**default_channels(settings, repo), **(channels or {})}
 
     for runner in consumer_runners(
@@ -158,7 +163,7 @@ def build(
             SlaWarningWorker(
                 repo,
                 queue,
-                settings.report_url_template,
+                settings.report_link_template(),
                 settings.sla_warning_minutes,
                 settings.sla_check_interval,
             )

@@ -18,8 +18,20 @@ class NotifySettings(CommonSettings):
     )
     report_url_template: str = Field(
         default="http://127.0.0.1:8000/v1/reports/{report_id}",
-        description="where a reporter or subscriber sees a report (confirm / reopen there)",
+        description="where a reporter or subscriber sees a report (confirm / reopen there); "
+        "with pages_url set and this left unset: the pages' tracking page",
     )
+    pages_url: str = Field(
+        default="",
+        description="public base URL of the web face (services/web); when set, the confirm, "
+        "unsubscribe and report links in messages open its pages",
+    )
+
+    def report_link_template(self) -> str:
+        if self.pages_url and "report_url_template" not in self.model_fields_set:
+            return self.pages_url.rstrip("/") + "/reports/{report_id}"
+        return self.report_url_template
+
     link_secret: str = Field(
         default="jembatan-dev-link-secret-change-me",
         min_length=16,

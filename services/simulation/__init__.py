@@ -22,10 +22,11 @@ def main(args: argparse.Namespace) -> int:
             "routing": settings.routing_http_port,
             "notify": settings.notify_http_port,
             "analytics": settings.analytics_http_port,
+            "web": settings.web_http_port,
         },
         operator_key=args.operator_key,
     )
     day = plan_day(args.reports, list(district_shapes(GEOJSON)), seed=args.seed)
-    summary = Simulation(endpoints, day, workers=args.workers).run()
+    summary = Simulation(endpoints, day, workers=args.workers, pages_share=args.pages_share).run()
     print(summary.render())
     return 0 if summary.ok else 1

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from services.simulation.pages import Citizen, Officer
 from services.simulation.scenario import AgencyPlan, Day, PlannedReport
 
 # A 1x1 JPEG: the evidence photo agencies attach when they resolve.
@@ -64,6 +65,7 @@ class Endpoints:
     notify: str
     analytics: str
     operator_key: str
+    web: str = ""  # the pages; citizens and officers of the pages' share use them
 
     @classmethod
     def local(
@@ -77,7 +79,14 @@ class Endpoints:
             keys = json.loads(DEV_KEYS.read_text())["keys"]
             operator_key = next(k["key"] for k in keys if k["role"] == "operator")
         urls = {s: f"http://{host}:{port}" for s, port in p.items()}
-        return cls(urls["intake"], urls["routing"], urls["notify"], urls["analytics"], operator_key)
+        return cls(
+            urls["intake"],
+            urls["routing"],
+            urls["notify"],
+            urls["analytics"],
+            operator_key,
+            urls.get("web", ""),
+        )
 
 
 @dataclass
@@ -166,6 +175,7 @@ class Simulation:
         progress: bool = True,
         settle_timeout: float = 180.0,
         dead_letters: Callable[[], int] | None = None,
+        pages_share: float = 0.0,
     ) -> None:
         """``dead_letters``: how many dead-lettered records count against the day; by
         default the services' jembatan_dead_letters_total (tests that inject poison on
@@ -192,6 +202,17 @@ class Simulation:
         self.dead_letters = dead_letters or self._dead_letters_from_metrics
         self.actions: Counter[str] = Counter()
         self._lock = threading.Lock()
+        # One report in every `pages_every` goes through the pages: its citizen reports and
+        # gives feedback there, and its agency works the case there.
+        if pages_share > 0 and not endpoints.web:
+            raise ValueError("a share through the pages needs the pages' address")
+        self.pages_every = round(1 / pages_share) if pages_share > 0 else 0
+        self.page_reports: set[str] = set()
+        self.officers: dict[str, Officer] = {}
+        self.through_pages: Counter[str] = Counter()
+
+    def via_pages(self, p: PlannedReport) -> bool:
+        return bool(self.pages_every) and p.index % self.pages_every == 0
 
     # -- plumbing ---------------------------------------------------------------------
     def _parallel(self, phase: str, items: list[Any], fn: Callable[[Any], None]) -> None:
@@ -220,7 +241,10 @@ class Simulation:
 
     # -- phases -----------------------------------------------------------------------
     def setup(self) -> None:
-        for name in ("intake", "routing", "notify", "analytics"):
+        names = ("intake", "routing", "notify", "analytics") + (
+            ("web",) if self.pages_every else ()
+        )
+        for name in names:
             url: str = getattr(self.e, name)
             if not wait_until(functools.partial(self._ready, url), 90, 1.0):
                 raise RuntimeError(f"{name} at {url} is not ready")
@@ -239,6 +263,8 @@ class Simulation:
             )
             r.raise_for_status()
             self.agency_keys[agency_id] = r.json()["key"]
+            if self.pages_every:
+                self.officers[agency_id] = Officer(self.e.web, self.agency_keys[agency_id])
         r = self.http.post(
             f"{self.e.intake}/v1/media",
             files={"file": ("evidence.jpg", EVIDENCE_JPEG, "image/jpeg")},
@@ -280,43 +306,79 @@ class Simulation:
             body["location"] = {"lat": 123.0, "lon": 500.0}
         return body
 
-    def _post_report(self, p: PlannedReport) -> httpx.Response:
-        """Submit as a well-behaved app does: on 429, wait as told and send again with the
-        same Idempotency-Key (all simulated citizens share this machine's address)."""
+    def _post_report(
+        self, p: PlannedReport, citizen: Citizen | None = None
+    ) -> tuple[int, str, str, str]:
+        """Submit as a well-behaved app (or the pages' script) does: on 429, wait as told and
+        send again with the same Idempotency-Key (all simulated citizens share this
+        machine's address). (status, report id, tracking token, text) of the answer."""
         headers = {"Idempotency-Key": p.idempotency_key}
         for _ in range(60):
-            r = self.http.post(f"{self.e.intake}/v1/reports", json=self._body(p), headers=headers)
-            if r.status_code != 429:
-                return r
+            if citizen is not None:
+                status, out, wait = citizen.submit(self._form(p), p.idempotency_key)
+                report_id, token = out.get("report_id", ""), out.get("tracking_token", "")
+                text = str(out)[:200]
+            else:
+                r = self.http.post(
+                    f"{self.e.intake}/v1/reports", json=self._body(p), headers=headers
+                )
+                status, wait, text = r.status_code, float(r.headers.get("Retry-After", "1")), r.text
+                out = r.json() if status in (200, 201) else {}
+                report_id = out.get("report", {}).get("id", "")
+                token = out.get("tracking_token", "")
+            if status != 429:
+                return status, report_id, token, text[:200]
             with self._lock:
                 self.rate_limited += 1
-            time.sleep(min(10.0, float(r.headers.get("Retry-After", "1"))))
-        return r
+            time.sleep(min(10.0, wait))
+        return status, report_id, token, text[:200]
+
+    def _form(self, p: PlannedReport) -> dict[str, str]:
+        """The report form's fields, as a person fills them in on the pages."""
+        body = self._body(p)
+        return {
+            "category": body["category"],
+            "description": body["description"],
+            "lat": str(body["location"]["lat"]),
+            "lon": str(body["location"]["lon"]),
+            "email": body.get("contact", {}).get("email", ""),
+            "language": body["language"],
+        }
 
     def _submit(self, p: PlannedReport) -> None:
-        r = self._post_report(p)
+        citizen = Citizen(self.e.web) if self.via_pages(p) else None
+        try:
+            self._submit_as(p, citizen)
+        finally:
+            if citizen is not None:
+                citizen.close()
+
+    def _submit_as(self, p: PlannedReport, citizen: Citizen | None) -> None:
+        status, report_id, token, text = self._post_report(p, citizen)
         if p.bad:
             with self._lock:
-                if r.status_code == 422:
+                if status == 422:
                     self.refused[p.bad] += 1
                 else:
-                    self.unexpected.append(f"bad request {p.bad} got {r.status_code}")
+                    self.unexpected.append(f"bad request {p.bad} got {status}")
             return
-        if r.status_code != 201:
+        if status != 201:
             with self._lock:
-                self.unexpected.append(f"report {p.index}: {r.status_code} {r.text[:200]}")
+                self.unexpected.append(f"report {p.index}: {status} {text}")
             return
-        report_id = r.json()["report"]["id"]
-        token = r.json()["tracking_token"]
         if p.retry:  # the phone did not see the answer and sends again
-            again = self._post_report(p)
+            again, again_id, _, _ = self._post_report(p, citizen)
+            replayed = 201 if citizen is not None else 200  # the pages answer their script 201
             with self._lock:
-                if again.status_code == 200 and again.json()["report"]["id"] == report_id:
+                if again == replayed and again_id == report_id:
                     self.retries_same_id += 1
                 else:
-                    self.unexpected.append(f"retry of {p.index}: {again.status_code}")
+                    self.unexpected.append(f"retry of {p.index}: {again}")
         with self._lock:
             self.accepted.append(Accepted(p, report_id, token))
+            if citizen is not None:
+                self.page_reports.add(report_id)
+                self.through_pages["reports"] += 1
 
     def case_of(self, report_id: str) -> dict[str, Any] | None:
         r = self.http.get(f"{self.e.routing}/v1/admin/cases/{report_id}", headers=self._operator())
@@ -343,6 +405,8 @@ class Simulation:
     def _act(
         self, case: dict[str, Any], action: str, agency_id: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        if case["report_id"] in self.page_reports:
+            return self._act_on_page(case, action, agency_id, body or {})
         r = self.http.post(
             f"{self.e.routing}/v1/cases/{case['case_id']}/{action}",
             headers=self._agency(agency_id),
@@ -353,6 +417,24 @@ class Simulation:
         with self._lock:
             self.actions[action] += 1
         return r.json()  # type: ignore[no-any-return]
+
+    def _act_on_page(
+        self, case: dict[str, Any], action: str, agency_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The officer's form on the case page (resolve uploads the evidence photo there);
+        the new state is read back as any client would."""
+        fields: dict[str, str] = {
+            k: str(body[k]) for k in ("note", "reason", "to_agency_id") if k in body
+        }
+        photo = EVIDENCE_JPEG if action == "resolve" else None
+        self.officers[agency_id].act(case["case_id"], action, case["version"], fields, photo)
+        with self._lock:
+            self.actions[action] += 1
+            self.through_pages["agency actions"] += 1
+        after = self.case_of(case["report_id"])
+        if after is None:
+            raise RuntimeError(f"{action} on {case['case_id']}: the case is gone")
+        return after
 
     def _resolve_path(self, case: dict[str, Any], plan: AgencyPlan) -> dict[str, Any]:
         agency = case["agency_id"]
@@ -389,6 +471,15 @@ class Simulation:
         self._reporter(a, case, plan)
 
     def _feedback(self, a: Accepted, body: dict[str, Any]) -> None:
+        if a.report_id in self.page_reports:
+            citizen = Citizen(self.e.web)
+            try:
+                citizen.feedback(a.report_id, a.token, {k: str(v) for k, v in body.items()})
+            finally:
+                citizen.close()
+            with self._lock:
+                self.through_pages["citizen feedback"] += 1
+            return
         r = self.http.post(
             f"{self.e.intake}/v1/reports/{a.report_id}/feedback",
             headers={"X-Tracking-Token": a.token},
@@ -621,6 +712,10 @@ class Simulation:
         self.wait_routed()
         self.work_cases()
         summary = self.reconcile()
+        for what, n in sorted(self.through_pages.items()):
+            summary.counts[f"through the pages: {what}"] = n
+        for officer in self.officers.values():
+            officer.close()
         summary.seconds = time.monotonic() - start
         return summary
 

@@ -87,7 +87,7 @@ def test_image_runs_one_service_per_command() -> None:
     ports = {int(p) for p in instructions["EXPOSE"].split()}
     for service in SERVICES:
         assert getattr(settings, f"{service}_http_port") in ports
-    assert len(SERVICES) == 4
+    assert len(SERVICES) == 5  # intake, routing, notify, analytics and the pages (web)
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:

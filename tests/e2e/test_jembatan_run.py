@@ -22,6 +22,7 @@ PORTS = (
     "NOTIFY_HTTP",
     "ANALYTICS_HTTP",
     "ANALYTICS_GRPC",
+    "WEB_HTTP",
 )
 
 
@@ -64,7 +65,7 @@ def test_run_starts_everything_prints_addresses_and_stops_on_ctrl_c(tmp_path: Pa
     text = "\n".join(lines)
     try:
         assert "Jembatan is running (embedded mode" in text
-        for name in ("INTAKE_HTTP", "ROUTING_HTTP", "NOTIFY_HTTP", "ANALYTICS_HTTP"):
+        for name in ("INTAKE_HTTP", "ROUTING_HTTP", "NOTIFY_HTTP", "ANALYTICS_HTTP", "WEB_HTTP"):
             assert f"http://127.0.0.1:{ports[name]}" in text
         for name in ("INTAKE_GRPC", "ROUTING_GRPC", "ANALYTICS_GRPC"):
             assert f"grpc 127.0.0.1:{ports[name]}" in text
@@ -87,7 +88,7 @@ def test_run_starts_everything_prints_addresses_and_stops_on_ctrl_c(tmp_path: Pa
         out = _stop(proc)
     assert proc.returncode == 0, out
     assert "Jembatan stopped." in out
-    for service in ("intake", "routing", "notify", "analytics"):
+    for service in ("intake", "routing", "notify", "analytics", "web"):
         assert '"service stopped"' in (data / "logs" / f"{service}.log").read_text()
 
     # Data is kept between runs: the report is still there after a restart.

@@ -149,6 +149,7 @@ def build_router(
     *,
     trust_forwarded_for: bool = False,
     cities: list[dict[str, str]] | None = None,
+    districts_geojson: bytes | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
@@ -326,6 +327,19 @@ def build_router(
                 for c in service.categories
             ]
         }
+
+    @router.get(
+        "/districts.geojson", tags=["catalogue"], responses=errors(404), response_class=Response
+    )
+    def district_shapes() -> Response:
+        """The district polygons this intake locates reports with (maps draw them)."""
+        if districts_geojson is None:
+            raise ApiError(404, "not_found", "no district shapes configured")
+        return Response(
+            districts_geojson,
+            media_type="application/geo+json",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
 
     @router.get("/districts", response_model=DistrictList, tags=["catalogue"])
     def list_districts() -> dict[str, Any]:

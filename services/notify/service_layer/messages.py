@@ -37,14 +37,18 @@ class Links:
     public_url: str
     link_secret: str
     default_language: Language
+    pages_url: str = ""  # the web face: when set, people land on its pages, not on JSON
+
+    def _base(self) -> str:
+        return self.pages_url or f"{self.public_url}/v1"
 
     def unsubscribe_url(self, sub_id: str) -> str:
         token = make_token(self.link_secret, "unsubscribe", sub_id)
-        return f"{self.public_url}/v1/subscriptions/unsubscribe?token={token}"
+        return f"{self._base()}/subscriptions/unsubscribe?token={token}"
 
     def confirm_url(self, sub_id: str) -> str:
         token = make_token(self.link_secret, "confirm", sub_id)
-        return f"{self.public_url}/v1/subscriptions/confirm?token={token}"
+        return f"{self._base()}/subscriptions/confirm?token={token}"
 
 
 class MessageQueue:

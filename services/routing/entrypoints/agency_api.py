@@ -16,7 +16,8 @@ from jembatan import clock
 from jembatan.events.catalog import MediaRef
 from jembatan.http import ApiError
 from services.routing.domain.case import OPEN_STATUSES, STATUSES
-from services.routing.entrypoints.auth import AgencyPrincipal
+from services.routing.entrypoints.admin_api import _current
+from services.routing.entrypoints.auth import AgencyPrincipal, AnyPrincipal
 from services.routing.entrypoints.container import Routing
 from services.routing.entrypoints.transitions import case_not_found, transition
 from services.routing.service_layer.cases import public_view
@@ -70,6 +71,26 @@ def _expected_version(body: _Body, if_match: str | None) -> int | None:
     if header is not None and body.version is not None and header != body.version:
         raise ApiError(400, "invalid_if_match", "If-Match and version in the body differ.")
     return body.version if body.version is not None else header
+
+
+@router.get("/agencies", tags=["catalogue"])
+def agency_names(request: Request) -> dict[str, Any]:
+    """Public: every agency's id and name, so apps show names, never ids (no contacts)."""
+    rs = _current(_routing(request))
+    return {
+        "items": [
+            {"id": a.id, "name": a.name} for a in sorted(rs.agencies.values(), key=lambda a: a.id)
+        ]
+    }
+
+
+@router.get("/whoami", responses=ERRORS)
+def whoami(who: AnyPrincipal) -> dict[str, str]:
+    """Whose key this is: role (agency or operator) and subject; the pages' sign-in."""
+    out = {"role": who.role, "subject": who.subject}
+    if who.role == "agency":
+        out["agency_id"] = who.subject
+    return out
 
 
 @router.get("/cases", responses=ERRORS)

@@ -50,5 +50,6 @@ def operator(p: Annotated[Principal, Depends(principal)]) -> Principal:
     return p
 
 
+AnyPrincipal = Annotated[Principal, Depends(principal)]
 AgencyPrincipal = Annotated[Principal, Depends(agency)]
 OperatorPrincipal = Annotated[Principal, Depends(operator)]

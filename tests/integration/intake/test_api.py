@@ -209,6 +209,12 @@ def test_catalogues(intake: Intake) -> None:
         "jakarta-timur",
     }
     assert {c["name"] for c in districts["cities"]} >= {"Jakarta Pusat"}
+    shapes = intake.client.get("/v1/districts.geojson")  # what the pages' maps draw
+    assert shapes.status_code == 200 and shapes.headers["content-type"] == "application/geo+json"
+    features = shapes.json()["features"]
+    assert {f["properties"]["district_id"] for f in features} == {
+        d["id"] for d in districts["districts"]
+    }
 
 
 def test_rate_limit_on_anonymous_submissions(make_intake: Any) -> None:
