@@ -42,6 +42,13 @@ class AnalyticsSettings(CommonSettings):
         le=256,
         description="partitions of the delta repartition topic (default: topic_partitions)",
     )
+    analytics_faust_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="port of the Faust worker's Prometheus /metrics (consumption, lag and "
+        "dead letters of group analytics) on http_host; 0: none (deploy/k8s sets 8013)",
+    )
     analytics_snapshot_interval: float = Field(
         default=1.0,
         gt=0,

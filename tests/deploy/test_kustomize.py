@@ -36,6 +36,8 @@ PORTS = {
     "notify": {"http": _DEFAULTS.notify_http_port},
     "analytics": {"http": _DEFAULTS.analytics_http_port, "grpc": _DEFAULTS.analytics_grpc_port},
 }
+# The analytics pod's Faust worker (a child process) serves /metrics on a port of its own.
+WORKER_METRICS_PORT = 8013
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -172,7 +174,8 @@ def test_services_run_their_command_with_probes_and_named_ports(
         (c,) = w["spec"]["template"]["spec"]["containers"]
         assert c["command"] == ["jembatan", "serve", svc]
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-        assert ports == PORTS[svc], svc
+        worker = {"worker-metrics": WORKER_METRICS_PORT} if svc == "analytics" else {}
+        assert ports == PORTS[svc] | worker, svc
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         if "grpc" in PORTS[svc]:
@@ -196,7 +199,10 @@ def test_services_run_their_command_with_probes_and_named_ports(
         assert config["KAFKA_BOOTSTRAP_SERVERS"].startswith("jembatan-kafka-bootstrap:")
         service_ports = {p["name"]: p for p in services[svc]["spec"]["ports"]}
         expected = {"http", "metrics"} | ({"grpc"} if "grpc" in PORTS[svc] else set())
-        assert set(service_ports) == expected, svc
+        assert set(service_ports) == expected | set(worker), svc
+        if worker:
+            assert config["JEMBATAN_ANALYTICS_FAUST_METRICS_PORT"] == str(WORKER_METRICS_PORT)
+            assert service_ports["worker-metrics"]["targetPort"] == "worker-metrics"
         assert service_ports["http"]["port"] == PORTS[svc]["http"]
         assert service_ports["metrics"]["targetPort"] == "http"  # /metrics is on the HTTP port
         assert pdbs[svc]["spec"]["selector"] == w["spec"]["selector"]
@@ -250,7 +256,8 @@ def test_prod_scales_and_is_fenced() -> None:
     for svc in SERVICES:
         spec = policies[svc]["spec"]
         allowed = {p["port"] for rule in spec["ingress"] for p in rule["ports"]}
-        assert allowed == set(PORTS[svc].values()), svc
+        worker = {WORKER_METRICS_PORT} if svc == "analytics" else set()
+        assert allowed == set(PORTS[svc].values()) | worker, svc
         egress_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
         assert egress_ports == {9092, 27017}, svc
     assert set(by_kind(objects, "ServiceMonitor")) == set(SERVICES)

@@ -24,9 +24,11 @@ Exactness under at-least-once processing and crashes:
    again after a crash is ignored. Deltas of one source partition reach one
    aggregate key in offset order (one producer, one destination partition).
 3. Every table write is awaited until the broker has it before the agent takes
-   the next event (``DurableTable``): Faust commits an event's offset only after
-   it was acked, so a committed offset implies its state is in the changelog
-   (Faust's own flush-before-commit gives up after 0.1 s under load).
+   the next batch of events (``DurableTable``; ``Stream.take_events`` acks a batch's
+   events when the agent asks for the next one): Faust commits an event's offset only
+   after it was acked, so a committed offset implies its state is in the changelog
+   (Faust's own flush-before-commit gives up after 0.1 s under load). A batch's
+   deltas are all acknowledged before any of its states is written (see 1.).
 4. Any unexpected error ends the worker process (crash-only): nothing is acked
    half-done, and the restarted worker resumes from the committed offsets with
    its tables recovered from the changelogs.
@@ -36,6 +38,13 @@ Exactness under at-least-once processing and crashes:
    records arrive during the seek, dropped them from the agents' queues and
    committed past them as a "gap": a restarted worker skipped a few events per
    partition for good.
+6. The worker joins its consumer group only once its consumer knows the partitions of
+   every topic it subscribes to (``MetadataFirstConsumerThread``). Faust creates the
+   delta topic and the changelogs itself, just before it subscribes; a broker answers
+   CreateTopics before its metadata shows the new topic, and a member that joins in that
+   moment is assigned none of the topic's partitions. A metadata refresh every 5 s
+   (not Faust's 5 min) makes the group rebalance soon after a topic that was still
+   missing appears.
 
 Tables are mutated then reassigned (values are plain dicts, never modified in
 place). Store writes (the published snapshots) run in a thread, never on the
@@ -45,26 +54,32 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
 import sys
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 import faust
+from faust import streams as faust_streams
 from faust.stores import STORES
 from faust.stores import rocksdb as faust_rocksdb
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.auth import CredentialsT
 
 from jembatan import clock
 from jembatan.bus.port import Record
 from jembatan.events.catalog import REPORTS_TOPIC, dead_letter_topic
 from jembatan.events.envelope import CloudEvent, EventDecodeError
+from jembatan.metrics import ServiceMetrics
 from services.analytics.adapters.repositories import AggregateSnapshots
 from services.analytics.domain.aggregates import Counts, apply_delta
 from services.analytics.domain.report_state import ReportState
@@ -78,6 +93,17 @@ GROUP = "analytics"
 DELTAS_TOPIC = "analytics-deltas"
 STATES_TABLE = "report-states"
 AGGREGATES_TABLE = "aggregates"
+#: Faust's default is 5 min: a topic missing when the group was formed went unconsumed
+#: that long. The shared Kafka adapter refreshes every 5 s as well.
+METADATA_MAX_AGE_MS = 5_000
+#: How long a member waits for its topics' partitions before it joins without them
+#: (left to the metadata refresh above; a source topic may be created later).
+TOPIC_METADATA_WAIT = 30.0
+#: Seconds between updates of the worker's consumer-lag gauge.
+LAG_INTERVAL = 5.0
+#: An agent takes up to BATCH_MAX events, or what came within BATCH_WITHIN seconds.
+BATCH_MAX = 500
+BATCH_WITHIN = 0.05
 
 
 class RocksdictStore(faust_rocksdb.Store):
@@ -192,9 +218,88 @@ class SeekThenResumeTableManager(TableManager):
         return self._recovery
 
 
-def put_durably(table: Any, key: str, value: Any) -> Awaitable[Any]:
-    """Set ``table[key]`` (reassigned, never mutated) and return its changelog write."""
-    table[key] = value
+async def await_topic_partitions(
+    client: Any, topics: Iterable[str], timeout: float, step: float = 0.2
+) -> set[str]:
+    """Refresh ``client``'s metadata until it knows the partitions of every topic, or
+    ``timeout`` passed; return the topics still unknown (empty: all known)."""
+    wanted = set(topics)
+    for topic in wanted:
+        client.add_topic(topic)  # tracked by the client's metadata requests from now on
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = {t for t in wanted if not client.cluster.partitions_for_topic(t)}
+        left = deadline - time.monotonic()
+        if not missing or left <= 0:
+            return missing
+        await asyncio.sleep(min(step, left))
+        # a broker that does not answer: until the deadline, then join without the topics
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.force_metadata_update(), max(left, 0.01))
+
+
+class MetadataFirstConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, which subscribes only once its client knows the partitions
+    of every topic it subscribes to.
+
+    Faust declares the delta topic (and the changelogs) and subscribes right after. A
+    broker answers CreateTopics once its controller has the topic, and its metadata shows
+    the topic a moment later (longer on a loaded machine). The group leader assigns the
+    partitions its own metadata knows at the join ("Ignoring missing topic") and looks
+    again only at the next metadata refresh: the delta topic went unconsumed, and no
+    aggregate changed, for the 5 minutes of Faust's default refresh.
+    """
+
+    metadata_wait: float = TOPIC_METADATA_WAIT
+
+    async def subscribe(self, topics: Iterable[str]) -> None:
+        wanted = set(topics)
+        missing = await self.call_thread(self._await_partitions, wanted)
+        if missing:
+            self.log.warning(
+                "Joining without partitions of %s (unknown to the broker after %.0f s); "
+                "the metadata refresh rebalances when they appear",
+                sorted(missing),
+                self.metadata_wait,
+            )
+        await super().subscribe(wanted)
+
+    async def _await_partitions(self, topics: set[str]) -> set[str]:
+        return await await_topic_partitions(
+            self._ensure_consumer()._client, topics, self.metadata_wait
+        )
+
+
+class MetadataFirstConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return MetadataFirstConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class MetadataFirstTransport(faust_aiokafka.Transport):
+    Consumer = MetadataFirstConsumer
+
+
+class AnalyticsApp(faust.App):
+    """A Faust app whose consumer joins its group only once it knows its topics."""
+
+    def _new_transport(self) -> Any:
+        return MetadataFirstTransport(self.conf.broker_consumer, self)
+
+
+def put_durably(table: Any, key: str, value: Any, event: Any = None) -> Awaitable[Any]:
+    """Set ``table[key]`` (reassigned, never mutated) and return its changelog write.
+
+    Faust writes a key to the changelog partition of the event being processed (the
+    table is co-partitioned with its source). In a batch that is not the last event
+    taken, so ``event``, one whose partition holds ``key``, stands in for it."""
+    if event is None:
+        table[key] = value
+    else:
+        token = faust_streams._current_event.set(weakref.ref(event))
+        try:
+            table[key] = value
+        finally:
+            faust_streams._current_event.reset(token)
     return table.last_write  # type: ignore[no-any-return]  # set synchronously just above
 
 
@@ -242,12 +347,13 @@ def create_app(
     *,
     now: Callable[[], datetime] = clock.now,
     on_fatal: Callable[[BaseException], None] | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> AnalyticsFaust:
     ns = settings.kafka_namespace
     partitions = settings.topic_partitions
     delta_partitions = settings.analytics_faust_partitions or partitions
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = AnalyticsApp(
         ns + APP_ID,
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
         broker_credentials=broker_credentials(settings),
@@ -262,6 +368,7 @@ def create_app(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         producer_acks=-1,
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
@@ -318,7 +425,15 @@ def create_app(
             logging.shutdown()
             os._exit(70)
 
-    async def process_event(message: Any) -> None:
+    async def process_event(
+        source_event: Any,
+        pending: list[Awaitable[Any]],
+        batch_states: dict[str, tuple[ReportState, Any]],
+    ) -> None:
+        """One source event of a batch: its deltas (or its dead letter) go to the producer,
+        their acknowledgements into ``pending``; its report's new state into
+        ``batch_states``, written only once every delta of the batch is durable (see 1.)."""
+        message = source_event.message
         record = Record(
             topic=message.topic,
             partition=message.partition,
@@ -327,57 +442,94 @@ def create_app(
             value=message.value or b"",
             headers=_headers(message.headers),
         )
+        decoded: CloudEvent | None = None
         try:
-            event = CloudEvent.from_record(record)
-            raw = states.get(event.subject)
-            old = ReportState.from_dict(raw) if raw else None
+            event = decoded = CloudEvent.from_record(record)
+            old: ReportState | None
+            if event.subject in batch_states:
+                old = batch_states[event.subject][0]
+            else:
+                raw = states.get(event.subject)
+                old = ReportState.from_dict(raw) if raw else None
             new, delta = apply_event(old, event)
         except EventDecodeError as exc:
-            fut = await dead_letters.send(
-                key=message.key,
-                value=message.value or b"",
-                headers=[
-                    *record.headers,
-                    ("dlq_reason", str(exc).encode()[:4000]),
-                    ("dlq_group", GROUP.encode()),
-                    ("dlq_source_partition", str(record.partition).encode()),
-                    ("dlq_source_offset", str(record.offset).encode()),
-                ],
-            )
-            await fut
-            log.warning("event sent to the dead-letter topic: %s", exc)
-            return
-        if new is old or new is None:
-            return
-        pending: list[Awaitable[Any]] = []
-        for key, counts in sorted(delta.items()):
+            # the shared runner's reason classes: no CloudEvent at all, or a bad one
+            reason_class = "undecodable" if decoded is None else "invalid"
+            if metrics is not None:
+                metrics.dead_letters.labels(metrics.service, GROUP, reason_class).inc()
+                metrics.events_consumed.labels(
+                    metrics.service, GROUP, decoded.type if decoded else "unknown", "dead_letter"
+                ).inc()
             pending.append(
-                await deltas.send(
-                    key=key, value={"p": record.partition, "o": record.offset, "d": counts}
+                await dead_letters.send(
+                    key=message.key,
+                    value=message.value or b"",
+                    headers=[
+                        *record.headers,
+                        ("dlq_reason", str(exc).encode()[:4000]),
+                        ("dlq_reason_class", reason_class.encode()),
+                        ("dlq_group", GROUP.encode()),
+                        ("dlq_source_partition", str(record.partition).encode()),
+                        ("dlq_source_offset", str(record.offset).encode()),
+                    ],
                 )
             )
-        await asyncio.gather(*pending)  # deltas durable first, then the state (see 1.)
-        await put_durably(states, event.subject, new.to_dict())
+            log.warning("event sent to the dead-letter topic: %s", exc)
+            return
+        if new is not old and new is not None:
+            for key, counts in sorted(delta.items()):
+                pending.append(
+                    await deltas.send(
+                        key=key, value={"p": record.partition, "o": record.offset, "d": counts}
+                    )
+                )
+            batch_states[event.subject] = (new, source_event)
+        if metrics is not None:
+            metrics.events_consumed.labels(metrics.service, GROUP, event.type, "ok").inc()
+            metrics.event_latency.labels(metrics.service, GROUP).observe(
+                max(0.0, (now() - event.time).total_seconds())
+            )
 
-    async def apply_delta_message(key: str, value: dict[str, Any]) -> None:
+    async def process_events(batch: Iterable[Any]) -> None:
+        pending: list[Awaitable[Any]] = []
+        batch_states: dict[str, tuple[ReportState, Any]] = {}
+        for source_event in batch:
+            await process_event(source_event, pending, batch_states)
+        await asyncio.gather(*pending)  # deltas durable first, then the states (see 1.)
+        await asyncio.gather(
+            *(
+                put_durably(states, rid, new.to_dict(), source_event)
+                for rid, (new, source_event) in batch_states.items()
+            )
+        )
+
+    def apply_delta_message(delta_event: Any) -> Awaitable[Any] | None:
+        """Apply one delta to its aggregate row; the row's changelog write (None: the delta
+        was applied already)."""
+        key: str = delta_event.key
+        value: dict[str, Any] = delta_event.value
         row = aggregates.get(key) or {"c": {}, "hwm": {}}
         src, offset = str(value["p"]), int(value["o"])
         if offset <= row["hwm"].get(src, -1):
-            return  # produced again after a crash: applied already (see 2.)
-        await put_durably(
+            return None  # produced again after a crash: applied already (see 2.)
+        return put_durably(
             aggregates,
             key,
             {
                 "c": apply_delta(row["c"], value["d"], now()),
                 "hwm": {**row["hwm"], src: offset},
             },
+            delta_event,
         )
 
+    # Batches (see 3.): Faust acks the events of a batch when the agent asks for the next
+    # one, so every write of a batch is awaited before that; one round trip per batch,
+    # not one or two per event, which made catching up after a restart take minutes.
     @app.agent(source, name="report-events")
     async def report_events(stream: Any) -> None:
-        async for event in stream.events():
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             try:
-                await process_event(event.message)
+                await process_events(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -386,12 +538,22 @@ def create_app(
 
     @app.agent(deltas, name="aggregate-deltas")
     async def aggregate_deltas(stream: Any) -> None:
-        async for event in stream.events():
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             try:
-                await apply_delta_message(event.key, event.value)
+                writes = [apply_delta_message(event) for event in batch]
+                await asyncio.gather(*(w for w in writes if w is not None))
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
                 fatal(exc)
                 raise
+
+    if metrics is not None:
+
+        @app.timer(LAG_INTERVAL, name="report-lag")
+        async def report_lag() -> None:
+            lag = stream_lag(app.consumer, (source.get_topic_name(), deltas.get_topic_name()))
+            metrics.consumer_lag.labels(metrics.service, GROUP).set(lag)
 
     if snapshots is not None:
 
@@ -402,6 +564,23 @@ def create_app(
     af.report_events = report_events  # type: ignore[attr-defined]
     af.aggregate_deltas = aggregate_deltas  # type: ignore[attr-defined]
     return af
+
+
+def stream_lag(consumer: Any, topics: Iterable[str]) -> int:
+    """Records of ``topics``' assigned partitions not yet committed by this worker: the
+    last fetched high-water mark minus the committed offset (partitions not fetched yet
+    are left out)."""
+    wanted = set(topics)
+    lag = 0
+    for tp in consumer.assignment():
+        if tp.topic not in wanted:
+            continue
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor
+        lag += max(0, int(highwater) - int(committed or 0))
+    return lag
 
 
 def changed_rows(af: AnalyticsFaust) -> dict[str, Counts]:
@@ -456,7 +635,24 @@ def main() -> None:
     settings = load(AnalyticsSettings)
     jlogging.configure("analytics-faust", settings.log_level)
     snapshots = AggregateSnapshots(open_store(settings, "analytics"))
-    af = create_app(settings, snapshots)
+    metrics = ServiceMetrics("analytics")
+    if settings.analytics_faust_metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(
+                settings.analytics_faust_metrics_port, settings.http_host, metrics.registry
+            )
+        except OSError as exc:  # exit with the reason; the supervisor restarts the worker
+            log.critical(
+                "the Faust worker cannot serve /metrics on %s:%s: %s",
+                settings.http_host,
+                settings.analytics_faust_metrics_port,
+                exc,
+            )
+            logging.shutdown()
+            sys.exit(70)
+    af = create_app(settings, snapshots, metrics=metrics)
     worker = faust.Worker(af.app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()
 

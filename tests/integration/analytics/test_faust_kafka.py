@@ -7,26 +7,36 @@ the second worker knows comes from the compacted changelog topics. The second
 worker's seek to the committed offsets is slowed down (``faust_slow_seek``), as a
 loaded broker does: Faust's own recovery order lost the records fetched during that
 seek, a few per partition (see ``SeekThenResumeRecovery``).
+
+A worker on a broker whose metadata shows new topics late (``faust_late_topics``)
+still consumes the topics it created itself: it joined its group before the broker
+showed them, and was assigned none of their partitions, until
+``MetadataFirstConsumerThread``.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
+from prometheus_client.parser import text_string_to_metric_families
 
 from jembatan import clock
 from jembatan.bus.kafka import KafkaBus
+from jembatan.bus.port import OutgoingRecord
 from jembatan.events.catalog import REPORTS_TOPIC
 from jembatan.runtime import standard_topics
 from jembatan.store.mongo import MongoStore
@@ -91,6 +101,40 @@ class Worker:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
 
 
+def with_topics(
+    kafka_bootstrap: str, mongo_url: str, unique_name: str, **overrides: Any
+) -> tuple[AnalyticsSettings, KafkaBus]:
+    """Settings of a namespace of its own, and a bus on which its standard topics exist."""
+    settings = AnalyticsSettings(
+        mode="distributed",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongo_url=mongo_url,
+        kafka_namespace=unique_name + ".",
+        mongo_database_prefix=unique_name,
+        analytics_faust_worker=False,
+        **overrides,
+    )
+    bus = KafkaBus(kafka_bootstrap, namespace=settings.kafka_namespace)
+    bus.ensure_topics(standard_topics(settings, ["analytics"]))
+    return settings, bus
+
+
+def worker_env(settings: AnalyticsSettings, **extra: str) -> dict[str, str]:
+    """The environment of a worker child process with these settings (memory tables)."""
+    return {
+        **os.environ,
+        "JEMBATAN_MODE": "distributed",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "MONGO_URL": settings.mongo_url,
+        "JEMBATAN_KAFKA_NAMESPACE": settings.kafka_namespace,
+        "JEMBATAN_MONGO_DATABASE_PREFIX": settings.mongo_database_prefix,
+        "JEMBATAN_ANALYTICS_FAUST_STORE": "memory://",
+        "JEMBATAN_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "JEMBATAN_LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
 @pytest.fixture
 def mongo_db(mongo_url: str, unique_name: str) -> Iterator[MongoStore]:
     store = MongoStore(mongo_url, f"{unique_name}_analytics")
@@ -109,18 +153,13 @@ def test_faust_metrics_equal_the_recount_across_a_killed_worker(
     mongo_db: MongoStore,
 ) -> None:
     ns = unique_name + "."
-    settings = AnalyticsSettings(
-        mode="distributed",
-        kafka_bootstrap_servers=kafka_bootstrap,
-        mongo_url=mongo_url,
-        kafka_namespace=ns,
-        mongo_database_prefix=unique_name,
-        analytics_faust_worker=False,
+    settings, bus = with_topics(
+        kafka_bootstrap,
+        mongo_url,
+        unique_name,
         analytics_faust_store="memory://",
         analytics_league_min_sample=5,
     )
-    bus = KafkaBus(kafka_bootstrap, namespace=ns)
-    bus.ensure_topics(standard_topics(settings, ["analytics"]))
     plans = plans_for(N_EVENTS, seed=42)
     events = all_events(plans)
     rnd = random.Random(5)
@@ -129,17 +168,7 @@ def test_faust_metrics_equal_the_recount_across_a_killed_worker(
     replays = rnd.sample(events[:half], 150)
     first, second = events[:half], events[half:] + replays
 
-    env = {
-        **os.environ,
-        "JEMBATAN_MODE": "distributed",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "MONGO_URL": mongo_url,
-        "JEMBATAN_KAFKA_NAMESPACE": ns,
-        "JEMBATAN_MONGO_DATABASE_PREFIX": unique_name,
-        "JEMBATAN_ANALYTICS_FAUST_STORE": "memory://",
-        "JEMBATAN_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "JEMBATAN_LOG_LEVEL": "INFO",
-    }
+    env = worker_env(settings)
     snapshots = AggregateSnapshots(mongo_db)
     producer = bus.producer()
     worker = Worker({**env, "JEMBATAN_DATA_DIR": str(tmp_path / "w1")}, tmp_path / "w1.log")
@@ -205,6 +234,79 @@ def test_faust_metrics_equal_the_recount_across_a_killed_worker(
     finally:
         worker.stop()
         bus.close()
+
+
+def test_faust_worker_consumes_the_topics_the_broker_shows_late(
+    kafka_bootstrap: str,
+    mongo_url: str,
+    unique_name: str,
+    tmp_path: Path,
+    mongo_db: MongoStore,
+) -> None:
+    """The delta topic and the changelogs appear 3 s after Faust declared them: the worker
+    still counts every report (before the fix it joined without them and counted none
+    for the 5 minutes of Faust's metadata refresh). Its /metrics show group analytics'
+    consumption, dead letters and lag."""
+    settings, bus = with_topics(kafka_bootstrap, mongo_url, unique_name)
+    plans = plans_for(150, seed=7)
+    env = worker_env(
+        settings,
+        JEMBATAN_DATA_DIR=str(tmp_path / "w"),
+        JEMBATAN_TEST_TOPIC_DELAY="3.0",
+        JEMBATAN_HTTP_HOST="127.0.0.1",
+        JEMBATAN_ANALYTICS_FAUST_METRICS_PORT=str(metrics_port := free_port()),
+    )
+    snapshots = AggregateSnapshots(mongo_db)
+    producer = bus.producer()
+    worker = Worker(env, tmp_path / "w.log", module="tests.integration.analytics.faust_late_topics")
+    try:
+        events = all_events(plans)
+        producer.send([e.to_record(REPORTS_TOPIC) for e in events], timeout=60)
+        # a record that is no CloudEvent: dead-lettered, counted, and the rest goes on
+        producer.send([OutgoingRecord(REPORTS_TOPIC, b"R-bad", b"not an event")], timeout=60)
+        wait_while_progressing(
+            lambda: not mismatches(plans, snapshots.scope),
+            lambda: repr(sorted(snapshots.scope("city").items())),
+            stall=60.0,
+            cap=120.0,
+        )
+        assert worker.proc.poll() is None, worker.tail()
+        assert "Ignoring missing topic" not in worker.log.read_text(errors="replace")
+
+        def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+            return {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+
+        group = (("group", "analytics"), ("service", "analytics"))
+        lag = ("jembatan_consumer_lag_records", group)
+        # the lag gauge is set every 5 s: wait until it shows everything committed
+        wait_for(lambda: scrape().get(lag) == 0, 60, lambda: f"lag 0, got {scrape().get(lag)}")
+        got = scrape()
+        per_outcome: dict[str, float] = {}
+        for (name, labels), value in got.items():
+            if name == "jembatan_events_consumed_total" and ("group", "analytics") in labels:
+                outcome = dict(labels)["outcome"]
+                per_outcome[outcome] = per_outcome.get(outcome, 0) + value
+        # at least once: a rebalance may hand a worker an event again
+        assert set(per_outcome) == {"ok", "dead_letter"}, per_outcome
+        assert per_outcome["ok"] >= len(events) and per_outcome["dead_letter"] >= 1, per_outcome
+        dead = (("group", "analytics"), ("reason", "undecodable"), ("service", "analytics"))
+        assert got[("jembatan_dead_letters_total", dead)] >= 1
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{worker.tail()}") from None
+    finally:
+        worker.stop()
+        bus.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_while_progressing(

@@ -36,6 +36,7 @@ def af(monkeypatch: pytest.MonkeyPatch) -> AnalyticsFaust:
     a.app.conf.store = "memory://"  # type: ignore[assignment]
     a.app.flow_control.resume()
     a.writes = []  # type: ignore[attr-defined]
+    a.partitions = []  # type: ignore[attr-defined]  # (table, key, changelog partition)
     for table in (a.states, a.aggregates):
 
         def send_changelog(
@@ -45,6 +46,7 @@ def af(monkeypatch: pytest.MonkeyPatch) -> AnalyticsFaust:
             fut.message = SimpleNamespace(partition=partition or 0)
             fut.set_result(None)
             a.writes.append((table.name, key))  # type: ignore[attr-defined]
+            a.partitions.append((table.name, key, partition))  # type: ignore[attr-defined]
             table.last_write = fut
             return fut
 
@@ -134,3 +136,110 @@ def test_aggregate_agent_ignores_replayed_deltas(af: AnalyticsFaust) -> None:
     assert changed_rows(af) == {"district:a": {"reports": 2, "resolved": 1}}
     af.published.update(changed_rows(af))
     assert changed_rows(af) == {}
+
+
+def test_a_batch_writes_each_key_to_the_changelog_partition_of_its_own_events(
+    af: AnalyticsFaust, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agents take events in batches; Faust writes a table key to the changelog partition
+    of the event being processed, which in a batch must be one of that key's own events
+    (co-partitioning: the worker that owns a source partition recovers its states)."""
+    sent: list[str] = []
+
+    async def fake_send(*, key: str, **_: Any) -> Any:
+        sent.append(key)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    monkeypatch.setattr(af.deltas, "send", fake_send)
+    plans = simulate(2, seed=11, now=NOW)
+    first, second = (all_events([p]) for p in plans)
+    where = {plans[0].report_id: 1, plans[1].report_id: 4}
+
+    async def run() -> None:
+        async with af.report_events.test_context() as ctx:  # type: ignore[attr-defined]
+            for e in [first[0], second[0], *first[1:], *second[1:]]:  # one batch, mixed
+                rec = e.to_record(REPORTS_TOPIC)
+                await ctx.put(
+                    rec.value,
+                    key=rec.key,
+                    headers=list(rec.headers),
+                    partition=where[e.subject],
+                    wait=False,
+                )
+            deadline = asyncio.get_running_loop().time() + 3.0
+            while {k for t, k in af.writes if t == "report-states"} != set(where):  # type: ignore[attr-defined]
+                assert asyncio.get_running_loop().time() < deadline, "states not written"
+                await asyncio.sleep(0.002)
+        async with af.aggregate_deltas.test_context() as ctx:  # type: ignore[attr-defined]
+            for key, partition in [("district:a", 2), ("city:b", 5), ("district:a", 2)]:
+                await ctx.put(
+                    {"p": 0, "o": len(sent), "d": {"reports": 1}},
+                    key=key,
+                    partition=partition,
+                    wait=False,
+                )
+                sent.append(key)
+            deadline = asyncio.get_running_loop().time() + 3.0
+            while len([w for w in af.writes if w[0] == "aggregates"]) < 3:  # type: ignore[attr-defined]
+                assert asyncio.get_running_loop().time() < deadline, "aggregates not written"
+                await asyncio.sleep(0.002)
+
+    asyncio.run(run())
+    for table, key, partition in af.partitions:  # type: ignore[attr-defined]
+        if table == "report-states":
+            assert partition == where[key], (key, partition)
+        else:
+            assert partition == {"district:a": 2, "city:b": 5}[key], (key, partition)
+    assert af.aggregates["district:a"]["c"]["reports"] == 2
+
+
+def test_dead_letters_are_classed_and_counted_in_the_worker_metrics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No CloudEvent at all: `undecodable`; a CloudEvent whose data breaks its schema:
+    `invalid` (the shared runner's classes), in the header and in the worker's metrics."""
+    from jembatan.metrics import ServiceMetrics
+
+    metrics = ServiceMetrics("analytics")
+    settings = AnalyticsSettings(analytics_faust_store="memory://", kafka_namespace="unit.")
+    fatal: list[BaseException] = []
+    a = create_app(settings, now=lambda: NOW, on_fatal=fatal.append, metrics=metrics)
+    a.app.finalize()
+    a.app.conf.store = "memory://"  # type: ignore[assignment]
+    a.app.flow_control.resume()
+    dead: list[dict[str, bytes]] = []
+
+    async def fake_send(*, headers: list[tuple[str, bytes]], **_: Any) -> Any:
+        dead.append(dict(headers))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    monkeypatch.setattr(a.dead_letters, "send", fake_send)
+    good = all_events(simulate(1, seed=3, now=NOW))[0].to_record(REPORTS_TOPIC)
+
+    async def run() -> None:
+        async with a.report_events.test_context() as ctx:  # type: ignore[attr-defined]
+            await ctx.put(b"not an event", key=b"R-x", headers=[])
+            await ctx.put(b'{"report_id": 1}', key=good.key, headers=list(good.headers))
+            deadline = asyncio.get_running_loop().time() + 3.0
+            while len(dead) < 2:
+                assert asyncio.get_running_loop().time() < deadline, "not dead-lettered"
+                await asyncio.sleep(0.002)
+
+    asyncio.run(run())
+    assert not fatal
+    assert [d["dlq_reason_class"] for d in dead] == [b"undecodable", b"invalid"]
+    sample = metrics.registry.get_sample_value
+    labels = {"service": "analytics", "group": "analytics"}
+    for reason in ("undecodable", "invalid"):
+        assert sample("jembatan_dead_letters_total", {**labels, "reason": reason}) == 1
+    consumed = {**labels, "outcome": "dead_letter"}
+    assert sample("jembatan_events_consumed_total", {**consumed, "type": "unknown"}) == 1
+    assert sample("jembatan_events_consumed_total", {**consumed, "type": good_type(good)}) == 1
+
+
+def good_type(record: Any) -> str:
+    return dict(record.headers)["ce_type"].decode()
