@@ -11,7 +11,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 GRPC_OUT := jembatan/grpc_gen
 PYTEST_ARGS ?=
 
-.PHONY: help install proto run test test-deps test-unit lint format bench infra-up infra-down infra-status tools clean
+.PHONY: help install proto run run-distributed test test-deps test-unit lint format bench infra-up infra-down infra-status tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ services/web/node_modules/.installed: services/web/package.json services/web/pac
 	cd services/web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+run-distributed: install ## the production shape here: Kafka, mongo-atomic, 2 replicas of each service (Ctrl-C stops)
+	$(PY) infra/run_distributed.py
+
 test-deps: clients/node/node_modules/.installed ## what the tests use besides Python: Go tools, the Node client
 	bash infra/tools.sh go
 
@@ -50,7 +53,7 @@ clients/node/node_modules/.installed: clients/node/package.json clients/node/pac
 	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install test-deps ## every test, against real Kafka and FerretDB (started here when not running)
+test: install test-deps ## every test, against real Kafka, FerretDB and mongo-atomic (started here when not running)
 	@started=$$(mktemp); \
 	trap 'bash infra/servers.sh down --recorded "$$started"; rm -f "$$started"' EXIT; \
 	bash infra/servers.sh up all --record "$$started" && \
@@ -74,10 +77,10 @@ bench: install ## benchmarks (ratios against baselines measured in the same run)
 	bash infra/servers.sh up all --record "$$started" && \
 	$(PY) -m tests.bench.run
 
-infra-up: ## start Kafka (KRaft) and FerretDB on 127.0.0.1, downloading/building once
+infra-up: ## start Kafka (KRaft), FerretDB and mongo-atomic on 127.0.0.1, downloading/building once
 	bash infra/servers.sh up all
 
-infra-down: ## stop the local Kafka and FerretDB
+infra-down: ## stop the local Kafka, FerretDB and mongo-atomic
 	bash infra/servers.sh down all
 
 infra-status: ## are the local servers running?

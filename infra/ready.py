@@ -2,6 +2,7 @@
 
     python infra/ready.py kafka 127.0.0.1:9092
     python infra/ready.py mongo 127.0.0.1:27017
+    python infra/ready.py mongo-atomic 127.0.0.1:27018
 
 Exit 0 when the server answers a real protocol request, 1 otherwise (reason on stderr).
 Each call is a single short attempt; servers.sh does the retry loop and the deadline.
@@ -48,7 +49,7 @@ def main() -> int:
     logging.disable(logging.CRITICAL)  # kafka-python logs connection errors loudly while the broker boots
     kind, addr = sys.argv[1], sys.argv[2]
     try:
-        {"kafka": kafka, "mongo": mongo}[kind](addr)
+        {"kafka": kafka, "mongo": mongo, "mongo-atomic": mongo}[kind](addr)
     except Exception as exc:  # noqa: BLE001 - any failure just means "not ready yet"
         print(f"{kind} {addr} not ready: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Real local test servers for Jembatan: Apache Kafka 3.9.1 (KRaft, single node) and
-# FerretDB v1.24.2 (MongoDB wire protocol on SQLite). No Docker needed.
+# Real local test servers for Jembatan: Apache Kafka 3.9.1 (KRaft, single node),
+# FerretDB v1.24.2 (MongoDB wire protocol on SQLite) and "mongo-atomic", mongo-java-server
+# 1.47.0 (MongoDB wire protocol, atomic per document across processes; H2 file backend).
+# No Docker needed.
 #
-#   infra/servers.sh up     [kafka|mongo|all] [--record FILE]
-#   infra/servers.sh down   [kafka|mongo|all] [--recorded FILE]
+#   infra/servers.sh up     [kafka|mongo|mongo-atomic|all] [--record FILE]
+#   infra/servers.sh down   [kafka|mongo|mongo-atomic|all] [--recorded FILE]
 #   infra/servers.sh status
-#   infra/servers.sh logs   [kafka|mongo]          (tail -n 50 of the server log)
+#   infra/servers.sh logs   [kafka|mongo|mongo-atomic]   (tail -n 50 of the server log)
 #
 # `up` reuses a server whose port already answers (it is then NOT recorded); with
 # --record FILE it appends the names of the servers it actually started to FILE, and
@@ -13,11 +15,14 @@
 # it only takes down what it started itself.
 #
 # Everything lives in the git-ignored <repo>/.cache/: kafka/libs (jars via Maven),
-# kafka/data, bin/ferretdb, ferretdb/{data,state}, run/*.pid, logs/{kafka,ferretdb}.log
+# kafka/data, bin/ferretdb, ferretdb/{data,state}, mongo-atomic/{libs,classes,data},
+# run/*.pid, logs/{kafka,ferretdb,mongo-atomic}.log
 # (non-default ports get a "-<port>" suffix on data dirs, pid files and logs).
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), MONGO_PORT (27017),
-#              KAFKA_READY_TIMEOUT (90), MONGO_READY_TIMEOUT (60), STOP_TIMEOUT (30).
+#              MONGO_ATOMIC_PORT (27018), MONGO_ATOMIC_BACKEND (h2 | memory; h2 keeps data
+#              across a restart, even a SIGKILL), KAFKA_READY_TIMEOUT (90),
+#              MONGO_READY_TIMEOUT (60), STOP_TIMEOUT (30).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +39,8 @@ FERRETDB_MODULE=github.com/FerretDB/FerretDB
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 MONGO_PORT="${MONGO_PORT:-27017}"
+MONGO_ATOMIC_PORT="${MONGO_ATOMIC_PORT:-27018}"
+MONGO_ATOMIC_BACKEND="${MONGO_ATOMIC_BACKEND:-h2}"
 KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"
 MONGO_READY_TIMEOUT="${MONGO_READY_TIMEOUT:-60}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
@@ -43,6 +50,7 @@ HOST=127.0.0.1
 # non-default port they get a "-<port>" suffix so a second instance never shares data/pid files.
 KSFX=""; [ "$KAFKA_PORT" = 9092 ] || KSFX="-$KAFKA_PORT"
 MSFX=""; [ "$MONGO_PORT" = 27017 ] || MSFX="-$MONGO_PORT"
+ASFX=""; [ "$MONGO_ATOMIC_PORT" = 27018 ] || ASFX="-$MONGO_ATOMIC_PORT"
 KAFKA_HOME="$CACHE/kafka"
 KAFKA_LIBS="$KAFKA_HOME/libs"
 KAFKA_DATA="$KAFKA_HOME/data$KSFX"
@@ -54,6 +62,11 @@ FERRET_DATA="$FERRET_HOME/data$MSFX"
 FERRET_STATE="$FERRET_HOME/state$MSFX"
 FERRET_BIN="$BIN/ferretdb"
 FERRET_LOG="$LOGS/ferretdb$MSFX.log"
+ATOMIC_HOME="$CACHE/mongo-atomic"
+ATOMIC_LIBS="$ATOMIC_HOME/libs"
+ATOMIC_CLASSES="$ATOMIC_HOME/classes"
+ATOMIC_DATA="$ATOMIC_HOME/data$ASFX"
+ATOMIC_LOG="$LOGS/mongo-atomic$ASFX.log"
 
 PY="$ROOT/.venv/bin/python"
 
@@ -62,11 +75,23 @@ die() { printf '[servers] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- helpers
 
-port_of() { case "$1" in kafka) echo "$KAFKA_PORT" ;; mongo) echo "$MONGO_PORT" ;; esac; }
-log_of() { case "$1" in kafka) echo "$KAFKA_LOG" ;; mongo) echo "$FERRET_LOG" ;; esac; }
-pidfile_of() { case "$1" in kafka) echo "$RUN/kafka$KSFX.pid" ;; mongo) echo "$RUN/mongo$MSFX.pid" ;; esac; }
+port_of() {
+  case "$1" in kafka) echo "$KAFKA_PORT" ;; mongo) echo "$MONGO_PORT" ;; mongo-atomic) echo "$MONGO_ATOMIC_PORT" ;; esac
+}
+log_of() {
+  case "$1" in kafka) echo "$KAFKA_LOG" ;; mongo) echo "$FERRET_LOG" ;; mongo-atomic) echo "$ATOMIC_LOG" ;; esac
+}
+pidfile_of() {
+  case "$1" in
+    kafka) echo "$RUN/kafka$KSFX.pid" ;;
+    mongo) echo "$RUN/mongo$MSFX.pid" ;;
+    mongo-atomic) echo "$RUN/mongo-atomic$ASFX.pid" ;;
+  esac
+}
 # Substring that must appear in /proc/<pid>/cmdline, so a recycled pid is never signalled.
-cmd_marker_of() { case "$1" in kafka) echo "kafka.Kafka" ;; mongo) echo "ferretdb" ;; esac; }
+cmd_marker_of() {
+  case "$1" in kafka) echo "kafka.Kafka" ;; mongo) echo "ferretdb" ;; mongo-atomic) echo "jembatan.server=mongo-atomic" ;; esac
+}
 
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null; }
 
@@ -125,17 +150,22 @@ kafka_ensure_jars() {
      compgen -G "$KAFKA_LIBS/kafka-tools-$KAFKA_VERSION.jar" >/dev/null; then
     return 0
   fi
-  command -v mvn >/dev/null || die "kafka: mvn not found (needed once to fetch the Kafka jars)"
   command -v java >/dev/null || die "kafka: java not found"
   log "kafka: resolving Kafka $KAFKA_VERSION jars with Maven (log: .cache/logs/mvn-kafka.log)"
-  rm -rf "$KAFKA_LIBS.tmp"
-  if ! mvn -q -B -f "$INFRA/kafka/pom.xml" dependency:copy-dependencies \
-        -DoutputDirectory="$KAFKA_LIBS.tmp" >"$LOGS/mvn-kafka.log" 2>&1; then
-    tail -n 30 "$LOGS/mvn-kafka.log" >&2
-    die "kafka: mvn dependency:copy-dependencies failed"
+  mvn_copy_jars kafka "$INFRA/kafka/pom.xml" "$KAFKA_LIBS"
+}
+
+# mvn_copy_jars name pom dest: the pom's dependencies into dest (replaced whole), once.
+mvn_copy_jars() {
+  local name="$1" pom="$2" dest="$3" mlog="$LOGS/mvn-$1.log"
+  command -v mvn >/dev/null || die "$name: mvn not found (needed once to fetch its jars)"
+  rm -rf "$dest.tmp"
+  if ! mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$dest.tmp" >"$mlog" 2>&1; then
+    tail -n 30 "$mlog" >&2
+    die "$name: mvn dependency:copy-dependencies failed"
   fi
-  rm -rf "$KAFKA_LIBS"
-  mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+  rm -rf "$dest"
+  mv "$dest.tmp" "$dest"
 }
 
 kafka_write_props() {
@@ -236,6 +266,45 @@ ferret_start() {
       --debug-addr=- --telemetry=disable --log-level=info
 }
 
+# ---------------------------------------------------------------- mongo-atomic
+
+atomic_ensure_jars() {
+  compgen -G "$ATOMIC_LIBS/mongo-java-server-h2-backend-*.jar" >/dev/null && return 0
+  log "mongo-atomic: resolving mongo-java-server jars with Maven (log: .cache/logs/mvn-mongo-atomic.log)"
+  mvn_copy_jars mongo-atomic "$INFRA/mongo-atomic/pom.xml" "$ATOMIC_LIBS"
+}
+
+atomic_ensure_classes() { # the launcher is committed as source; compile it when it changed
+  local src="$INFRA/mongo-atomic/Launcher.java"
+  [ -f "$ATOMIC_CLASSES/Launcher.class" ] && [ "$ATOMIC_CLASSES/Launcher.class" -nt "$src" ] && return 0
+  command -v javac >/dev/null || die "mongo-atomic: javac not found (a JDK is needed)"
+  rm -rf "$ATOMIC_CLASSES.tmp"; mkdir -p "$ATOMIC_CLASSES.tmp"
+  if ! javac -nowarn -d "$ATOMIC_CLASSES.tmp" -cp "$ATOMIC_LIBS/*" "$src" >>"$ATOMIC_LOG" 2>&1; then
+    tail -n 30 "$ATOMIC_LOG" >&2
+    die "mongo-atomic: javac infra/mongo-atomic/Launcher.java failed"
+  fi
+  rm -rf "$ATOMIC_CLASSES"
+  mv "$ATOMIC_CLASSES.tmp" "$ATOMIC_CLASSES"
+}
+
+atomic_start() {
+  atomic_ensure_jars
+  atomic_ensure_classes
+  local backend=()
+  case "$MONGO_ATOMIC_BACKEND" in
+    h2) mkdir -p "$ATOMIC_DATA"; backend=(--h2 "$ATOMIC_DATA/store.mv") ;;
+    memory) backend=(--memory) ;;
+    *) die "mongo-atomic: MONGO_ATOMIC_BACKEND must be h2 or memory, not '$MONGO_ATOMIC_BACKEND'" ;;
+  esac
+  # Its warning for every non-unique index it ignores (a documented caveat) would fill
+  # the log at each test's index creation: that logger only reports errors.
+  spawn mongo-atomic "$ATOMIC_LOG" \
+    java -Xms64m -Xmx384m -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -Djembatan.server=mongo-atomic -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+      -Dorg.slf4j.simpleLogger.log.de.bwaldvogel.mongo.backend.AbstractMongoDatabase=error \
+      -cp "$ATOMIC_LIBS/*:$ATOMIC_CLASSES" Launcher --host "$HOST" --port "$MONGO_ATOMIC_PORT" "${backend[@]}"
+}
+
 # ---------------------------------------------------------------- readiness
 
 have_py() { [ -x "$PY" ] && "$PY" -c 'import kafka, pymongo' >/dev/null 2>&1; }
@@ -275,15 +344,16 @@ wait_ready() {
 
 # ---------------------------------------------------------------- up / down / status
 
-norm_targets() { # expand all / aliases into "kafka mongo"
+norm_targets() { # expand all / aliases into "kafka mongo mongo-atomic"
   local t out=()
   [ $# -eq 0 ] && set -- all
   for t in "$@"; do
     case "$t" in
-      all) out+=(kafka mongo) ;;
+      all) out+=(kafka mongo mongo-atomic) ;;
       kafka) out+=(kafka) ;;
       mongo|ferretdb|mongodb) out+=(mongo) ;;
-      *) die "unknown server '$t' (use kafka, mongo or all)" ;;
+      mongo-atomic|atomic) out+=(mongo-atomic) ;;
+      *) die "unknown server '$t' (use kafka, mongo, mongo-atomic or all)" ;;
     esac
   done
   printf '%s\n' "${out[@]}" | awk '!seen[$0]++'
@@ -305,7 +375,7 @@ cmd_up() {
     esac
   done
   mapfile -t targets < <(norm_targets "${targets[@]+"${targets[@]}"}")
-  mkdir -p "$LOGS" "$RUN" "$BIN" "$KAFKA_HOME" "$FERRET_HOME"
+  mkdir -p "$LOGS" "$RUN" "$BIN" "$KAFKA_HOME" "$FERRET_HOME" "$ATOMIC_HOME"
   [ -n "$record" ] && touch "$record"
   lock
 
@@ -322,7 +392,7 @@ cmd_up() {
       touch "$(log_of "$name")"
       offset[$name]="$(stat -c %s "$(log_of "$name")")"
       log "$name: starting on port $(port_of "$name") (log: ${LOGS#"$ROOT"/}/$(basename "$(log_of "$name")"))"
-      case "$name" in kafka) kafka_start ;; mongo) ferret_start ;; esac
+      case "$name" in kafka) kafka_start ;; mongo) ferret_start ;; mongo-atomic) atomic_start ;; esac
       t0[$name]=$SECONDS
       [ -n "$record" ] && echo "$name" >>"$record"
       started+=("$name:new")
@@ -331,7 +401,7 @@ cmd_up() {
   local entry timeout
   for entry in "${started[@]}"; do
     name="${entry%%:*}"
-    case "$name" in kafka) timeout="$KAFKA_READY_TIMEOUT" ;; mongo) timeout="$MONGO_READY_TIMEOUT" ;; esac
+    case "$name" in kafka) timeout="$KAFKA_READY_TIMEOUT" ;; mongo|mongo-atomic) timeout="$MONGO_READY_TIMEOUT" ;; esac
     if [ "${entry#*:}" = new ]; then
       wait_ready "$name" "$timeout" "${offset[$name]}" "${t0[$name]}"
     elif live_pid "$name" >/dev/null; then
@@ -400,20 +470,20 @@ cmd_down() {
 
 cmd_status() {
   local name pid port extra
-  for name in kafka mongo; do
+  for name in kafka mongo mongo-atomic; do
     port="$(port_of "$name")"
     extra=""
     [ "$name" = kafka ] && extra=" controller $HOST:$KAFKA_CONTROLLER_PORT"
     if pid="$(live_pid "$name")"; then
       if port_open "$port"; then
-        printf '%-6s running   pid %s  %s:%s%s\n' "$name" "$pid" "$HOST" "$port" "$extra"
+        printf '%-12s running   pid %s  %s:%s%s\n' "$name" "$pid" "$HOST" "$port" "$extra"
       else
-        printf '%-6s starting  pid %s  %s:%s (port not answering yet)\n' "$name" "$pid" "$HOST" "$port"
+        printf '%-12s starting  pid %s  %s:%s (port not answering yet)\n' "$name" "$pid" "$HOST" "$port"
       fi
     elif port_open "$port"; then
-      printf '%-6s running   %s:%s (external process, no pid file)\n' "$name" "$HOST" "$port"
+      printf '%-12s running   %s:%s (external process, no pid file)\n' "$name" "$HOST" "$port"
     else
-      printf '%-6s stopped\n' "$name"
+      printf '%-12s stopped\n' "$name"
     fi
   done
 }

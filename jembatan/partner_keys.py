@@ -65,3 +65,17 @@ class PartnerKeys:
 
 
 __all__ = ["PartnerKey", "PartnerKeys", "Scope", "dev_partner_keys", "sha256_hex"]
+
+
+def dev_key_hashes(path: Path, role: str) -> list[str]:
+    """SHA-256 of the development keys of ``path`` with that role (embedded demo only);
+    none when the file is missing or unreadable."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["keys"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [
+        sha256_hex(str(e["key"]))
+        for e in entries
+        if isinstance(e, dict) and e.get("role") == role and e.get("key")
+    ]

@@ -1,8 +1,16 @@
 """The runtime every service shares: adapters from settings, background workers, HTTP serving.
 
 A service is its FastAPI app plus workers (consumer runners, the outbox relay,
-timers, a gRPC server) that run in threads beside uvicorn. Readiness is true
-only when the store and the bus answer and every worker is healthy.
+timers, a gRPC server) that run in threads beside uvicorn.
+
+Readiness (/readyz, gRPC health) says whether this replica can serve its requests:
+the store answers, and every worker has started (been healthy once). It does NOT
+depend on the bus, nor on a worker's trouble after its start: Kafka being away is
+absorbed by the outbox (an accepted report waits in its document until the relay
+can publish it), and a consumer that waits for the broker catches up by itself.
+Taking every replica out of rotation for that would refuse the submissions the
+outbox exists to keep. Such trouble shows in metrics instead, which alerts watch:
+``jembatan_bus_up`` and ``jembatan_worker_healthy`` (deploy/k8s/components/monitoring).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Protocol
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import Gauge
 
 from jembatan import logging as jlogging
 from jembatan.bus.port import Bus, BusUnavailable
@@ -48,27 +57,40 @@ class Worker(Protocol):
     def stop(self) -> None: ...
 
 
-class _CachedCheck:
-    """Bus pings open connections: answer from a short cache so probes stay cheap."""
+class _BackgroundCheck:
+    """The bus ping opens connections and can take 30 s while the broker is away: it runs
+    in a thread of its own, at most every ``ttl`` seconds, and a scrape of /metrics
+    reads the last answer without waiting. A ping still unanswered after ``timeout``
+    seconds counts as a failure (the broker does not answer)."""
 
-    def __init__(self, check: Callable[[], None], ttl: float = 5.0) -> None:
+    def __init__(self, check: Callable[[], None], ttl: float = 5.0, timeout: float = 5.0) -> None:
         self.check = check
         self.ttl = ttl
-        self._at = 0.0
-        self._error: Exception | None = None
+        self.timeout = timeout
+        self._at = -ttl
+        self._up = 1.0  # until the first answer says otherwise
+        self._running_since: float | None = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> None:
+    def _refresh(self) -> None:
+        up = 1.0
+        try:
+            self.check()
+        except Exception as exc:
+            up = 0.0
+            log.warning("bus ping failed: %s", exc)
         with self._lock:
-            if time.monotonic() - self._at > self.ttl:
-                try:
-                    self.check()
-                    self._error = None
-                except Exception as exc:
-                    self._error = exc
-                self._at = time.monotonic()
-            if self._error is not None:
-                raise self._error
+            self._up, self._at, self._running_since = up, time.monotonic(), None
+
+    def value(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            if self._running_since is None and now - self._at > self.ttl:
+                self._running_since = now
+                threading.Thread(target=self._refresh, name="bus-ping", daemon=True).start()
+            if self._running_since is not None and now - self._running_since > self.timeout:
+                return 0.0
+            return self._up
 
 
 class ServiceRuntime:
@@ -88,8 +110,22 @@ class ServiceRuntime:
         self.store = store or open_store(settings, name)
         self.consumer_groups = consumer_groups
         self.workers: list[Worker] = []
+        self._started: set[str] = set()  # workers that have been healthy once
         self._threads: list[threading.Thread] = []
-        self._bus_check = _CachedCheck(lambda: self.bus.ping())
+        self._bus_check = _BackgroundCheck(lambda: self.bus.ping())
+        self._bus_up = Gauge(
+            "jembatan_bus_up",
+            "1 when the event bus answered this service's last ping (cached 5 s), else 0.",
+            ["service"],
+            registry=self.metrics.registry,
+        )
+        self._bus_up.labels(name).set_function(self._bus_check.value)
+        self._worker_healthy = Gauge(
+            "jembatan_worker_healthy",
+            "1 while a background worker (relay, consumer, timer, gRPC) is healthy, else 0.",
+            ["service", "worker"],
+            registry=self.metrics.registry,
+        )
 
     def ensure_topics(self) -> None:
         """Create the topics this service uses when missing (idempotent; retried at start)."""
@@ -106,6 +142,9 @@ class ServiceRuntime:
 
     def add_worker(self, worker: Worker) -> None:
         self.workers.append(worker)
+        self._worker_healthy.labels(self.name, worker.name).set_function(
+            lambda: 1.0 if worker.healthy else 0.0
+        )
 
     def outbox_relay(self, collection: Collection) -> OutboxRelay:
         """The relay of a collection's outbox, on this service's bus, metrics and store
@@ -119,13 +158,25 @@ class ServiceRuntime:
         )
 
     def readiness(self) -> dict[str, ReadinessCheck]:
-        checks: dict[str, ReadinessCheck] = {
-            "store": self.store.ping,
-            "bus": self._bus_check,
-        }
+        """The store, and each worker until it has started (see the module's docstring)."""
+        checks: dict[str, ReadinessCheck] = {"store": self.store.ping}
         for w in self.workers:
-            checks[w.name] = _worker_check(w)
+            checks[w.name] = self._started_check(w)
         return checks
+
+    def _started_check(self, worker: Worker) -> ReadinessCheck:
+        """Not ready until the worker has been healthy once (a consumer joined, the Faust
+        worker is up); later trouble is the metrics' and alerts' business, not readiness'.
+        Remembered by the runtime, so every caller of readiness() (HTTP, gRPC health)
+        agrees."""
+
+        def check() -> None:
+            if worker.healthy:
+                self._started.add(worker.name)
+            elif worker.name not in self._started:
+                raise RuntimeError(worker.last_error or "starting")
+
+        return check
 
     def start_workers(self) -> None:
         for w in self.workers:
@@ -167,14 +218,6 @@ class ServiceRuntime:
             self.stop_workers()
             self.close()
             log.info("service stopped")
-
-
-def _worker_check(worker: Worker) -> ReadinessCheck:
-    def check() -> None:
-        if not worker.healthy:
-            raise RuntimeError(worker.last_error or "unhealthy")
-
-    return check
 
 
 def _guarded(worker: Worker) -> Callable[[], None]:

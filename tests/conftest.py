@@ -1,9 +1,15 @@
 """Fixtures for the real servers and for the port adapters.
 
 Integration and contract tests talk to the real Kafka broker and the real
-Mongo-wire server (FerretDB) that `make test` starts (or the ones that
-KAFKA_BOOTSTRAP_SERVERS / MONGO_URL point at). Under CI a server that cannot be
-reached fails the test; elsewhere the test is skipped with one loud line.
+Mongo-wire servers that `make test` starts (or the ones that
+KAFKA_BOOTSTRAP_SERVERS / MONGO_URL / MONGO_ATOMIC_URL point at). Under CI a server
+that cannot be reached fails the test; elsewhere the test is skipped with one loud line.
+
+Two Mongo-wire servers, for two purposes (docs/architecture.md, "Storage"):
+- `mongo_url`: FerretDB, a real database product, for protocol coverage (contract suite,
+  service integration tests);
+- `mongo_atomic_url`: mongo-java-server ("mongo-atomic"), which keeps single-document
+  atomicity across processes as MongoDB does, for the concurrency, replica and fault tests.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import pytest
 
 KAFKA_DEFAULT = "127.0.0.1:9092"
 MONGO_DEFAULT = "mongodb://127.0.0.1:27017/"
+MONGO_ATOMIC_DEFAULT = "mongodb://127.0.0.1:27018/"
 
 
 def _in_ci() -> bool:
@@ -76,13 +83,23 @@ def kafka_bootstrap() -> str:
     return servers
 
 
+def _mongo_host_port(url: str) -> str:
+    hostport = url.split("://", 1)[-1].split("/", 1)[0].split("@")[-1].split(",")[0]
+    return hostport if ":" in hostport else hostport + ":27017"
+
+
 @pytest.fixture(scope="session")
 def mongo_url() -> str:
     url = os.environ.get("MONGO_URL", MONGO_DEFAULT)
-    hostport = url.split("://", 1)[-1].split("/", 1)[0].split("@")[-1].split(",")[0]
-    if ":" not in hostport:
-        hostport += ":27017"
-    _need("Mongo-wire server", hostport)
+    _need("Mongo-wire server", _mongo_host_port(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+def mongo_atomic_url() -> str:
+    """The Mongo-wire server that is atomic per document across processes (mongo-atomic)."""
+    url = os.environ.get("MONGO_ATOMIC_URL", MONGO_ATOMIC_DEFAULT)
+    _need("atomic Mongo-wire server (infra/servers.sh up mongo-atomic)", _mongo_host_port(url))
     return url
 
 
@@ -114,9 +131,10 @@ def bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
         b.close()
 
 
-@pytest.fixture(params=["embedded", "mongo"])
+@pytest.fixture(params=["embedded", "mongo", "mongo-atomic"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -> Iterator[object]:
-    """The store port under both adapters, for the contract suite."""
+    """The store port under both adapters (the Mongo one on both test servers), for the
+    contract suite."""
     if request.param == "embedded":
         from jembatan.store.embedded import EmbeddedStore
 
@@ -124,7 +142,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -> I
     else:
         from jembatan.store.mongo import MongoStore
 
-        s = MongoStore(request.getfixturevalue("mongo_url"), unique_name)
+        fixture = "mongo_url" if request.param == "mongo" else "mongo_atomic_url"
+        s = MongoStore(request.getfixturevalue(fixture), unique_name)
     try:
         yield s
     finally:

@@ -76,6 +76,15 @@ class ReportSubmitted(_Data):
     partner_ref: str | None = Field(default=None, description="the partner's own reference")
     has_contact: bool = Field(description="a contact event exists on the restricted channel")
     submitted_at: datetime
+    attributes: dict[str, str | int | float | list[str]] = Field(
+        default_factory=dict,
+        description="answers to the category's questions (service definition attributes), "
+        "by attribute code; added later: absent from older events (read as none)",
+    )
+    private_attributes: list[str] = Field(
+        default_factory=list,
+        description="codes of the answers meant for the agency only, never for public outputs",
+    )
 
 
 class ReportFeedback(_Data):
@@ -86,6 +95,20 @@ class ReportFeedback(_Data):
     kind: Literal["confirm", "reopen", "rating"]
     reason: str | None = Field(default=None, description="required for reopen")
     rating: int | None = Field(default=None, ge=1, le=5, description="1-5, for rating")
+    at: datetime
+
+
+class ReportSupported(_Data):
+    event_type = TYPE_PREFIX + "report.supported.v1"
+    summary = (
+        'Another citizen said "me too": the report affects one more person (one per '
+        "supporter; a supporter's contact, if any, is kept by notify, never here)."
+    )
+    producer = "intake"
+    report_id: str
+    supporters: int = Field(
+        ge=1, description="supporters of the report after this one (a running count)"
+    )
     at: datetime
 
 
@@ -191,6 +214,7 @@ class CaseSlaBreached(_CaseData):
 EVENT_MODELS: tuple[type[_Data], ...] = (
     ReportSubmitted,
     ReportFeedback,
+    ReportSupported,
     ReporterContact,
     CaseRouted,
     CaseDuplicate,
@@ -213,6 +237,22 @@ def make_event(data: _Data, source: str) -> CloudEvent:
     return CloudEvent(
         type=data.event_type, source=source, subject=payload["report_id"], data=payload
     )
+
+
+def outward(event: CloudEvent) -> dict[str, Any]:
+    """The event as it may leave the platform (a webhook, a partner): the answers meant
+    for the agency only (``private_attributes`` of report.submitted) are taken out."""
+    out = event.to_dict()
+    data = out.get("data")
+    if event.type == ReportSubmitted.event_type and isinstance(data, dict):
+        private = set(data.get("private_attributes") or ())
+        data = dict(data)
+        data["attributes"] = {
+            k: v for k, v in (data.get("attributes") or {}).items() if k not in private
+        }
+        data.pop("private_attributes", None)
+        out["data"] = data
+    return out
 
 
 def decode(event: CloudEvent) -> _Data | None:

@@ -5,12 +5,18 @@ Connection trouble becomes StoreUnavailable, which the HTTP layer answers with
 503 and Retry-After; a unique-index clash becomes DuplicateKey.
 
 MongoDB applies each single-document write atomically, which optimistic
-concurrency, claims and the outbox rely on. FerretDB 1.x on SQLite does not: it
-reads the matching document and writes the new one back without a transaction
-(FerretDB/FerretDB#3040; measured here: 4 threads x 40 compare-and-set updates,
-111 reported wins, 51 kept). When the server says it is FerretDB, writes to a
-collection are serialized inside the process. Across processes only the server's
-own atomicity helps, which is why production runs MongoDB.
+concurrency, claims and the outbox rely on; this adapter adds no locking of its own
+for it. The replica and concurrency tests run on a test server that keeps that
+promise across processes (mongo-java-server, "mongo-atomic" in infra/servers.sh).
+
+One exception, confined to FerretDB and detected by its buildInfo (`ferretdbVersion`):
+FerretDB 1.x reads the matching document and writes the new one back without a
+transaction (FerretDB/FerretDB#3040; measured: 4 processes x 40 compare-and-set
+updates, ~110 reported wins, ~45 kept). The service integration tests still run on
+FerretDB for its protocol coverage, with several worker threads per process, so on
+FerretDB only, writes to a collection are serialized inside the process. That cannot
+help across processes, which is why no multi-process test uses FerretDB. Against
+MongoDB (or mongo-atomic) the lock is never taken.
 """
 
 from __future__ import annotations

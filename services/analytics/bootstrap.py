@@ -29,6 +29,7 @@ from services.analytics.service_layer.queries import (
     AggregateSource,
     AnalyticsQueries,
     Geography,
+    load_shapes,
 )
 from services.analytics.settings import AnalyticsSettings
 
@@ -53,7 +54,10 @@ def build(
 
             runtime.add_worker(FaustWorkerProcess())
     queries = AnalyticsQueries(
-        source, Geography.load(), min_sample=settings.analytics_league_min_sample
+        source,
+        Geography.load(),
+        min_sample=settings.analytics_league_min_sample,
+        shapes=load_shapes(settings.analytics_districts_geojson),
     )
     runtime.metrics.registry.register(AnalyticsCollector(queries))
     grpc = grpc_server(settings, queries, runtime.metrics, runtime.readiness)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -57,6 +58,11 @@ class AnalyticsSettings(CommonSettings):
     )
     analytics_league_min_sample: int = Field(
         default=20, ge=1, description="resolved reports with a deadline needed before ranking"
+    )
+
+    analytics_districts_geojson: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "demo" / "jakarta_districts.geojson",
+        description="district polygons (properties district_id) for the open-data GeoJSON",
     )
 
     analytics_partner_keys: list[PartnerKey] = Field(

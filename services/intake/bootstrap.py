@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from jembatan.bus.port import Bus
 from jembatan.config import load
 from jembatan.http import install
+from jembatan.partner_keys import dev_key_hashes
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
 from services.intake.adapters.media_store import (
@@ -21,18 +22,39 @@ from services.intake.adapters.media_store import (
     FilesystemMediaStore,
     MediaStore,
 )
-from services.intake.adapters.repository import MEDIA_CHUNKS, ReportRepository
+from services.intake.adapters.repository import (
+    MEDIA_CHUNKS,
+    ReportRepository,
+    ServiceDefinitionRepository,
+)
 from services.intake.adapters.updates import UpdateFeed
 from services.intake.domain.geo import DistrictLocator, GeoDataError
 from services.intake.domain.ratelimit import RateLimiter
+from services.intake.entrypoints.admin_api import build_admin_router
 from services.intake.entrypoints.api import build_router, install_upload_guard
 from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
 from services.intake.entrypoints.grpc_api import grpc_server
 from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
+from services.intake.service_layer.definitions import ServiceDefinitions
 from services.intake.service_layer.services import Category, IntakeMetrics, IntakeService
-from services.intake.settings import IntakeSettings
+from services.intake.settings import DEMO, IntakeSettings
 
 log = logging.getLogger(__name__)
+
+
+def load_seed_attributes(path: Any) -> dict[str, list[dict[str, Any]]]:
+    """The catalogue's questions per category, seeded once (operators own them after)."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return {c["id"]: list(c.get("attributes") or []) for c in data["categories"]}
+
+
+def operator_key_hashes(settings: IntakeSettings) -> list[str]:
+    if settings.intake_operator_keys_sha256:
+        return list(settings.intake_operator_keys_sha256)
+    if settings.mode == "embedded":
+        return dev_key_hashes(DEMO / "dev_keys.json", "operator")
+    return []
 
 
 def load_categories(path: Any) -> list[Category]:
@@ -85,6 +107,10 @@ def build(
     updates.create_indexes()
     relay = runtime.outbox_relay(repo.reports)
     metrics = IntakeMetrics("intake", runtime.metrics.registry)
+    definitions = ServiceDefinitions(
+        ServiceDefinitionRepository(runtime.store), (c.id for c in categories)
+    )
+    definitions.seed(load_seed_attributes(settings.intake_categories_json))
     service = IntakeService(
         repo,
         _media_store(settings, runtime.store),
@@ -97,6 +123,7 @@ def build(
         token_secret=settings.intake_token_secret.get_secret_value(),
         on_write=relay.wake,
         updates=updates,
+        definitions=definitions,
     )
     runner = read_model_runner(
         runtime.bus, service, runtime.metrics, runtime.store.unit_of_work, relay.wake
@@ -129,6 +156,7 @@ def build(
             districts_geojson=settings.intake_districts_geojson.read_bytes(),
         )
     )
+    app.include_router(build_admin_router(definitions, operator_key_hashes(settings)))
     app.include_router(
         build_open311_router(service, open311_keys(settings), settings.intake_open311_jurisdiction)
     )

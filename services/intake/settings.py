@@ -60,6 +60,12 @@ class IntakeSettings(CommonSettings):
     intake_trust_forwarded_for: bool = Field(
         default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
     )
+    intake_operator_keys_sha256: list[str] = Field(
+        default_factory=list,
+        description="hex SHA-256 of the operator keys allowed to edit service definitions "
+        "(JSON list); embedded mode with none configured accepts the development operator "
+        "keys of services/demo/dev_keys.json",
+    )
     intake_partner_keys: list[PartnerKey] = Field(
         default_factory=list,
         description='gRPC partner keys, JSON: [{"partner_id": ..., "key_sha256": <hex SHA-256 '

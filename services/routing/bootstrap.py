@@ -76,6 +76,7 @@ def build(
 
     def prepare_store() -> None:
         cases.ensure_indexes()
+        cases.backfill_affected()
         rules.ensure_indexes()
         feed.ensure_indexes()
         deliveries.ensure_indexes()

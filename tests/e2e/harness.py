@@ -4,6 +4,10 @@ Used by the end-to-end suite and the benchmarks. ``Ecosystem`` picks free
 ports, gives the run its own Kafka namespace and Mongo databases (distributed)
 or its own data folder (embedded), waits for every /readyz, and stops the
 processes with SIGTERM so they commit their offsets and leave cleanly.
+
+Distributed runs can start several replicas of each service (``replicas``): replica 1
+is named after the service ("intake"), the others "intake-2", ...; each has its own
+ports and data folder, and all share the service's consumer groups and databases.
 """
 
 from __future__ import annotations
@@ -40,8 +44,18 @@ class Ecosystem:
     run_id: str = field(default_factory=lambda: "e2e" + uuid.uuid4().hex[:8])
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    services: tuple[str, ...] = SERVICES
+    replicas: int = 1
 
-    def env(self) -> dict[str, str]:
+    def names(self, service: str | None = None) -> list[str]:
+        """Process names: every replica of ``service``, or of every service."""
+        return [
+            s if r == 1 else f"{s}-{r}"
+            for s in ((service,) if service else self.services)
+            for r in range(1, self.replicas + 1)
+        ]
+
+    def env(self, name: str | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             {
@@ -56,8 +70,16 @@ class Ecosystem:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        for name, port in self.ports.items():
-            env[f"JEMBATAN_{name.upper()}_PORT"] = str(port)
+        for key, port in self.ports.items():
+            if "-" not in key:  # replica 1's ports: what the other services call
+                env[f"JEMBATAN_{key.upper()}_PORT"] = str(port)
+        if name is not None and "-" in name:  # a further replica: its own ports and data
+            service, replica = name.split("-", 1)
+            for key, port in self.ports.items():
+                if key.startswith(f"{name}_"):
+                    kind = key.removeprefix(f"{name}_")
+                    env[f"JEMBATAN_{service.upper()}_{kind.upper()}_PORT"] = str(port)
+            env["JEMBATAN_DATA_DIR"] = str(self.workdir / f"data-{replica}")
         env.update(self.extra_env)
         return env
 
@@ -69,31 +91,35 @@ class Ecosystem:
 
     def start(self, timeout: float = 120.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for name in (
-            "intake_http",
-            "intake_grpc",
-            "routing_http",
-            "routing_grpc",
-            "notify_http",
-            "analytics_http",
-            "analytics_grpc",
-        ):
-            self.ports.setdefault(name, free_port())
-        env = self.env()
-        for service in SERVICES:
-            log = open(self.workdir / f"{service}.log", "ab")  # noqa: SIM115 (closed by the child's end)
-            self.procs[service] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", service],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        if self.replicas > 1 and self.mode != "distributed":
+            raise ValueError("replicas share Kafka and MongoDB: distributed mode only")
+        kinds = {"intake": ("http", "grpc"), "routing": ("http", "grpc"), "notify": ("http",)}
+        for service in SERVICES:  # replica 1 of every service: the others may call it
+            for kind in kinds.get(service, ("http", "grpc")):
+                self.ports.setdefault(f"{service}_{kind}", free_port())
+        for service in self.services:
+            for name in self.names(service)[1:]:
+                for kind in kinds.get(service, ("http", "grpc")):
+                    self.ports.setdefault(f"{name}_{kind}", free_port())
+        for name in self.names():
+            self.launch(name)
         self.wait_ready(timeout)
 
-    def wait_ready(self, timeout: float) -> None:
+    def launch(self, name: str) -> None:
+        """Start (or start again) one process: a service's replica 1, or "<service>-<n>"."""
+        service = name.split("-", 1)[0]
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed by the child's end)
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", service],
+            cwd=ROOT,
+            env=self.env(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float, names: list[str] | None = None) -> None:
         deadline = time.monotonic() + timeout
-        pending = set(SERVICES)
+        pending = set(names or self.procs)
         last: dict[str, str] = {}
         while pending and time.monotonic() < deadline:
             for service in list(pending):

@@ -1,7 +1,8 @@
 """The whole ecosystem, services as separate processes, in both modes.
 
 Distributed: intake, routing, notify and analytics against the real Kafka and
-FerretDB (a namespace and databases of this run's own). Embedded: the same four
+the atomic Mongo-wire server, mongo-atomic (a namespace and databases of this run's
+own). Embedded: the same four
 processes on the embedded log and store, as `make run` starts them. A short
 simulated day runs through the public APIs, with one deliberately poisonous
 record put on the reports topic; then: every accepted report has a case, every
@@ -40,7 +41,8 @@ def ecosystem(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ecosys
     eco = Ecosystem(mode=mode, workdir=tmp_path)
     if mode == "distributed":
         eco.kafka_bootstrap = request.getfixturevalue("kafka_bootstrap")
-        eco.mongo_url = request.getfixturevalue("mongo_url")
+        # the atomic Mongo-wire server: several processes write the same documents
+        eco.mongo_url = request.getfixturevalue("mongo_atomic_url")
         extra["JEMBATAN_SEED_DEMO"] = "true"
     eco.extra_env.update(extra)
     eco.start(timeout=180)

@@ -24,6 +24,7 @@ Counter keys (all integers):
   buckets ``ratio_b:<i>``; the deadline is the one first promised, so a transfer or a
   reopen never gives more time;
 - ``rated``, ``rating_sum``;
+- ``supporters`` (citizens who said "me too"), ``supported`` (reports with one at least);
 - tumbling windows ``w:h:<YYYY-MM-DDTHH>:<submitted|resolved>`` (hourly) and
   ``w:d:<YYYY-MM-DD>:<...>`` (daily), dropped once older than the retention
   (``HOURLY_WINDOWS`` hours, ``DAILY_WINDOWS`` days before ``now``); a delta to an
@@ -100,6 +101,9 @@ def day_window(at: str) -> str:
 def report_counts(state: ReportState) -> Counts:
     """What the report adds to the aggregates of its district, city and holding agency."""
     c: Counts = {"reports": 1}
+    if state.supporters:
+        c["supporters"] = state.supporters
+        c["supported"] = 1
     status = state.current_status
     if state.category:
         c[f"cat:{state.category}"] = 1

@@ -83,6 +83,10 @@ def summarize(counts: Mapping[str, int]) -> dict[str, Any]:
         "resolved": counts.get("resolved", 0),
         "rejected": counts.get("rejected", 0),
         "duplicates": counts.get("duplicate", 0),
+        # every report (duplicates included: each is a citizen) and every "me too"
+        "people_affected": reports + counts.get("supporters", 0),
+        "supporters": counts.get("supporters", 0),
+        "supported_reports": counts.get("supported", 0),
         "transferred": counts.get("transferred", 0),
         "transfers": counts.get("transfers", 0),
         "transferred_out": counts.get("transferred_out", 0),

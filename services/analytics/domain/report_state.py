@@ -9,7 +9,8 @@ merged with an operation that is commutative, associative and idempotent:
 - "current" facts (status, holding agency, deadlines in force, rating) are
   last-writer-wins registers ordered by ``(event time, life-cycle rank, event id)``,
   so the winner is decided by timestamps, never by arrival order;
-- counted facts (transfers, breaches) are kept as sets keyed by event id.
+- counted facts (transfers, breaches) are kept as sets keyed by event id;
+- the supporters' running count takes the maximum.
 
 The ids of the applied events are kept too: an event already applied is a
 no-op (``fold`` returns the same object), which is how a duplicate is counted
@@ -36,6 +37,7 @@ from jembatan.events.catalog import (
     EventData,
     ReportFeedback,
     ReportSubmitted,
+    ReportSupported,
     _CaseData,
 )
 
@@ -104,6 +106,8 @@ class ReportState:
     reopen_count: int = 0
     duplicate: bool = False
     confirmed: bool = False
+    #: citizens who said "me too" (report.supported carries the running count)
+    supporters: int = 0
     #: event id -> the agency the case was transferred away from
     transfers: tuple[tuple[str, str], ...] = ()
     #: event id -> "acknowledge" | "resolve"
@@ -162,6 +166,7 @@ class ReportState:
             "reopen_count": self.reopen_count,
             "duplicate": self.duplicate,
             "confirmed": self.confirmed,
+            "supporters": self.supporters,
             # sub-documents, not nested arrays (FerretDB stores no arrays of arrays)
             "transfers": [{"id": e, "from": a} for e, a in self.transfers],
             "breaches": [{"id": e, "deadline": k} for e, k in self.breaches],
@@ -188,6 +193,7 @@ class ReportState:
             reopen_count=int(d.get("reopen_count", 0)),
             duplicate=bool(d.get("duplicate", False)),
             confirmed=bool(d.get("confirmed", False)),
+            supporters=int(d.get("supporters", 0)),
             transfers=tuple(sorted((t["id"], t["from"]) for t in d.get("transfers") or ())),
             breaches=tuple(sorted((b["id"], b["deadline"]) for b in d.get("breaches") or ())),
         )
@@ -235,6 +241,8 @@ def fold(state: ReportState | None, event_id: str, data: EventData) -> ReportSta
             changes["place"] = place
         changes["submitted_at"] = _earliest(state.submitted_at, at)
         changes["status"] = _later(state.status, (at, RANK["submitted"], event_id, "submitted"))
+    elif isinstance(data, ReportSupported):
+        changes["supporters"] = max(state.supporters, data.supporters)
     elif isinstance(data, ReportFeedback):
         at = clock.iso(data.at)
         if data.kind == "confirm":

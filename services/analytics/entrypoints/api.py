@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import StreamingResponse
 
 from jembatan.http import ApiError
-from services.analytics.service_layer.queries import AnalyticsQueries, NotFound
+from jembatan.opendata import (
+    CSV_MEDIA_TYPE,
+    GEOJSON_MEDIA_TYPE,
+    csv_stream,
+    feature,
+    geojson_stream,
+)
+from services.analytics.domain.opendata import COLUMNS
+from services.analytics.service_layer.queries import (
+    AnalyticsQueries,
+    NotFound,
+    PeriodOutOfRange,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,120}$"
 EntityId = Annotated[str, Path(pattern=ID_PATTERN, description="catalogue id")]
@@ -17,6 +32,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "invalid parameter (shared error shape)"},
     503: {"description": "the store is unavailable; retry later"},
 }
+
+
+def _ids(value: str | None, name: str) -> list[str]:
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    bad = [v for v in items if len(v) > 120]
+    if bad:
+        raise ApiError(
+            422, "invalid_request", "The request has invalid fields.", {name: "too long"}
+        )
+    return items
 
 
 def _not_found(exc: NotFound) -> ApiError:
@@ -64,5 +89,71 @@ def router(queries: AnalyticsQueries) -> APIRouter:
             return queries.trends(scope, id, granularity)
         except NotFound as exc:
             raise _not_found(exc) from None
+
+    @r.get(
+        "/open-data/metrics/{table}.{fmt}",
+        summary="Open data: the metrics of every district, city or agency as CSV or GeoJSON",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}},
+    )
+    def open_metrics(
+        table: Literal["districts", "cities", "agencies"],
+        fmt: Literal["csv", "geojson"],
+        id: Annotated[str | None, Query(max_length=4000, description="comma-separated")] = None,
+        city_id: Annotated[
+            str | None, Query(max_length=4000, description="comma-separated (districts)")
+        ] = None,
+        category: Annotated[
+            str | None,
+            Query(max_length=2000, description="comma-separated: adds category_reports"),
+        ] = None,
+        since: Annotated[
+            date | None, Query(description="first day of the period (daily figures)")
+        ] = None,
+        until: Annotated[date | None, Query(description="day after the period")] = None,
+    ) -> StreamingResponse:
+        """Public aggregate figures only (counts, rates, medians: never a person). A
+        district's GeoJSON feature carries its polygon; cities and agencies have none."""
+        scope = LEAGUE_SCOPES[table]
+        rows = queries.open_metrics(
+            scope,
+            ids=_ids(id, "id"),
+            city_ids=_ids(city_id, "city_id"),
+            categories=_ids(category, "category"),
+            since=since,
+            until=until,
+        )
+        try:
+            first = next(rows, None)  # period errors surface before the 200 is sent
+        except PeriodOutOfRange as exc:
+            raise ApiError(
+                422, "invalid_request", "The request has invalid fields.", {"since": str(exc)}
+            ) from None
+
+        def all_rows() -> Iterator[dict[str, Any]]:
+            if first is not None:
+                yield first
+                yield from rows
+
+        body = (
+            csv_stream(COLUMNS, all_rows())
+            if fmt == "csv"
+            else geojson_stream(
+                feature(
+                    f"{scope}:{row['id']}",
+                    queries.shapes.get(row["id"]) if scope == "district" else None,
+                    row,
+                )
+                for row in all_rows()
+            )
+        )
+        return StreamingResponse(
+            body,
+            media_type=CSV_MEDIA_TYPE if fmt == "csv" else GEOJSON_MEDIA_TYPE,
+            headers={
+                "Content-Disposition": f'attachment; filename="jembatan-{table}.{fmt}"',
+                "Cache-Control": "public, max-age=60",
+            },
+        )
 
     return r

@@ -26,6 +26,8 @@ _COUNTS = (
     ("duplicate_reports", "duplicates", "Reports found to duplicate an open case."),
     ("transferred_reports", "transferred", "Reports transferred to another agency at least once."),
     ("reopened_reports", "reopened", "Reports reopened by the reporter at least once."),
+    ("supporters", "supporters", 'Citizens who said "me too" on a report.'),
+    ("people_affected", "people_affected", 'People affected: every report and every "me too".'),
 )
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from jembatan import clock
 from services.analytics.domain import league as league_mod
-from services.analytics.domain.aggregates import Counts, agg_key, live
+from services.analytics.domain.aggregates import DAILY_WINDOWS, Counts, agg_key, live
 from services.analytics.domain.metrics import summarize, trend
+from services.analytics.domain.opendata import metric_row
 
 DISTRICTS_FILE = Path(__file__).resolve().parents[2] / "demo" / "districts.json"
 
@@ -23,6 +24,24 @@ class AggregateSource(Protocol):
     def get(self, key: str) -> Counts | None: ...
 
     def scope(self, scope: str) -> dict[str, Counts]: ...
+
+
+class PeriodOutOfRange(Exception):
+    """A period the daily windows no longer (or never) cover."""
+
+
+def load_shapes(path: Path) -> dict[str, dict[str, Any]]:
+    """district id -> GeoJSON geometry, from a FeatureCollection with ``district_id``
+    properties (the one intake locates reports with); none when unreadable."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            f["properties"]["district_id"]: f["geometry"]
+            for f in raw["features"]
+            if f.get("geometry") and f.get("properties", {}).get("district_id")
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 class NotFound(Exception):
@@ -60,7 +79,9 @@ class AnalyticsQueries:
         geography: Geography,
         min_sample: int = league_mod.DEFAULT_MIN_SAMPLE,
         now: Callable[[], datetime] = clock.now,
+        shapes: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
+        self.shapes = dict(shapes or {})
         self.source = source
         self.geo = geography
         self.min_sample = min_sample
@@ -137,6 +158,65 @@ class AnalyticsQueries:
         )
         counts = self._counts(scope, entity, known)
         return {"scope": scope, "id": entity, "granularity": grain, "windows": trend(counts, grain)}
+
+    def open_metrics(
+        self,
+        scope: str,
+        ids: Sequence[str] = (),
+        city_ids: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        since: date | None = None,
+        until: date | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The open-data row of every district, city or agency (ordered by id), filtered
+        by ids (and, for districts, their city); ``categories`` adds their report count,
+        a period [since, until) the reports submitted and resolved on those days."""
+        now = self.now()
+        period = None
+        if since is not None or until is not None:
+            oldest = (now - timedelta(days=DAILY_WINDOWS - 1)).date()
+            start = since or oldest
+            end = until or (now.date() + timedelta(days=1))
+            if start < oldest:
+                raise PeriodOutOfRange(
+                    f"daily figures are kept {DAILY_WINDOWS} days: since must be {oldest} or later"
+                )
+            if end <= start:
+                raise PeriodOutOfRange("until must be after since")
+            period = (start.isoformat(), end.isoformat())
+        aggregates = self.source.scope(scope)
+        entities = set(aggregates)
+        if scope == "district":
+            entities |= set(self.geo.district_city)
+        elif scope == "city":
+            entities |= set(self.geo.city_names)
+        wanted = set(ids)
+        for entity in sorted(entities):
+            if wanted and entity not in wanted:
+                continue
+            city_id = self.geo.district_city.get(entity) if scope == "district" else None
+            if (
+                city_ids
+                and city_id not in city_ids
+                and not (scope == "city" and entity in city_ids)
+            ):
+                continue
+            name = (
+                self.geo.district_names.get(entity)
+                if scope == "district"
+                else self.geo.city_names.get(entity)
+                if scope == "city"
+                else None
+            )
+            yield metric_row(
+                scope,
+                entity,
+                live(aggregates.get(entity) or {}, now),
+                name=name,
+                city_id=city_id,
+                categories=categories,
+                period=period,
+            )
 
     def all_scopes(self) -> dict[str, dict[str, Counts]]:
         now = self.now()

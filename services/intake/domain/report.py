@@ -101,12 +101,22 @@ PUBLIC_FIELDS = (
 )
 
 
+def public_attributes(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers to the category's questions, less those meant for the agency only."""
+    private = set(doc.get("private_attributes") or [])
+    return {k: v for k, v in (doc.get("attributes") or {}).items() if k not in private}
+
+
 def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """What anyone may see: never the contact, the language, the token hash or the outbox."""
     view: dict[str, Any] = {"id": doc["_id"]}
     for f in PUBLIC_FIELDS:
         view[f] = doc.get(f)
     view["photos"] = list(doc.get("photos") or [])
+    view["attributes"] = public_attributes(doc)
+    view["supporters"] = int(doc.get("supporters") or 0)
+    view["duplicates"] = len(doc.get("duplicate_reports") or [])
+    view["affected"] = affected(doc)
     view["timeline"] = sorted(doc.get("timeline") or [], key=lambda t: (t["at"], t["type"]))
     fb = doc.get("feedback") or {}
     view["feedback"] = {
@@ -117,10 +127,17 @@ def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+def affected(doc: Mapping[str, Any]) -> int:
+    """How many people the problem affects: the reporter, each "me too", and each citizen
+    whose own report routing linked to it as a duplicate."""
+    return 1 + int(doc.get("supporters") or 0) + len(doc.get("duplicate_reports") or [])
+
+
 def reporter_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The reporter's own view (by tracking token): the public view plus their contact."""
     view = public_view(doc)
     view["contact"] = dict(doc.get("contact") or {})
+    view["attributes"] = dict(doc.get("attributes") or {})
     view["language"] = doc.get("language")
     if doc.get("feedback", {}).get("reopen_reason"):
         view["feedback"]["reopen_reason"] = doc["feedback"]["reopen_reason"]

@@ -6,13 +6,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Header, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jembatan.http import ApiError, error_body
+from jembatan.opendata import CSV_MEDIA_TYPE, GEOJSON_MEDIA_TYPE
 from services.intake.domain import report as rules
 from services.intake.domain.geo import DistrictLocator
+from services.intake.domain.opendata import csv_chunks, geojson_chunks
 from services.intake.domain.ratelimit import RateLimiter
 from services.intake.entrypoints.schemas import (
     CategoryList,
@@ -21,10 +23,11 @@ from services.intake.entrypoints.schemas import (
     ReportOut,
     ReportPage,
     SubmittedOut,
+    SupportedOut,
     UploadedMedia,
     errors,
 )
-from services.intake.service_layer.commands import Feedback, SubmitReport
+from services.intake.service_layer.commands import Feedback, SubmitReport, Support
 from services.intake.service_layer.services import (
     MAX_PAGE,
     IntakeError,
@@ -42,6 +45,14 @@ STATUS_BY_KIND = {
     "unsupported": 415,
 }
 
+EXPORTS = {
+    "csv": (csv_chunks, CSV_MEDIA_TYPE),
+    "geojson": (geojson_chunks, GEOJSON_MEDIA_TYPE),
+}
+
+CsvList = Annotated[str | None, Query(max_length=2000, description="comma-separated")]
+SubmittedSince = Annotated[datetime | None, Query(description="submitted at or after")]
+SubmittedUntil = Annotated[datetime | None, Query(description="submitted before")]
 
 TrackingToken = Annotated[
     str | None,
@@ -243,16 +254,12 @@ def build_router(
 
     @router.get("/reports", response_model=ReportPage, tags=["reports"], responses=errors(422, 503))
     def list_reports(
-        district_id: Annotated[
-            str | None, Query(max_length=2000, description="comma-separated")
-        ] = None,
-        category: Annotated[
-            str | None, Query(max_length=2000, description="comma-separated")
-        ] = None,
-        status: Annotated[str | None, Query(max_length=2000, description="comma-separated")] = None,
+        district_id: CsvList = None,
+        category: CsvList = None,
+        status: CsvList = None,
         bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
-        since: Annotated[datetime | None, Query(description="submitted at or after")] = None,
-        until: Annotated[datetime | None, Query(description="submitted before")] = None,
+        since: SubmittedSince = None,
+        until: SubmittedUntil = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
     ) -> dict[str, Any]:
@@ -280,9 +287,37 @@ def build_router(
     )
     def get_report(report_id: str) -> dict[str, Any]:
         try:
-            return rules.public_view(service.get(report_id))
+            doc = service.get(report_id)
         except IntakeError as exc:
             raise api_error(exc) from None
+        return rules.public_view(doc)
+
+    @router.post(
+        "/reports/{report_id}/support",
+        response_model=SupportedOut,
+        status_code=201,
+        tags=["reports"],
+        responses={
+            200: {"model": SupportedOut, "description": "this supporter had already said so"},
+            **errors(400, 404, 409, 422, 429, 503),
+        },
+        dependencies=[Depends(rate_limited)],
+    )
+    def support_report(report_id: str, body: Support) -> Response:
+        """ "Me too": the problem affects you as well (once per supporter_id)."""
+        try:
+            doc, added = service.support(report_id, body)
+        except IntakeError as exc:
+            raise api_error(exc) from None
+        out = SupportedOut(
+            report_id=report_id,
+            supporters=int(doc.get("supporters") or 0),
+            added=added,
+            follow={"channel": "email", "report_id": report_id},
+        )
+        return Response(
+            out.model_dump_json(), status_code=201 if added else 200, media_type="application/json"
+        )
 
     @router.get(
         "/reports/{report_id}/mine",
@@ -311,6 +346,47 @@ def build_router(
             return rules.reporter_view(service.feedback(report_id, token, body))
         except IntakeError as exc:
             raise api_error(exc) from None
+
+    @router.get(
+        "/open-data/reports.{fmt}",
+        tags=["open data"],
+        responses={
+            200: {
+                "content": {"text/csv": {}, "application/geo+json": {}},
+                "description": "every matching public report, newest first, streamed",
+            },
+            **errors(404, 422, 503),
+        },
+        response_class=StreamingResponse,
+    )
+    def export_reports(
+        fmt: str,
+        district_id: CsvList = None,
+        category: CsvList = None,
+        status: CsvList = None,
+        since: SubmittedSince = None,
+        until: SubmittedUntil = None,
+    ) -> StreamingResponse:
+        """Open data: public fields only (no contact, token, reopen reason or agency-only
+        answer), as CSV (``reports.csv``) or GeoJSON (``reports.geojson``)."""
+        if fmt not in EXPORTS:
+            raise ApiError(404, "not_found", "Export as reports.csv or reports.geojson.")
+        q = SearchQuery(
+            district_ids=_csv(district_id, "district_id"),
+            categories=_csv(category, "category"),
+            statuses=_csv(status, "status", frozenset(rules.STATUSES)),
+            since=aware(since, "since"),
+            until=aware(until, "until"),
+        )
+        writer, media_type = EXPORTS[fmt]
+        return StreamingResponse(
+            writer(service.export(q)),
+            media_type=media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="jembatan-reports.{fmt}"',
+                "Cache-Control": "public, max-age=60",
+            },
+        )
 
     @router.get("/categories", response_model=CategoryList, tags=["catalogue"])
     def list_categories(

@@ -217,6 +217,11 @@ def submit_command(request: Any) -> SubmitReport:
     }
     if request.HasField("location"):
         body["location"] = {"lat": request.location.lat, "lon": request.location.lon}
+    if request.attributes:
+        body["attributes"] = {
+            a.code: a.values[0] if len(a.values) == 1 else list(a.values)
+            for a in request.attributes
+        }
     if request.HasField("contact"):
         contact = {
             k: v

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from jembatan import clock
 from services.intake.domain import report as rules
+from services.intake.domain.attributes import open311_attribute
 from services.intake.service_layer.commands import SubmitReport
 from services.intake.service_layer.services import IntakeError, IntakeService, SearchQuery
 
@@ -27,6 +28,7 @@ PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-28T00:00:00Z"
 MAX_RESULTS = 1000
+MAX_PAGE = 1000  # page * page_size stays within 1000 * 1000 reports of the date range
 DEFAULT_DAYS = 90
 FORMATS = ("json", "xml")
 OPEN_STATUSES = tuple(s for s in rules.STATUSES if s not in rules.CLOSED_STATUSES)
@@ -116,6 +118,18 @@ def _w3c(iso: str | None) -> str | None:
     return clock.parse(iso).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _bounded_int(value: str | None, name: str, low: int, high: int, default: int, fmt: str) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a whole number", fmt) from None
+    if not low <= number <= high:
+        raise Open311Error(400, f"{name} must be between {low} and {high}", fmt)
+    return number
+
+
 def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
@@ -131,12 +145,15 @@ def build_open311_router(
         if jurisdiction_id and jurisdiction_id != jurisdiction:
             raise Open311Error(404, f"unknown jurisdiction_id (this server is {jurisdiction})", fmt)
 
+    def questions(code: str) -> list[Any]:
+        return service.definitions.attributes(code) if service.definitions else []
+
     def service_entry(c: Any) -> dict[str, Any]:
         return {
             "service_code": c.id,
             "service_name": c.name.get("en") or c.id,
             "description": c.name.get("id") or "",
-            "metadata": False,
+            "metadata": bool(questions(c.id)),
             "type": "realtime",
             "keywords": c.group or "",
             "group": c.group or "",
@@ -224,9 +241,28 @@ def build_open311_router(
         check_jurisdiction(jurisdiction_id, fmt)
         if service_code not in categories:
             raise Open311Error(404, f"service_code {service_code[:64]!r} not found", fmt)
-        return render(
-            fmt, "service_definition", None, {"service_code": service_code, "attributes": []}
-        )
+        attributes = [open311_attribute(a) for a in questions(service_code)]
+        if fmt == "json":
+            return render(
+                fmt,
+                "service_definition",
+                None,
+                {"service_code": service_code, "attributes": attributes},
+            )
+        top = ET.Element("service_definition")
+        _xml_value(top, "service_code", service_code)
+        attrs = ET.SubElement(top, "attributes")
+        for attr in attributes:
+            el = ET.SubElement(attrs, "attribute")
+            for k, v in attr.items():
+                if k == "values":
+                    values = ET.SubElement(el, "values")
+                    for item in v:
+                        _xml_value(values, "value", item)
+                else:
+                    _xml_value(el, k, v)
+        body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
+        return Response(body, media_type="text/xml; charset=utf-8")
 
     @router.post(
         "/requests.{fmt}",
@@ -274,6 +310,14 @@ def build_open311_router(
                 400, "the body must be application/x-www-form-urlencoded", fmt
             ) from None
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        answers: dict[str, Any] = {}
+        for k in form:
+            if k.startswith("attribute[") and k.endswith("]"):
+                values = [v for v in form.getlist(k) if isinstance(v, str)]
+                answers[k[len("attribute[") : -1]] = values if len(values) > 1 else values[0]
+            elif k.startswith("attribute[") and k.endswith("][]"):  # PHP-style multi values
+                values = [v for v in form.getlist(k) if isinstance(v, str)]
+                answers[k[len("attribute[") : -3]] = values
         key = fields.get("api_key") or request.query_params.get("api_key")
         if not key or key not in keys:
             raise Open311Error(403, "invalid or missing api_key", fmt)
@@ -298,8 +342,22 @@ def build_open311_router(
             "email": fields.get("email") or None,
             "phone": fields.get("phone") or None,
         }
+        photos = []
+        if fields.get("media_url"):
+            media_id = service.media_id_of_url(fields["media_url"])
+            if media_id is None:
+                raise Open311Error(
+                    400,
+                    "media_url: only photos uploaded to this server are accepted "
+                    f"({service.public_base_url}/v1/media/<id>, from POST /v1/media); "
+                    "other URLs are never fetched",
+                    fmt,
+                )
+            photos.append(media_id)
         raw = {
             "category": code,
+            "photos": photos,
+            "attributes": answers,
             "description": fields.get("description") or categories[code].name.get("en", code),
             "location": location,
             "address": fields.get("address_string") or None,
@@ -342,9 +400,15 @@ def build_open311_router(
         start_date: str | None = None,
         end_date: str | None = None,
         status: str | None = None,
+        page: str | None = None,
+        page_size: str | None = None,
     ) -> Response:
+        """Newest first. Paging (an extension of the spec): ``page`` (from 1) and
+        ``page_size`` (1-1000, default 1000); without them the first 1000 match."""
         fmt = _fmt(fmt)
         check_jurisdiction(jurisdiction_id, fmt)
+        size = _bounded_int(page_size, "page_size", 1, MAX_RESULTS, MAX_RESULTS, fmt)
+        number = _bounded_int(page, "page", 1, MAX_PAGE, 1, fmt)
         ids = _csv(service_request_id)
         if ids:
             if len(ids) > MAX_RESULTS:
@@ -375,7 +439,8 @@ def build_open311_router(
                 statuses=statuses,
                 since=start,
                 until=end + timedelta(microseconds=1) if end and end.year < 9999 else None,
-                limit=MAX_RESULTS,
+                limit=size,
+                offset=(number - 1) * size,
             )
         docs, _ = call(lambda: service.search(q), fmt)
         return render(fmt, "service_requests", "request", [request_entry(d) for d in docs])

@@ -73,8 +73,15 @@ class ReportOut(BaseModel):
     district_id: str
     city_id: str
     photos: list[MediaOut]
+    attributes: dict[str, str | int | float | list[str]] = Field(
+        default_factory=dict,
+        description="answers to the category's questions (agency-only answers left out)",
+    )
     channel: str
     partner_ref: str | None = None
+    supporters: int = Field(default=0, description='citizens who said "me too"')
+    duplicates: int = Field(default=0, description="reports routing linked to this one")
+    affected: int = Field(default=1, description="people it affects: 1 + supporters + duplicates")
     status: str
     agency_id: str | None = None
     case_id: str | None = None
@@ -104,6 +111,17 @@ class SubmittedOut(BaseModel):
     tracking_token: str = Field(
         description="secret: authorises feedback and the reporter's own view; shown only to "
         "the submitter (and again on an idempotent replay)"
+    )
+
+
+class SupportedOut(BaseModel):
+    report_id: str
+    supporters: int
+    added: bool = Field(description="false when this supporter had already said so")
+    follow: dict[str, Any] = Field(
+        description="to be told when it is fixed: subscribe to the report at notify "
+        "(POST /v1/subscriptions with this body and your email); the contact stays there, "
+        "private"
     )
 
 

@@ -42,6 +42,17 @@ class SubmitReport(BaseModel):
     contact: Contact | None = None
     language: Literal["id", "en"] = "id"
     partner_ref: str | None = Field(default=None, min_length=1, max_length=100)
+    attributes: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=50)],
+        Annotated[str, StringConstraints(max_length=2000)]
+        | float
+        | Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=100)],
+    ] = Field(
+        default_factory=dict,
+        max_length=30,
+        description="answers to the category's questions (GET /v1/categories/{id}/attributes),"
+        " by attribute code",
+    )
 
 
 class Feedback(BaseModel):
@@ -63,3 +74,17 @@ class Feedback(BaseModel):
         if self.kind != "rating" and self.rating is not None:
             raise ValueError("rating is only allowed with kind=rating")
         return self
+
+
+class Support(BaseModel):
+    """Another citizen's "me too" on a report."""
+
+    model_config = _FORBID
+    supporter_id: str = Field(
+        min_length=16,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._~-]+$",
+        description="an opaque id the app keeps for this citizen (a random UUID stored on "
+        "the device, for example): one support per supporter and report; kept only as a "
+        "keyed hash, never shown",
+    )

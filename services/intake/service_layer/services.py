@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +28,11 @@ from services.intake.adapters.media_store import MediaStore
 from services.intake.adapters.repository import ReportRepository
 from services.intake.adapters.updates import UpdateFeed
 from services.intake.domain import report as rules
+from services.intake.domain.attributes import AttributesInvalid, validate_answers
 from services.intake.domain.geo import DistrictLocator
 from services.intake.domain.media import sniff_image_type
-from services.intake.service_layer.commands import Feedback, SubmitReport
+from services.intake.service_layer.commands import Feedback, SubmitReport, Support
+from services.intake.service_layer.definitions import ServiceDefinitions
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ class SearchQuery:
     until: datetime | None = None
     limit: int = 20
     cursor: str | None = None
+    offset: int = 0  # Open311 page/page_size (bounded by the caller); REST uses the cursor
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -147,8 +152,10 @@ class IntakeService:
         token_secret: str = "",
         on_write: Callable[[], None] = lambda: None,
         updates: UpdateFeed | None = None,
+        definitions: ServiceDefinitions | None = None,
     ) -> None:
         self.repo = repo
+        self.definitions = definitions
         self.updates = updates
         self.media = media
         self.locator = locator
@@ -174,6 +181,15 @@ class IntakeService:
     # -- media ------------------------------------------------------------------------------
     def media_url(self, media_id: str) -> str:
         return f"{self.public_base_url}/v1/media/{media_id}"
+
+    def media_id_of_url(self, url: str) -> str | None:
+        """The media id of a photo URL this service handed out, else None (a foreign URL is
+        never fetched: the server would become a proxy to anywhere)."""
+        prefix = f"{self.public_base_url}/v1/media/"
+        media_id = url.strip().removeprefix(prefix)
+        if media_id == url.strip() or not media_id.isalnum() or len(media_id) > 64:
+            return None
+        return media_id
 
     def upload_media(self, data: bytes) -> dict[str, Any]:
         if len(data) > self.media_max_bytes:
@@ -237,6 +253,15 @@ class IntakeService:
             )
         if len(cmd.photos) > self.media_max_per_report:
             fields["photos"] = f"at most {self.media_max_per_report} photos"
+        answers: dict[str, Any] = {}
+        private: list[str] = []
+        if "category" not in fields:
+            questions = self.definitions.attributes(cmd.category) if self.definitions else []
+            try:
+                answers = validate_answers(questions, cmd.attributes)
+            except AttributesInvalid as exc:
+                fields.update(exc.fields)
+            private = sorted(a.code for a in questions if a.private and a.code in answers)
         if fields:
             raise IntakeError(
                 "invalid", "invalid_request", "The request has invalid fields.", fields
@@ -274,7 +299,9 @@ class IntakeService:
             else rules.new_tracking_token()
         )
         for _ in range(5):
-            doc = self._new_doc(cmd, channel, district, photos, token, key_hash, fingerprint)
+            doc = self._new_doc(
+                cmd, channel, district, photos, token, key_hash, fingerprint, answers, private
+            )
             doc["partner_id"] = partner_id
             try:
                 self.repo.insert(doc)
@@ -310,6 +337,8 @@ class IntakeService:
         token: str,
         key_hash: str | None,
         fingerprint: str,
+        answers: Mapping[str, Any],
+        private: list[str],
     ) -> Document:
         assert cmd.location is not None
         report_id = rules.new_report_id()
@@ -331,6 +360,8 @@ class IntakeService:
             partner_ref=cmd.partner_ref,
             has_contact=bool(contact),
             submitted_at=now,
+            attributes=dict(answers),
+            private_attributes=private,
         )
         contact_event = ev.ReporterContact(
             report_id=report_id,
@@ -354,6 +385,8 @@ class IntakeService:
             "language": cmd.language,
             "channel": channel,
             "partner_ref": cmd.partner_ref,
+            "attributes": dict(answers),
+            "private_attributes": private,
             "contact": contact,
             "tracking_token_sha256": token_hash,
             "idempotency_key_sha256": key_hash or f"none:{report_id}",
@@ -429,9 +462,20 @@ class IntakeService:
                 {"$or": [{"submitted_at": {"$lt": at}}, {"submitted_at": at, "_id": {"$lt": rid}}]}
             )
         filter_: dict[str, Any] = {"$and": clauses} if clauses else {}
-        docs = self.repo.search(filter_, limit + 1)
+        docs = self.repo.search(filter_, limit + 1, skip=q.offset)
         next_cursor = encode_cursor(docs[limit - 1]) if len(docs) > limit else None
         return docs[:limit], next_cursor
+
+    def export(self, q: SearchQuery, batch: int = 500) -> Iterator[Document]:
+        """Every report the query matches, newest first, read ``batch`` at a time by cursor
+        (one page in memory whatever the size of the export; the (submitted_at, _id) order
+        uses the same indexes as search)."""
+        cursor = q.cursor
+        while True:
+            docs, cursor = self.search(replace(q, limit=batch, cursor=cursor))
+            yield from docs
+            if cursor is None:
+                return
 
     # -- feedback ---------------------------------------------------------------------------
     def feedback(self, report_id: str, token: str | None, cmd: Feedback) -> Document:
@@ -478,6 +522,52 @@ class IntakeService:
                 return updated
         raise IntakeError("conflict", "busy", "The report is changing right now; retry.")
 
+    # -- "me too" ----------------------------------------------------------------------------
+    def support(self, report_id: str, cmd: Support) -> tuple[Document, bool]:
+        """Add a supporter once (the same supporter again changes nothing); the report
+        after it and whether this call added one. The count and its event are written in
+        one atomic update, so they never disagree."""
+        mac = hmac.new(
+            self._secret(), f"supporter:{report_id}:{cmd.supporter_id}".encode(), hashlib.sha256
+        ).hexdigest()
+        for _ in range(10):
+            doc = self.get(report_id)
+            if mac in (doc.get("supporter_hashes") or []):
+                return doc, False
+            status = doc.get("status")
+            if status == "duplicate" and doc.get("duplicate_of"):
+                original = doc["duplicate_of"]["report_id"]
+                raise IntakeError(
+                    "conflict",
+                    "duplicate_report",
+                    f"this report follows {original}: support that one",
+                    {"report_id": original},
+                )
+            if status in rules.CLOSED_STATUSES:
+                raise IntakeError(
+                    "conflict", "report_closed", f"this report is {status}; it needs no support"
+                )
+            now = clock.now()
+            supporters = int(doc.get("supporters") or 0) + 1
+            event = ev.make_event(
+                ev.ReportSupported(report_id=report_id, supporters=supporters, at=now), SOURCE
+            )
+            version = int(doc.get("version", 1))
+            box = outbox_update([(ev.REPORTS_TOPIC, event)], seq_start=version * 10)
+            update = {
+                "$set": {**box["$set"], "supporters": supporters, "updated_at": clock.iso(now)},
+                "$inc": {**box["$inc"], "version": 1},
+                "$addToSet": {"supporter_hashes": mac},
+            }
+            updated = self.repo.update_if_version(
+                report_id, version, update, extra_filter={"supporter_hashes": {"$ne": mac}}
+            )
+            if updated is not None:
+                self.metrics.feedback.labels("support").inc()
+                self.on_write()
+                return updated, True
+        raise IntakeError("conflict", "busy", "The report is changing right now; retry.")
+
     # -- read model -------------------------------------------------------------------------
     def apply_case_event(self, event: CloudEvent) -> str:
         """Apply one case event once (guarded by its id); returns the outcome."""
@@ -493,8 +583,9 @@ class IntakeService:
                 self.metrics.read_model.labels("unknown_report").inc()
                 return "unknown_report"
             if event.id in (doc.get("applied_events") or []):
-                # The update may be missing from the feed after a crash between the two
-                # writes: appending is idempotent by event id, so do it again.
+                # The update may be missing from the feed (or the original) after a crash
+                # between the writes: both are idempotent, so do them again.
+                self._link_duplicate(data, doc["_id"])
                 self._record_update(doc, event)
                 self.metrics.read_model.labels("duplicate").inc()
                 return "duplicate"
@@ -506,10 +597,16 @@ class IntakeService:
                 extra_filter={"applied_events": {"$ne": event.id}},
             )
             if updated is not None:
+                self._link_duplicate(data, doc["_id"])
                 self._record_update(updated, event)
                 self.metrics.read_model.labels("applied").inc()
                 return "applied"
         raise RuntimeError("read model update kept conflicting")  # transient: the runner retries
+
+    def _link_duplicate(self, data: ev.EventData, report_id: str) -> None:
+        """The original counts the citizens whose reports duplicate it (its "affected")."""
+        if isinstance(data, ev.CaseDuplicate):
+            self.repo.link_duplicate(data.original_report_id, report_id)
 
     # -- the update feed (gRPC WatchReports) ------------------------------------------------
     def _record_update(self, doc: Mapping[str, Any], event: CloudEvent) -> None:

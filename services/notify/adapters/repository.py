@@ -233,6 +233,20 @@ class NotifyRepository:
                 claimed.append(won)
         return claimed
 
+    def reclaim_sending(self, channels: list[str], claimed_before: datetime) -> int:
+        """Back to pending: entries of ``channels`` claimed before ``claimed_before`` and
+        never finished (their sender died). The claim's attempt is given back."""
+        now = clock.iso(clock.now())
+        r = self.deliveries.update_many(
+            {
+                "status": "sending",
+                "channel": {"$in": channels},
+                "claimed_at": {"$lt": clock.iso(claimed_before)},
+            },
+            {"$set": {"status": "pending", "next_attempt_at": now}, "$inc": {"attempts": -1}},
+        )
+        return r.modified
+
     def finish(self, doc_id: str, fields: dict[str, Any]) -> None:
         self.deliveries.update_one({"_id": doc_id}, {"$set": fields})
 

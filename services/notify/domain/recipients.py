@@ -33,6 +33,7 @@ REPORTER_EVENTS = frozenset(
     {
         "report.submitted",
         "report.feedback",
+        "report.supported",  # the loop closes visibly: others share the problem
         "case.routed",
         "case.duplicate",
         "case.acknowledged",
@@ -93,6 +94,7 @@ def event_params(
         "original_report_url": "",
         "distance_m": 0,
         "reopen_count": 0,
+        "supporters": 0,
         "deadline": "-",
         "due": "-",
         "status": short_type(data.event_type),
@@ -108,6 +110,7 @@ def event_params(
         "from_agency_id",
         "original_report_id",
         "reopen_count",
+        "supporters",
         "deadline",
     ):
         if fields.get(key) is not None:

@@ -127,6 +127,18 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Your feedback on report {report_id} was recorded.\n{report_url}",
         ),
     },
+    "reporter.report.supported": {
+        "id": (
+            "Warga lain juga mengalami masalah ini ({report_id})",
+            "{supporters} warga lain mendukung laporan Anda {report_id}: mereka juga "
+            "terdampak.\n{report_url}",
+        ),
+        "en": (
+            "Others have the same problem ({report_id})",
+            "{supporters} other citizens support your report {report_id}: it affects them "
+            "too.\n{report_url}",
+        ),
+    },
     # --- to area and report subscribers ---------------------------------------------
     "subscriber.report.submitted": {
         "id": (

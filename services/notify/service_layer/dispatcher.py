@@ -9,10 +9,19 @@ States of a delivery-log entry::
                           '--recipient gone (unsubscribed, no address)--> skipped
     digest --digest worker--> digested (one digest email is a new entry)
 
-Crash between sending and logging: AT-MOST-ONCE. A claim moves the entry to
-``sending`` atomically and nothing ever picks a ``sending`` entry up again, so a
+Crash between sending and logging: AT-MOST-ONCE for channels that leave the
+process (email, webhook, SMS and push providers). A claim moves the entry to
+``sending`` atomically and nothing ever picks such a ``sending`` entry up again, so a
 process that dies after the provider accepted the message but before writing
 ``sent`` leaves the entry in ``sending``: the message is not sent a second time.
+
+Local channels (the in-app feed; the logging stand-ins) are EXACTLY-ONCE instead:
+their send is a write to notify's own store keyed by the delivery id, so sending
+twice is one item. On the embedded store claim, send and log are one commit; on
+MongoDB they are not, and a replica killed between claim and send left the
+reporter's feed without the item for good (found by tests/e2e/test_replicas.py).
+So a local entry left in ``sending`` longer than ``reclaim_local_after`` seconds
+(far beyond a local send's milliseconds) goes back to ``pending``.
 The ``jembatan_notify_deliveries_stuck`` gauge counts such entries so an
 operator (or a reconciler reading the provider's logs) can resend or close them.
 Why: for citizens a duplicate is as visible as a miss and erodes trust
@@ -67,6 +76,7 @@ class Dispatcher:
         max_delay: float = 300.0,
         poll_interval: float = 0.2,
         stuck_after: float = 300.0,
+        reclaim_local_after: float = 30.0,
         name: str = "notify-dispatcher",
         claim_batch: int = 10,
         unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
@@ -84,6 +94,7 @@ class Dispatcher:
         self.max_delay = max_delay
         self.poll_interval = poll_interval
         self.stuck_after = stuck_after
+        self.reclaim_local_after = reclaim_local_after
         self.claim_batch = claim_batch
         self.unit_of_work = unit_of_work
         self.healthy = True
@@ -104,6 +115,7 @@ class Dispatcher:
                 now = clock.now().timestamp()
                 if now >= next_stuck_check:
                     next_stuck_check = now + 5
+                    self.reclaim_local()
                     self.metrics.stuck.set(self.count_stuck())
                     self.metrics.due.set(self.count_due())
             except Exception as exc:  # store down: report not ready, try again soon
@@ -118,6 +130,17 @@ class Dispatcher:
         return self.repo.deliveries.count_documents(
             {"status": "pending", "next_attempt_at": {"$lte": clock.iso(clock.now())}}
         )
+
+    def reclaim_local(self) -> int:
+        """Put local deliveries left in ``sending`` by a dead process back to pending."""
+        local = sorted(name for name in self.channels if self._is_local({"channel": name}))
+        if not local:
+            return 0
+        limit = clock.now() - timedelta(seconds=self.reclaim_local_after)
+        n = self.repo.reclaim_sending(local, limit)
+        if n:
+            log.warning("local deliveries reclaimed from a dead sender", extra={"count": n})
+        return n
 
     def count_stuck(self) -> int:
         limit = clock.iso(clock.now() - timedelta(seconds=self.stuck_after))

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jembatan import clock
+from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
 from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository, delivery_id
@@ -124,7 +125,7 @@ class MessageQueue:
             payload = None
             if channel == "webhook":
                 payload = {
-                    "event": event.to_dict(),
+                    "event": ev.outward(event),
                     "message": {"subject": subject, "body": body} if subject else None,
                 }
             doc = self._entry(

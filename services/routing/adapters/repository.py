@@ -22,7 +22,7 @@ from typing import Any
 
 from jembatan import clock
 from jembatan.store.port import Collection, Document, DocumentStore, DuplicateKey
-from services.routing.domain.case import Case
+from services.routing.domain.case import Case, affected
 from services.routing.domain.rules import RuleSet, ruleset_from_dict, ruleset_to_dict
 from services.routing.domain.sla import Sla
 
@@ -90,6 +90,22 @@ class CaseRepository:
         self.c.create_index(["report_id"], unique=True)
         self.c.create_index(["category", "cell", "status"])
         self.c.create_index(["agency_id", "status", "due_at"])
+        self.c.create_index(["agency_id", "status", "affected"])  # queue sort=affected
+
+    def backfill_affected(self, batch: int = 500) -> int:
+        """Give ``affected`` to cases stored before it existed (once, at start-up: a scan
+        of the cases without it, none after the first run); the number updated."""
+        done = 0
+        while True:
+            docs = self.c.find({"affected": {"$exists": False}}, limit=batch)
+            if not docs:
+                return done
+            for doc in docs:
+                self.c.update_one(
+                    {"_id": doc["_id"], "affected": {"$exists": False}},
+                    {"$set": {"affected": affected(doc)}},
+                )
+                done += 1
         self.c.create_index(["duplicate_of"])
         self.c.create_index(["dups_pending"])
         self.c.create_index(["status", "sla.ack_breached", "sla.ack_due"])

@@ -14,9 +14,10 @@ returns the event that announces it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from jembatan.events.catalog import (
     CaseAcknowledged,
@@ -214,3 +215,10 @@ class Case:
             resolve_due=resolve_due,
         )
         return reopened, event
+
+
+def affected(doc: Mapping[str, Any]) -> int:
+    """People a case affects: its reporter, each supporter ("me too") and the reporter of
+    each duplicate linked to it. The stored ``affected`` the queue sorts by is kept equal
+    to this by the updates that change these fields."""
+    return 1 + int(doc.get("supporters") or 0) + len(doc.get("duplicate_ids") or [])

@@ -73,6 +73,12 @@ def _expected_version(body: _Body, if_match: str | None) -> int | None:
     return body.version if body.version is not None else header
 
 
+QUEUE_ORDER: dict[str, list[tuple[str, int]]] = {
+    "due": [("due_at", 1), ("_id", 1)],
+    "affected": [("affected", -1), ("due_at", 1), ("_id", 1)],
+}
+
+
 @router.get("/agencies", tags=["catalogue"])
 def agency_names(request: Request) -> dict[str, Any]:
     """Public: every agency's id and name, so apps show names, never ids (no contacts)."""
@@ -106,8 +112,13 @@ def queue(
     category: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    sort: Annotated[
+        Literal["due", "affected"],
+        Query(description="due: soonest deadline first; affected: most people affected first"),
+    ] = "due",
 ) -> dict[str, Any]:
-    """The agency's cases, soonest deadline first (open cases unless status says otherwise)."""
+    """The agency's cases, soonest deadline first or most people affected first (open
+    cases unless status says otherwise)."""
     r = _routing(request)
     now = r.now()
     statuses = list(status) if status else list(OPEN_STATUSES)
@@ -125,7 +136,8 @@ def queue(
         flt["district_id"] = district_id
     if category:
         flt["category"] = category
-    docs = r.cases.find(flt, sort=[("due_at", 1), ("_id", 1)], limit=limit, skip=offset)
+    order = QUEUE_ORDER[sort]  # index agency_id+status+due_at / agency_id+status+affected
+    docs = r.cases.find(flt, sort=order, limit=limit, skip=offset)
     items = []
     for doc in docs:
         view = public_view(doc, now)

@@ -35,6 +35,7 @@ from jembatan.events.catalog import (
     MediaRef,
     ReportFeedback,
     ReportSubmitted,
+    ReportSupported,
     make_event,
 )
 from jembatan.outbox import new_document_outbox, outbox_update
@@ -56,6 +57,7 @@ from services.routing.domain.case import (
     Case,
     CaseError,
     InvalidCommand,
+    affected,
 )
 from services.routing.domain.rules import ANY_CATEGORY
 from services.routing.service_layer.metrics import RoutingMetrics
@@ -232,11 +234,17 @@ class CaseService:
             "city_id": report.city_id,
             "location": {"lat": loc.lat, "lon": loc.lon},
             "cell": geo.cell_key(loc.lat, loc.lon),
+            # The citizen's answers to the category's questions, for the agency.
+            "attributes": dict(report.attributes),
             "submitted_at": clock.iso(report.submitted_at),
             "created_at": clock.iso(now),
             "updated_at": clock.iso(now),
             "reopen_count": 0,
             "reopened": False,
+            "supporters": 0,
+            # people affected: the reporter, each supporter, each duplicate's reporter;
+            # kept as a field (moved by $inc with the change it counts) to sort the queue
+            "affected": 1,
             "duplicate_ids": [],
             "dups_pending": False,
             "feedback": [],
@@ -323,10 +331,16 @@ class CaseService:
         original_id = dup.get("duplicate_of")
         if not original_id:
             return
-        self.cases.c.update_one(
-            {"_id": original_id},
-            {"$addToSet": {"duplicate_ids": dup["_id"]}, "$set": {"dups_pending": True}},
+        linked = self.cases.c.update_one(
+            {"_id": original_id, "duplicate_ids": {"$ne": dup["_id"]}},
+            {
+                "$addToSet": {"duplicate_ids": dup["_id"]},
+                "$set": {"dups_pending": True},
+                "$inc": {"affected": 1},
+            },
         )
+        if not linked.matched:  # linked before (a redelivery): still catch it up
+            self.cases.c.update_one({"_id": original_id}, {"$set": {"dups_pending": True}})
         self.sync_duplicates(original_id)
 
     # ---------------------------------------------------------------- workflow
@@ -528,6 +542,42 @@ class CaseService:
             total += self.sync_duplicates(doc["_id"])
         return total
 
+    # ---------------------------------------------------------------- report.supported
+    def support(self, supported: ReportSupported) -> str:
+        """Record the running count of a report's supporters; a redelivered or older count
+        changes nothing. The case version is not bumped: a "me too" must not make an
+        agency's pending action stale. A duplicate's supporters count on its original."""
+        for _ in range(MAX_ATTEMPTS):
+            doc = self.cases.by_report(supported.report_id)
+            if doc is None:
+                log.warning(
+                    "support for a report without a case",
+                    extra={"report_id": supported.report_id},
+                )
+                return "no_case"
+            current = int(doc.get("supporters") or 0)
+            if supported.supporters <= current:
+                return "duplicate"
+            guard: dict[str, Any] = (
+                {"$or": [{"supporters": 0}, {"supporters": {"$exists": False}}]}
+                if current == 0
+                else {"supporters": current}
+            )
+            added = supported.supporters - current
+            update: dict[str, Any] = {"$set": {"supporters": supported.supporters}}
+            if "affected" in doc:
+                update["$inc"] = {"affected": added}
+            else:  # a case stored before the field existed, not backfilled yet
+                update["$set"]["affected"] = affected({**doc, "supporters": supported.supporters})
+            saved = self.cases.c.find_one_and_update({"_id": doc["_id"], **guard}, update)
+            if saved is None:
+                continue
+            if doc.get("duplicate_of"):
+                self.cases.c.update_one({"_id": doc["duplicate_of"]}, {"$inc": {"affected": added}})
+            self.metrics.supports.inc(added)
+            return "recorded"
+        raise Conflict(f"case of {supported.report_id} kept changing; the event is retried")
+
     # ---------------------------------------------------------------- report.feedback
     def feedback(self, fb: ReportFeedback, event_id: str) -> str:
         """Reopen (only from resolved) or record a confirmation / rating; what happened."""
@@ -599,6 +649,7 @@ def public_view(doc: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "district_id": doc["district_id"],
         "city_id": doc["city_id"],
         "location": doc["location"],
+        "attributes": doc.get("attributes") or {},
         "priority": doc["priority"],
         "rule_id": doc.get("rule_id"),
         "rules_version": doc.get("rules_version"),
@@ -608,6 +659,8 @@ def public_view(doc: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "overdue": status in OPEN_STATUSES and doc["due_at"] < clock.iso(now),
         "reopen_count": doc.get("reopen_count", 0),
         "reopened": doc.get("reopened", False),
+        "supporters": doc.get("supporters", 0),
+        "affected": affected(doc),
         "duplicate_of": doc.get("duplicate_of"),
         "duplicate_ids": doc.get("duplicate_ids", []),
         "rating": doc.get("rating"),

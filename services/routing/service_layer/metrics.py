@@ -28,6 +28,11 @@ class RoutingMetrics:
             ["deadline"],
             registry=r,
         )
+        self.supports = Counter(
+            "jembatan_routing_supports_total",
+            'Citizens who said "me too" on a case\'s report (report.supported).',
+            registry=r,
+        )
         self.unmatched = Counter(
             "jembatan_routing_unmatched_reports_total",
             "Reports no specific rule matched: fallback_used (a fallback rule took it) "

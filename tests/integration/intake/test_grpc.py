@@ -482,3 +482,21 @@ def test_watch_live_then_resume_without_gap_or_duplicate(
     feed = c.env.store.collection("report_updates").find({}, sort=[("seq", 1)])
     assert [e["seq"] for e in feed] == list(range(1, len(feed) + 1))
     assert len({e["_id"] for e in feed}) == len(feed) == 9
+
+
+def test_partners_answer_the_category_questions(grpc_intake: Callable[[str], Client]) -> None:
+    c = grpc_intake("embedded")
+    answer = reports_pb2.AttributeAnswer
+    made = c.submit(
+        category="flood",
+        attributes=[
+            answer(code="water_depth_cm", values=["40"]),
+            answer(code="affects", values=["road", "homes"]),
+        ],
+    )
+    stored = c.env.client.get(f"/v1/reports/{made.report.report_id}").json()
+    assert stored["attributes"] == {"water_depth_cm": 40, "affects": ["homes", "road"]}
+    code, fields = call_error(
+        lambda: c.submit(category="flood", attributes=[answer(code="affects", values=["moon"])])
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "attribute[affects]" in fields

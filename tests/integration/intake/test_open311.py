@@ -55,16 +55,21 @@ def test_discovery_and_services(intake: Intake, fmt: str) -> None:
     if fmt == "json":
         assert len(s) == 10
         flood = next(x for x in s if x["service_code"] == "flood")
-        assert flood["service_name"] == "Flooding" and flood["metadata"] is False
+        assert flood["service_name"] == "Flooding" and flood["metadata"] is True
         assert flood["type"] == "realtime"
+        garbage = next(x for x in s if x["service_code"] == "garbage")
+        assert garbage["metadata"] is False  # asks no questions
     else:
         assert s.tag == "services" and len(s.findall("service")) == 10
-        assert s.find("service/metadata").text == "false"
-    defn = parse(intake.client.get(f"/open311/v2/services/flood.{fmt}"), fmt)
+        metadata = {
+            e.find("service_code").text: e.find("metadata").text for e in s.findall("service")
+        }
+        assert metadata["flood"] == "true" and metadata["garbage"] == "false"
+    defn = parse(intake.client.get(f"/open311/v2/services/garbage.{fmt}"), fmt)
     if fmt == "json":
-        assert defn == {"service_code": "flood", "attributes": []}
+        assert defn == {"service_code": "garbage", "attributes": []}
     else:
-        assert defn.tag == "service_definition" and defn.find("service_code").text == "flood"
+        assert defn.tag == "service_definition" and defn.find("service_code").text == "garbage"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

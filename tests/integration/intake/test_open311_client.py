@@ -39,19 +39,15 @@ def base_url(make_intake: Any) -> Iterator[str]:
         thread.join(10)
 
 
+def post(base_url: str, **fields: str) -> Any:
+    """POST requests (the client library reads only), as a form like any Open311 app."""
+    data = {"api_key": API_KEY, "lat": "-6.2", "long": "106.83", **fields}
+    return requests.post(f"{base_url}/requests.json", data=data, timeout=10)
+
+
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_georeport_client(base_url: str, fmt: str) -> None:
-    created = requests.post(
-        f"{base_url}/requests.json",
-        data={
-            "api_key": API_KEY,
-            "service_code": "streetlight",
-            "lat": "-6.2",
-            "long": "106.83",
-            "description": "Lampu jalan mati",
-        },
-        timeout=10,
-    )
+    created = post(base_url, service_code="streetlight", description="Lampu jalan mati")
     assert created.status_code == 201
     rid = created.json()[0]["service_request_id"]
 
@@ -62,10 +58,25 @@ def test_georeport_client(base_url: str, fmt: str) -> None:
     assert any(s["service_code"] == "streetlight" for s in services)
     definition = client.get_service_definition("streetlight")
     assert definition["service_code"] == "streetlight"
+    road = client.get_service_definition("road-damage")
+    attributes = road["attributes"] if fmt == "json" else road["attributes"]["attribute"]
+    closed = next(a for a in attributes if a["code"] == "road_closed")
+    assert closed["datatype"] == "singlevaluelist"
+    values = closed["values"] if fmt == "json" else closed["values"]["value"]
+    assert [v["key"] for v in values] == ["yes", "partly", "no"]
+    answers = {"attribute[road_closed]": "partly", "attribute[hole_count]": "3"}
+    answered = post(base_url, service_code="road-damage", description="Jalan rusak", **answers)
+    assert answered.status_code == 201, answered.text
+    refused = post(base_url, service_code="road-damage", **{"attribute[road_closed]": "maybe"})
+    assert refused.status_code == 400 and "attribute[road_closed]" in refused.text
     requests_ = client.get_service_requests(service_code="streetlight", status="open")
     if isinstance(requests_, dict):  # xmltodict gives one dict for one element
         requests_ = [requests_]
     assert [r["service_request_id"] for r in requests_] == [rid]
+    paged = requests.get(
+        f"{base_url}/requests.json", params={"page": 1, "page_size": 1}, timeout=10
+    ).json()
+    assert len(paged) == 1
     one = client.get_service_request(rid)
     assert one["service_request_id"] == rid and one["status"] == "open"
     with pytest.raises(requests.HTTPError):

@@ -196,6 +196,46 @@ def test_crash_between_send_and_log_is_at_most_once(w: World) -> None:
     assert client.post("/v1/deliveries/nope/resend").status_code == 404
 
 
+def test_local_delivery_claimed_by_a_dead_sender_is_reclaimed_exactly_once(w: World) -> None:
+    """The in-app feed is a write keyed by the delivery id: a claim left in `sending` by
+    a killed replica (no unit of work on MongoDB) is sent again, and appears once."""
+    from services.notify.adapters.channels import FeedChannel
+
+    d = w.n.dispatchers[0]
+    d.channels = {**w.ch, "feed": FeedChannel(w.n.repo.add_feed_item)}  # type: ignore[misc]
+    w.publish(e.contact())
+    w.publish(e.submitted())
+
+    def claim(channel: str) -> Any:  # a replica claims ... and is SIGKILLed
+        doc = w.n.repo.claim_next(clock.now())
+        while doc is not None and doc["channel"] != channel:
+            w.n.repo.finish(doc["_id"], {"status": "sent"})
+            doc = w.n.repo.claim_next(clock.now())
+        assert doc is not None, f"no {channel} delivery"
+        return doc
+
+    claimed = claim("feed")
+    w.drain()
+    assert w.n.repo.feed_items(claimed["report_id"]) == []
+    assert d.reclaim_local() == 0  # a live sender's fresh claim is left alone
+    d.reclaim_local_after = 0
+    time.sleep(0.002)
+    assert d.reclaim_local() == 1
+    w.drain()
+    assert d.reclaim_local() == 0
+    items = w.n.repo.feed_items(claimed["report_id"])
+    assert [i["_id"] for i in items] == [claimed["_id"]]
+    done = w.n.repo.delivery(claimed["_id"])
+    assert done is not None and done["status"] == "sent" and done["attempts"] == 1
+    # a remote channel's claim is never reclaimed: at most once
+    w.publish(e.started())
+    mail = claim("email")
+    time.sleep(0.002)
+    d.reclaim_local()
+    again = w.n.repo.delivery(mail["_id"])
+    assert again is not None and again["status"] == "sending"
+
+
 def test_webhook_that_fails_three_times_is_retried_then_delivered(w: World) -> None:
     w.ch["webhook"].fail_first, w.ch["webhook"].error = 3, DeliveryError("HTTP 503")
     client = TestClient(w.app)
@@ -661,3 +701,51 @@ def test_demo_seed_gives_every_routed_agency_a_mailbox(w: World) -> None:
     w.n.repo.put_agency("satpol-pp", {"email": "ops@satpol.test"})
     seed_demo(w.n.repo)  # an operator's change survives a restart
     assert w.n.repo.agency("satpol-pp").email == "ops@satpol.test"  # type: ignore[union-attr]
+
+
+def test_webhooks_never_carry_an_agency_only_answer(w: World) -> None:
+    """A webhook anyone may register gets report.submitted without the private answers
+    (a utility customer id); the agency gets them through routing, not here."""
+    client = TestClient(w.app)
+    r = client.post(
+        "/v1/subscriptions",
+        json={"channel": "webhook", "url": "http://p.test/h", "event_types": ["*"]},
+    )
+    assert r.status_code == 201, r.text
+    answered = e.submitted().model_copy(
+        update={
+            "attributes": {"pln_customer_id": "CANARY-5123", "hole_count": 2},
+            "private_attributes": ["pln_customer_id"],
+        }
+    )
+    w.publish(answered)
+    w.publish(ev.ReportSupported(report_id=e.REPORT_ID, supporters=1, at=clock.now()))
+    w.drain()
+    payloads = [m.payload for _, m in w.sent("webhook")]
+    assert [p["event"]["type"] for p in payloads] == [
+        ev.ReportSubmitted.event_type,
+        ev.ReportSupported.event_type,
+    ]
+    data = payloads[0]["event"]["data"]
+    assert data["attributes"] == {"hole_count": 2} and "private_attributes" not in data
+    assert "CANARY-5123" not in str(payloads)
+    assert payloads[1]["event"]["data"]["supporters"] == 1
+
+
+def test_a_supporter_following_the_report_is_told_when_it_is_fixed(w: World) -> None:
+    """Intake's "me too" answer carries ``follow``: the body of a report subscription
+    here. The supporter's email stays in notify; they hear the fix like the reporter."""
+    client = TestClient(w.app)
+    follow = {"channel": "email", "report_id": e.REPORT_ID}  # as intake hands it back
+    r = client.post("/v1/subscriptions", json={**follow, "email": "tetangga@example.org"})
+    assert r.status_code == 201, r.text
+    w.publish(e.submitted())
+    w.drain()
+    [(_, confirm)] = [(t, m) for t, m in w.sent("email") if t.address == "tetangga@example.org"]
+    token = confirm.body.split("token=")[1].split()[0]
+    assert client.get("/v1/subscriptions/confirm", params={"token": token}).status_code == 200
+    w.publish(e.routed())
+    w.publish(e.resolved())
+    w.drain()
+    told = [m for t, m in w.sent("email") if t.address == "tetangga@example.org"]
+    assert any(m.subject == f"Laporan {e.REPORT_ID}: selesai" for m in told[1:])
