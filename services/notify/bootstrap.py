@@ -16,6 +16,7 @@ from jembatan.bus.port import Bus
 from jembatan.config import is_loopback_host, load
 from jembatan.http import install
 from jembatan.names import PublicNames
+from jembatan.netguard import EVERYWHERE, Network
 from jembatan.ratelimit import RateLimiter, limit_anonymous_writes
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore
@@ -29,7 +30,6 @@ from services.notify.adapters.channels import (
     WebhookChannel,
 )
 from services.notify.adapters.metrics import NotifyMetrics
-from services.notify.adapters.netguard import EVERYWHERE, Network
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.entrypoints.api import build_router
 from services.notify.entrypoints.consumers import CONTACTS_GROUP, REPORTS_GROUP, consumer_runners

@@ -1,6 +1,7 @@
 """Routing's composition root: adapters from settings, the consumer, the outbox relay, the
-SLA timers, the HTTP app (agency and admin APIs, metrics, health, readiness) and the gRPC
-CaseService with its assignment-feed consumer."""
+SLA timers, the agency-webhook consumer and dispatcher, the HTTP app (agency and admin
+APIs, metrics, health, readiness) and the gRPC CaseService with its assignment-feed
+consumer."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from jembatan.events.catalog import REPORTS_TOPIC
 from jembatan.http import install
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore, StoreUnavailable
+from jembatan.webhooks import SignedWebhookClient
+from services.routing.adapters.agency_webhooks import DeliveryRepository, WebhookSecrets
 from services.routing.adapters.assignments import AssignmentFeed
 from services.routing.adapters.evidence import EvidenceMedia, IntakeEvidence
 from services.routing.adapters.repository import (
@@ -28,17 +31,23 @@ from services.routing.adapters.repository import (
     UnroutedRepository,
 )
 from services.routing.entrypoints import admin_api, agency_api, grpc_api
+from services.routing.entrypoints.agency_webhooks import WEBHOOK_GROUP, delivery_consumer
 from services.routing.entrypoints.assignments import FEED_GROUP
 from services.routing.entrypoints.consumer import GROUP, TYPES, make_handler
 from services.routing.entrypoints.container import Routing
 from services.routing.seed import seed, seed_keys
 from services.routing.service_layer.admin import AdminService
+from services.routing.service_layer.agency_delivery import (
+    AgencyDeliveries,
+    AgencyWebhookDispatcher,
+)
 from services.routing.service_layer.cases import CaseService
 from services.routing.service_layer.metrics import RoutingMetrics
 from services.routing.service_layer.timers import SlaScanner
 from services.routing.settings import RoutingSettings
 
 SERVICE = "routing"
+WEBHOOK_RULES_CACHE_S = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -54,13 +63,19 @@ def build(
     photos are checked (default: intake's media store at ``settings.intake_url``)."""
     settings = settings or RoutingSettings()
     runtime = ServiceRuntime(
-        SERVICE, settings, consumer_groups=(GROUP, FEED_GROUP), bus=bus, store=store
+        SERVICE,
+        settings,
+        consumer_groups=(GROUP, FEED_GROUP, WEBHOOK_GROUP),
+        bus=bus,
+        store=store,
     )
     cases = CaseRepository(runtime.store)
     rules = RuleSetRepository(runtime.store, cache_seconds=settings.rules_cache_s)
     keys = ApiKeyRepository(runtime.store)
     unrouted = UnroutedRepository(runtime.store)
     feed = AssignmentFeed(runtime.store)
+    webhook_secrets = WebhookSecrets(runtime.store)
+    deliveries = DeliveryRepository(runtime.store)
 
     def prepare_store() -> None:
         cases.ensure_indexes()
@@ -69,6 +84,7 @@ def build(
         keys.ensure_indexes()
         unrouted.ensure_indexes()
         feed.ensure_indexes()
+        deliveries.ensure_indexes()
         if settings.mode == "embedded" or settings.seed_demo:
             seed(rules, now())
         operator_key = settings.operator_key
@@ -108,9 +124,36 @@ def build(
     timers = SlaScanner(
         cases, service, metrics, interval=settings.sla_scan_interval_s, now=now, on_write=relay.wake
     )
+    webhook_client = SignedWebhookClient(
+        timeout=settings.agency_webhook_timeout,
+        allow_private=allow_private_webhooks(settings),
+    )
+    # Which agencies take webhooks changes rarely: a few seconds' cache keeps the consumer
+    # of every case event from reading the rule set once per event.
+    webhook_rules = RuleSetRepository(
+        runtime.store, cache_seconds=max(settings.rules_cache_s, WEBHOOK_RULES_CACHE_S)
+    )
+    dispatcher = AgencyWebhookDispatcher(
+        deliveries,
+        webhook_secrets,
+        webhook_rules,
+        webhook_client,
+        metrics,
+        attempts=settings.agency_webhook_attempts,
+        base_delay=settings.agency_webhook_base_delay,
+        max_delay=settings.agency_webhook_max_delay,
+        interval=settings.agency_webhook_interval,
+        now=now,
+    )
+    webhooks = delivery_consumer(
+        runtime,
+        AgencyDeliveries(deliveries, webhook_secrets, webhook_rules, cases, now, dispatcher.wake),
+    )
     runtime.add_worker(consumer)
     runtime.add_worker(relay)
     runtime.add_worker(timers)
+    runtime.add_worker(webhooks)
+    runtime.add_worker(dispatcher)
     assignments, grpc = grpc_api.workers(
         settings, runtime, feed, cases, keys, service, lambda: checks, now
     )
@@ -131,12 +174,17 @@ def build(
         service=service,
         admin=AdminService(rules, cases, now),
         now=now,
+        webhook_secrets=webhook_secrets,
+        deliveries=deliveries,
+        webhook_client=webhook_client,
     )
     app.state.runtime = runtime
     app.state.workers = {
         "consumer": consumer,
         "relay": relay,
         "timers": timers,
+        "agency_webhooks": webhooks,
+        "agency_dispatcher": dispatcher,
         "assignments": assignments,
         "grpc": grpc,
     }
@@ -151,6 +199,13 @@ def build(
     app.include_router(agency_api.router)
     app.include_router(admin_api.router)
     return runtime, app
+
+
+def allow_private_webhooks(settings: RoutingSettings) -> bool:
+    """Agency webhooks on private addresses: only when set, or in embedded mode."""
+    if settings.agency_webhook_allow_private is not None:
+        return settings.agency_webhook_allow_private
+    return settings.mode == "embedded"
 
 
 def _until_store_answers(step: Callable[[], None], patience: float = 60.0) -> None:

@@ -42,6 +42,7 @@ def demo_ruleset() -> RuleSet:
             "districts": places["districts"],
             "categories": [c["id"] for c in demo.categories()],
             "rules": raw["rules"],
+            "calendar": raw.get("calendar"),
         }
     ).validate()
 

@@ -16,6 +16,7 @@ GROUPS = (
     "intake-read-model",
     "routing",
     "routing-assignments",
+    "routing-agency-webhooks",
     "notify",
     "notify-contacts",
     "notify-webhooks",

@@ -23,7 +23,7 @@ from jembatan import clock
 from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
 from jembatan.outbox import new_document_outbox, outbox_update
-from jembatan.periodic import Periodic
+from jembatan.periodic import PeriodicWorker
 from jembatan.store.port import Document, DuplicateKey
 from services.intake.adapters import photos
 from services.intake.adapters.media_store import MediaStore
@@ -796,7 +796,7 @@ class IntakeService:
         return entries, max(position, upto)
 
 
-class ContactEraser(Periodic):
+class ContactEraser(PeriodicWorker):
     """Erases the reporter's contact from a report once nothing will be sent to them:
     ``retention`` after it was closed (confirmed) or rejected, the time left to rate it,
     and in any case ``max_age`` after it was submitted. The reporter's own view then

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import smtplib
 import time
 from collections.abc import Callable, Sequence
@@ -20,8 +19,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.notify.adapters.netguard import Network, UnsafeTarget, pinned_request
-from services.notify.domain import signing
+from jembatan.netguard import Network
+from jembatan.webhooks import SignedWebhookClient, WebhookRefused
 from services.notify.domain.model import mask_email, mask_phone, mask_token
 
 log = logging.getLogger(__name__)
@@ -107,11 +106,10 @@ class SmtpEmailChannel:
 
 
 class WebhookChannel:
-    """POST the JSON payload, signed; 2xx is accepted, 408/429/5xx and network errors retry.
-
-    The target is checked and connected to by address (``netguard.pinned_request``):
-    public addresses, plus the ``allowed`` networks; ``allow_private`` allows every address
-    (and then sends by name)."""
+    """A subscriber's webhook, through the one signed client (``jembatan.webhooks``): the
+    target is checked and connected to by address (public addresses, plus ``allowed``;
+    ``allow_private`` allows every address); 2xx is accepted, 408/429/5xx and network
+    errors retry."""
 
     def __init__(
         self,
@@ -121,53 +119,24 @@ class WebhookChannel:
         allow_private: bool = False,
         allowed: Sequence[Network] = (),
     ) -> None:
-        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
-        self.now = now
-        self.allow_private = allow_private
-        self.allowed = tuple(allowed)
-
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        if self.allow_private:
-            return self.client.request(method, url, **kwargs)
-        return pinned_request(self.client, method, url, self.allowed, **kwargs)
+        self.webhooks = SignedWebhookClient(timeout, allow_private, client, now, allowed)
 
     def verify(self, url: str, topic: str) -> bool:
-        """The WebSub-style check before a subscription exists: GET the URL with a random
-        ``hub.challenge``; only a 2xx answer whose body is the challenge proves the
-        endpoint asked for these deliveries."""
-        challenge = secrets.token_urlsafe(24)
-        params = {"hub.mode": "subscribe", "hub.topic": topic, "hub.challenge": challenge}
-        try:
-            resp = self._request("GET", url, params=params)
-        except (UnsafeTarget, httpx.HTTPError):
-            return False
-        return 200 <= resp.status_code < 300 and resp.text.strip() == challenge
+        return self.webhooks.verify(url, topic)
 
     def send(self, target: Target, message: OutboundMessage) -> None:
         if not target.secret:
             raise DeliveryError("webhook has no secret", retryable=False)
         body = json.dumps(message.payload or {}, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {
-            "Content-Type": "application/json",
-            signing.DELIVERY_HEADER: message.delivery_id,
-            signing.EVENT_TYPE_HEADER: message.event_type,
-            **signing.signature_headers(target.secret, body, self.now()),
-        }
         try:
-            resp = self._request("POST", target.address, content=body, headers=headers)
-        except UnsafeTarget as exc:
-            raise DeliveryError(f"refused target: {exc}", retryable=False) from exc
-        except httpx.TimeoutException as exc:
-            raise DeliveryError("timeout") from exc
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"connection failed: {type(exc).__name__}") from exc
-        if 200 <= resp.status_code < 300:
-            return
-        retryable = resp.status_code in (408, 429) or resp.status_code >= 500
-        raise DeliveryError(f"HTTP {resp.status_code}", retryable=retryable)
+            self.webhooks.post(
+                target.address, target.secret, body, message.delivery_id, message.event_type
+            )
+        except WebhookRefused as exc:
+            raise DeliveryError(exc.reason, retryable=exc.retryable) from exc
 
     def close(self) -> None:
-        self.client.close()
+        self.webhooks.close()
 
 
 class FeedChannel:

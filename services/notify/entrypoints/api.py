@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jembatan.events.catalog import GeoPoint
 from jembatan.http import ApiError
-from services.notify.adapters.netguard import Network, UnsafeTarget, check_public_url
+from jembatan.netguard import Network, UnsafeTarget, check_public_url
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.geo import MAX_RADIUS_M
 from services.notify.domain.recipients import PARTNER_EVENT_TYPES

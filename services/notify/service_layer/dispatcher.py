@@ -45,13 +45,13 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from jembatan import clock
+from jembatan.backoff import retry_delay
 from jembatan.bus.port import Bus, OutgoingRecord
 from jembatan.events.catalog import dead_letter_topic
 from jembatan.store.port import Document
 from services.notify.adapters.channels import ChannelAdapter, DeliveryError, OutboundMessage, Target
 from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository
-from services.notify.domain.backoff import retry_delay
 
 log = logging.getLogger(__name__)
 

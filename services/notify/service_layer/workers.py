@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from jembatan import clock
-from jembatan.periodic import Periodic
+from jembatan.periodic import PeriodicWorker
 from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.recipients import fmt_time
@@ -18,7 +18,7 @@ from services.notify.service_layer.messages import Links, MessageQueue
 log = logging.getLogger(__name__)
 
 
-class DigestWorker(Periodic):
+class DigestWorker(PeriodicWorker):
     """Messages over the per-recipient hourly limit wait as ``digest``; one email sums them up.
 
     The digest's key is derived from the entries it covers, so a crash after
@@ -76,7 +76,7 @@ class DigestWorker(Periodic):
         return made
 
 
-class SlaWarningWorker(Periodic):
+class SlaWarningWorker(PeriodicWorker):
     """Warn the agency holding a case before its next deadline (once per case, deadline, due)."""
 
     def __init__(
@@ -125,7 +125,7 @@ class SlaWarningWorker(Periodic):
         return made
 
 
-class PendingExpiryWorker(Periodic):
+class PendingExpiryWorker(PeriodicWorker):
     """Reporter messages wait for the contact a bounded time (the store has no TTL index).
 
     Intake sends a contact for every report, so a message still waiting after
@@ -151,7 +151,7 @@ class PendingExpiryWorker(Periodic):
         return dropped
 
 
-class ContactEraser(Periodic):
+class ContactEraser(PeriodicWorker):
     """Erases what notify keeps to reach a reporter once nothing will be sent to them.
 
     A report's contact (and the reporter's reopen reason) is deleted ``retention`` after

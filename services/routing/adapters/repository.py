@@ -63,7 +63,7 @@ def case_from_doc(doc: Mapping[str, Any]) -> Case:
         status=doc["status"],
         agency_id=doc["agency_id"],
         priority=doc["priority"],
-        sla=Sla(sla["ack_hours"], sla["resolve_hours"]),
+        sla=Sla(sla["ack_hours"], sla["resolve_hours"], sla.get("clock", "continuous")),
         ack_due=clock.parse(sla["ack_due"]),
         resolve_due=clock.parse(sla["resolve_due"]),
         reopen_count=int(doc.get("reopen_count", 0)),

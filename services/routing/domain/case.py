@@ -5,9 +5,11 @@
     routed | acknowledged | in_progress --transfer--> routed (at another agency)
     resolved --reopen--> routed (same agency, flagged, counted)
 
-A transfer or a reopen starts fresh deadlines (the case's SLA hours from that moment),
-and the case waits for acknowledgement again. Resolving needs evidence: a note and at
-least one media reference. Every transition returns the event that announces it.
+A transfer or a reopen starts fresh deadlines (the case's SLA hours from that moment,
+on the SLA's clock: a working-hours SLA counts in the office hours of the agency that
+holds the case, given as its calendar), and the case waits for acknowledgement again.
+Resolving needs evidence: a note and at least one media reference. Every transition
+returns the event that announces it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from jembatan.events.catalog import (
     Evidence,
     MediaRef,
 )
+from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.sla import Sla
 
 Status = Literal["routed", "acknowledged", "in_progress", "resolved", "rejected"]
@@ -160,14 +163,19 @@ class Case:
         )
 
     def transfer(
-        self, actor: str, at: datetime, to_agency_id: str, reason: str | None
+        self,
+        actor: str,
+        at: datetime,
+        to_agency_id: str,
+        reason: str | None,
+        calendar: WorkingCalendar | None = None,
     ) -> tuple[Case, CaseTransferred]:
         self._check("transfer")
         if not reason or not reason.strip():
             raise InvalidCommand("reason", "a transfer needs a reason")
         if to_agency_id == self.agency_id:
             raise InvalidCommand("to_agency_id", "the case is already with that agency")
-        ack_due, resolve_due = self.sla.deadlines(at)
+        ack_due, resolve_due = self.sla.deadlines(at, calendar)
         moved = replace(
             self, status="routed", agency_id=to_agency_id, ack_due=ack_due, resolve_due=resolve_due
         )
@@ -180,11 +188,17 @@ class Case:
         )
         return moved, event
 
-    def reopen(self, actor: str, at: datetime, reason: str | None) -> tuple[Case, CaseReopened]:
+    def reopen(
+        self,
+        actor: str,
+        at: datetime,
+        reason: str | None,
+        calendar: WorkingCalendar | None = None,
+    ) -> tuple[Case, CaseReopened]:
         self._check("reopen")
         if not reason or not reason.strip():
             raise InvalidCommand("reason", "a reopen needs a reason")
-        ack_due, resolve_due = self.sla.deadlines(at)
+        ack_due, resolve_due = self.sla.deadlines(at, calendar)
         reopened = replace(
             self,
             status="routed",

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal
 
+from services.routing.domain.calendar import (
+    DEFAULT_HOURS,
+    Calendar,
+    calendar_from_dict,
+    calendar_to_dict,
+)
 from services.routing.domain.sla import Sla
 
 AgencyType = Literal["district_office", "city_department", "utility", "partner_system"]
@@ -104,6 +111,14 @@ class RuleSet:
     categories: tuple[str, ...]
     rules: tuple[RoutingRule, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
+    calendar: Calendar = field(default_factory=Calendar)
+
+    # -- deadlines --------------------------------------------------------------------------
+    def deadlines(self, sla: Sla, agency_id: str, start: datetime) -> tuple[datetime, datetime]:
+        """(acknowledge by, resolve by) for a case held by agency_id from start."""
+        if sla.clock == "working":
+            return sla.deadlines(start, self.calendar.for_agency(agency_id))
+        return sla.deadlines(start)
 
     # -- matching -------------------------------------------------------------------------
     def match(
@@ -163,6 +178,11 @@ class RuleSet:
             if rule.key in seen and seen[rule.key] != rule.id:
                 problems[where] = f"same category and scope as rule {seen[rule.key]!r}"
             seen.setdefault(rule.key, rule.id)
+            if rule.sla.clock == "working" and not self.calendar.office_hours.get(DEFAULT_HOURS):
+                problems[f"{where}.clock"] = (
+                    "a working-hours SLA needs default office hours (calendar.office_hours.*)"
+                )
+        problems.update(self.calendar.problems(self.agencies))
         if not problems:
             unroutable = [
                 f"{c}@{d}"
@@ -185,7 +205,10 @@ class RuleSet:
         return self.next(agencies={**self.agencies, agency.id: agency})
 
     def without_agency(self, agency_id: str) -> RuleSet:
-        return self.next(agencies={k: v for k, v in self.agencies.items() if k != agency_id})
+        return self.next(
+            agencies={k: v for k, v in self.agencies.items() if k != agency_id},
+            calendar=self.calendar.without_hours(agency_id),
+        )
 
     def with_city(self, city: City) -> RuleSet:
         return self.next(cities={**self.cities, city.id: city})
@@ -204,6 +227,9 @@ class RuleSet:
 
     def without_rule(self, rule_id: str) -> RuleSet:
         return self.next(rules=tuple(r for r in self.rules if r.id != rule_id))
+
+    def with_calendar(self, calendar: Calendar) -> RuleSet:
+        return self.next(calendar=calendar)
 
 
 # -- plain-data form (store documents, JSON files, API bodies) ----------------------------
@@ -227,7 +253,7 @@ def rule_from_dict(d: Mapping[str, Any]) -> RoutingRule:
         category=d["category"],
         scope=d["scope"],
         agency_id=d["agency_id"],
-        sla=Sla(float(d["ack_hours"]), float(d["resolve_hours"])),
+        sla=Sla(float(d["ack_hours"]), float(d["resolve_hours"]), d.get("clock", "continuous")),
         priority=d.get("priority", "normal"),
         district_id=d.get("district_id"),
         city_id=d.get("city_id"),
@@ -245,6 +271,7 @@ def rule_to_dict(r: RoutingRule) -> dict[str, Any]:
         "priority": r.priority,
         "ack_hours": r.sla.ack_hours,
         "resolve_hours": r.sla.resolve_hours,
+        "clock": r.sla.clock,
     }
 
 
@@ -257,6 +284,7 @@ def ruleset_from_dict(d: Mapping[str, Any]) -> RuleSet:
         categories=tuple(d["categories"]),
         rules=tuple(rule_from_dict(r) for r in d["rules"]),
         meta=dict(d.get("meta") or {}),
+        calendar=calendar_from_dict(d.get("calendar")),
     )
 
 
@@ -270,6 +298,7 @@ def ruleset_to_dict(rs: RuleSet) -> dict[str, Any]:
         ],
         "categories": list(rs.categories),
         "rules": [rule_to_dict(r) for r in rs.rules],
+        "calendar": calendar_to_dict(rs.calendar),
     }
 
 

@@ -1,4 +1,5 @@
-"""Admin API under /v1/admin (operator keys): agencies, kota, kecamatan, rules and API keys.
+"""Admin API under /v1/admin (operator keys): agencies, kota, kecamatan, rules, the SLA
+calendar (office hours, public holidays) and API keys.
 
 Every change to agencies, places or rules is validated against the whole rule set and
 stored as a new version with its audit entry; send ``If-Match: <version>`` to refuse a
@@ -8,7 +9,7 @@ change based on a version that is no longer current.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -16,6 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jembatan import clock
 from jembatan.http import ApiError
+from jembatan.netguard import UnsafeTarget
+from services.routing.domain.calendar import (
+    DEFAULT_HOURS,
+    CalendarError,
+    OfficeInterval,
+    calendar_to_dict,
+    interval_to_dict,
+    office_week,
+)
 from services.routing.domain.rules import (
     Agency,
     City,
@@ -82,6 +92,27 @@ class RuleBody(BaseModel):
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
     ack_hours: float = Field(gt=0, le=24 * 365)
     resolve_hours: float = Field(gt=0, le=24 * 365)
+    clock: Literal["continuous", "working"] = Field(
+        "continuous",
+        description="continuous: every hour counts; working: only the agency's office hours",
+    )
+
+
+class IntervalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    start: str = Field(pattern=r"^\d\d:\d\d$", description="local time HH:MM")
+    end: str = Field(pattern=r"^\d\d:\d\d$", description="local time HH:MM, up to 24:00")
+
+
+class OfficeHoursBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    intervals: list[IntervalBody] = Field(min_length=1, max_length=7 * 8)
+
+
+class HolidayBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
 
 
 class KeyBody(BaseModel):
@@ -223,6 +254,16 @@ def put_agency(
     agency = Agency(
         agency_id, body.name, body.type, Contact(body.contact.channel, body.contact.address)
     )
+    if body.contact.channel == "webhook":
+        try:
+            _routing(request).webhook_client.check_target(body.contact.address)
+        except UnsafeTarget as exc:
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"The webhook address is refused: {exc}.",
+                fields={"contact.address": str(exc)},
+            ) from None
     return _change(
         request,
         response,
@@ -251,7 +292,9 @@ def delete_agency(
         r.admin.ensure_no_open_cases(agency_id)
         return rs.without_agency(agency_id)
 
-    return _change(request, response, who, if_match, "delete_agency", agency_id, change, {})
+    done = _change(request, response, who, if_match, "delete_agency", agency_id, change, {})
+    r.webhook_secrets.delete(agency_id)  # its system's signing secret goes with it
+    return done
 
 
 # --- kota (district groups) and kecamatan ---------------------------------------------------
@@ -399,7 +442,7 @@ def put_rule(
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     try:
-        sla = Sla(body.ack_hours, body.resolve_hours)
+        sla = Sla(body.ack_hours, body.resolve_hours, body.clock)
     except ValueError as exc:
         raise ApiError(
             422, "invalid_request", str(exc), fields={"resolve_hours": str(exc)}
@@ -444,6 +487,230 @@ def delete_rule(
         "delete_rule",
         rule_id,
         lambda rs: rs.without_rule(rule_id),
+        {},
+    )
+
+
+# --- agencies' own systems: webhook secret and deliveries -----------------------------------
+@router.post("/agencies/{agency_id}/webhook-secret", status_code=201, responses=ERRORS)
+def rotate_webhook_secret(
+    agency_id: Id, request: Request, who: OperatorPrincipal
+) -> dict[str, Any]:
+    """A new signing secret for the agency's webhook, shown once; case events for the
+    agency are queued from now on (none are queued while it has no secret)."""
+    r = _routing(request)
+    agency = _current(r).agencies.get(agency_id)
+    if agency is None:
+        raise _missing("agency", agency_id)
+    if agency.contact.channel != "webhook":
+        raise ApiError(
+            409,
+            "not_a_webhook",
+            f"Agency {agency_id!r} is reached by {agency.contact.channel!r}; "
+            "set its contact to a webhook first.",
+        )
+    secret = r.webhook_secrets.rotate(agency_id, who.actor, r.now())
+    return {"agency_id": agency_id, "secret": secret, "address": agency.contact.address}
+
+
+@router.get("/agencies/{agency_id}/deliveries", responses=ERRORS)
+def agency_deliveries(
+    agency_id: Id,
+    request: Request,
+    who: OperatorPrincipal,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict[str, Any]:
+    """Case events sent (or being sent) to the agency's system, newest first."""
+    docs = _routing(request).deliveries.list(agency_id, status, limit, offset)
+    keep = (
+        "event_id",
+        "event_type",
+        "case_id",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "next_at",
+        "delivered_at",
+        "failed_at",
+    )
+    return {"items": [{"delivery_id": d["_id"], **{k: d.get(k) for k in keep}} for d in docs]}
+
+
+@router.post("/agencies/{agency_id}/deliveries/{delivery_id}/retry", responses=ERRORS)
+def retry_delivery(
+    agency_id: Id, delivery_id: str, request: Request, who: OperatorPrincipal
+) -> dict[str, Any]:
+    """Send a failed delivery again (after the agency fixed its system)."""
+    r = _routing(request)
+    if not delivery_id.startswith(f"{agency_id}:") or not r.deliveries.retry(delivery_id, r.now()):
+        raise _missing("failed_delivery", delivery_id)
+    request.app.state.workers["agency_dispatcher"].wake()
+    return {"delivery_id": delivery_id, "status": "pending"}
+
+
+# --- the SLA calendar: office hours and public holidays ----------------------------------------
+@router.get("/calendar", responses=ERRORS)
+def calendar(request: Request, response: Response, who: OperatorPrincipal) -> dict[str, Any]:
+    """Time zone, default and per-agency office hours, and holidays of the current version."""
+    rs = _current(_routing(request))
+    response.headers["ETag"] = f'"{rs.version}"'
+    return {"version": rs.version, **calendar_to_dict(rs.calendar)}
+
+
+def _week(body: OfficeHoursBody) -> tuple[OfficeInterval, ...]:
+    try:
+        return office_week(OfficeInterval(i.day, i.start, i.end) for i in body.intervals)
+    except CalendarError as exc:
+        raise ApiError(422, "invalid_request", str(exc), fields={"intervals": str(exc)}) from None
+
+
+@router.put("/calendar/office-hours", responses=ERRORS)
+def put_default_hours(
+    body: OfficeHoursBody,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """The office hours of every agency that has none of its own."""
+    week = _week(body)
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "put_office_hours",
+        DEFAULT_HOURS,
+        lambda rs: rs.with_calendar(rs.calendar.with_hours(DEFAULT_HOURS, week)),
+        body.model_dump(),
+    )
+
+
+@router.get("/agencies/{agency_id}/office-hours", responses=ERRORS)
+def agency_hours(agency_id: Id, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+    """The hours a working SLA of this agency counts in, and whether they are its own."""
+    rs = _current(_routing(request))
+    if agency_id not in rs.agencies:
+        raise _missing("agency", agency_id)
+    own = rs.calendar.office_hours.get(agency_id)
+    week = own or rs.calendar.office_hours.get(DEFAULT_HOURS) or ()
+    return {
+        "version": rs.version,
+        "agency_id": agency_id,
+        "source": "agency" if own else ("default" if week else "none"),
+        "timezone": rs.calendar.timezone,
+        "intervals": [interval_to_dict(i) for i in week],
+    }
+
+
+@router.put("/agencies/{agency_id}/office-hours", responses=ERRORS)
+def put_agency_hours(
+    agency_id: Id,
+    body: OfficeHoursBody,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    if agency_id not in _current(_routing(request)).agencies:
+        raise _missing("agency", agency_id)
+    week = _week(body)
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "put_office_hours",
+        agency_id,
+        lambda rs: rs.with_calendar(rs.calendar.with_hours(agency_id, week)),
+        body.model_dump(),
+    )
+
+
+@router.delete("/agencies/{agency_id}/office-hours", responses=ERRORS)
+def delete_agency_hours(
+    agency_id: Id,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """The agency goes back to the default office hours."""
+    if agency_id not in _current(_routing(request)).calendar.office_hours:
+        raise _missing("office_hours", agency_id)
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "delete_office_hours",
+        agency_id,
+        lambda rs: rs.with_calendar(rs.calendar.without_hours(agency_id)),
+        {},
+    )
+
+
+@router.get("/calendar/holidays", responses=ERRORS)
+def holidays(
+    request: Request,
+    who: OperatorPrincipal,
+    year: Annotated[int | None, Query(ge=1970, le=2200)] = None,
+) -> dict[str, Any]:
+    rs = _current(_routing(request))
+    items = [
+        {"date": d.isoformat(), "name": n}
+        for d, n in sorted(rs.calendar.holidays.items())
+        if year is None or d.year == year
+    ]
+    return {"version": rs.version, "items": items}
+
+
+@router.put("/calendar/holidays/{day}", responses=ERRORS)
+def put_holiday(
+    day: date,
+    body: HolidayBody,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """A public holiday (YYYY-MM-DD): working SLAs do not count that local day."""
+    name = body.name.strip()
+    if not name:
+        raise ApiError(422, "invalid_request", "A holiday needs a name.", fields={"name": "empty"})
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "put_holiday",
+        day.isoformat(),
+        lambda rs: rs.with_calendar(rs.calendar.with_holiday(day, name)),
+        {"name": name},
+    )
+
+
+@router.delete("/calendar/holidays/{day}", responses=ERRORS)
+def delete_holiday(
+    day: date,
+    request: Request,
+    response: Response,
+    who: OperatorPrincipal,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    if day not in _current(_routing(request)).calendar.holidays:
+        raise _missing("holiday", day.isoformat())
+    return _change(
+        request,
+        response,
+        who,
+        if_match,
+        "delete_holiday",
+        day.isoformat(),
+        lambda rs: rs.with_calendar(rs.calendar.without_holiday(day)),
         {},
     )
 

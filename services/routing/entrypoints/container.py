@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from jembatan.webhooks import SignedWebhookClient
+from services.routing.adapters.agency_webhooks import DeliveryRepository, WebhookSecrets
 from services.routing.adapters.repository import (
     ApiKeyRepository,
     CaseRepository,
@@ -25,3 +27,6 @@ class Routing:
     service: CaseService
     admin: AdminService
     now: Callable[[], datetime]
+    webhook_secrets: WebhookSecrets
+    deliveries: DeliveryRepository
+    webhook_client: SignedWebhookClient

@@ -79,6 +79,7 @@ class AdminService:
                 districts=candidate.districts,
                 categories=candidate.categories,
                 rules=candidate.rules,
+                calendar=candidate.calendar,
             ).validate()
             audit = {
                 "actor": actor,

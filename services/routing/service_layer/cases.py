@@ -52,6 +52,7 @@ from services.routing.adapters.repository import (
     merge_updates,
 )
 from services.routing.domain import geo
+from services.routing.domain.calendar import CalendarError, WorkingCalendar
 from services.routing.domain.case import (
     ALLOWED,
     OPEN_STATUSES,
@@ -196,7 +197,7 @@ class CaseService:
         self.metrics.rules_version.set(ruleset.version)
         if rule.scope == "fallback" or rule.category == ANY_CATEGORY:
             self.metrics.unmatched.labels("fallback_used").inc()
-        ack_due, resolve_due = rule.sla.deadlines(now)
+        ack_due, resolve_due = ruleset.deadlines(rule.sla, rule.agency_id, now)
         data = CaseRouted(
             report_id=report.report_id,
             case_id=case_id,
@@ -224,6 +225,7 @@ class CaseService:
                 "sla": {
                     "ack_hours": rule.sla.ack_hours,
                     "resolve_hours": rule.sla.resolve_hours,
+                    "clock": rule.sla.clock,
                     "ack_due": clock.iso(ack_due),
                     "resolve_due": clock.iso(resolve_due),
                     "ack_breached": False,
@@ -457,6 +459,8 @@ class CaseService:
         if action == "reject":
             return case.reject(actor, now, reason)
         if action == "reopen":
+            if "reopen" in case.allowed:
+                return case.reopen(actor, now, reason, self._calendar(case, case.agency_id))
             return case.reopen(actor, now, reason)
         if action == "transfer":
             if "transfer" in case.allowed:  # an illegal transfer says so before the target check
@@ -465,8 +469,31 @@ class CaseService:
                     raise InvalidCommand("to_agency_id", "a transfer names the agency to move to")
                 if ruleset is None or to_agency_id not in ruleset.agencies:
                     raise InvalidCommand("to_agency_id", f"unknown agency {to_agency_id!r}")
+                calendar = self._calendar(case, to_agency_id)
+                return case.transfer(actor, now, to_agency_id, reason, calendar)
             return case.transfer(actor, now, to_agency_id or "", reason)
         raise InvalidCommand("action", f"unknown action {action!r}")
+
+    def _calendar(self, case: Case, agency_id: str) -> WorkingCalendar | None:
+        """The calendar fresh deadlines count in: the holding agency's, on a working clock.
+
+        A case keeps the clock of the rule that routed it; should its calendar have gone
+        since (the rule set no longer has office hours for it) the deadlines run round
+        the clock rather than refusing the change.
+        """
+        if case.sla.clock != "working":
+            return None
+        ruleset = self.rules.current()
+        try:
+            if ruleset is None:
+                raise CalendarError("no rule set")
+            return ruleset.calendar.for_agency(agency_id)
+        except CalendarError as exc:
+            log.warning(
+                "no office hours; deadlines run continuously",
+                extra={"case_id": case.case_id, "why": str(exc)},
+            )
+            return WorkingCalendar.round_the_clock()
 
     # ---------------------------------------------------------------- duplicates follow
     def sync_duplicates(self, original_id: str) -> int:

@@ -40,6 +40,13 @@ class RoutingMetrics:
             ["reason"],
             registry=r,
         )
+        self.agency_deliveries = Counter(
+            "jembatan_routing_agency_deliveries_total",
+            "Case events sent to agencies' own systems (signed webhooks), by outcome: "
+            "delivered, retry (a failed attempt that will be retried) or failed (given up).",
+            ["outcome"],
+            registry=r,
+        )
         self.rules_version = Gauge(
             "jembatan_routing_rules_version",
             "Version of the rule set this replica used last.",

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
 
-from services.notify.domain import signing
+from jembatan import signing
 
 
 def free_port() -> int:

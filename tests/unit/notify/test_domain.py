@@ -6,9 +6,10 @@ import random
 
 import pytest
 
+from jembatan import signing
+from jembatan.backoff import retry_delay
 from jembatan.events import catalog as ev
-from services.notify.domain import geo, signing, templates, tokens
-from services.notify.domain.backoff import retry_delay
+from services.notify.domain import geo, templates, tokens
 from services.notify.domain.model import (
     AgencyContact,
     Contact,

@@ -12,11 +12,10 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from jembatan import clock
+from jembatan import clock, signing
 from jembatan.events import catalog as ev
 from services.notify.adapters.channels import DeliveryError
 from services.notify.bootstrap import Notify, build
-from services.notify.domain import signing
 from services.notify.domain.tokens import make_token
 from services.notify.service_layer.dispatcher import WEBHOOK_DEAD_LETTER_TOPIC
 from services.notify.service_layer.workers import SlaWarningWorker

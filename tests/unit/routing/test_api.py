@@ -322,3 +322,98 @@ def test_invalid_events_are_refused_for_the_dead_letter_topic(env: Env) -> None:
     with pytest.raises(EventValidationError):
         handle(bad)
     assert not env.store.collection("cases").scan()
+
+
+def test_operators_keep_the_sla_calendar_audited_and_versioned(env: Env) -> None:
+    c = env.client
+    cal = c.get("/v1/admin/calendar", headers=OPERATOR_KEY)
+    assert cal.status_code == 200 and cal.json()["timezone"] == "Asia/Jakarta"
+    assert cal.json()["office_hours"]["*"][0] == {"day": "mon", "start": "07:30", "end": "16:00"}
+    assert c.get("/v1/admin/calendar", headers=GAMBIR_KEY).status_code == 403
+    # holidays: put (with a name), list by year, rename, delete
+    put = c.put(
+        "/v1/admin/calendar/holidays/2027-03-10",
+        headers={**OPERATOR_KEY, "If-Match": "1"},
+        json={"name": "Idul Fitri 1448 H"},
+    )
+    assert put.status_code == 200 and put.json()["version"] == 2
+    assert put.headers["ETag"] == '"2"'
+    listed = c.get("/v1/admin/calendar/holidays?year=2027", headers=OPERATOR_KEY).json()
+    assert {"date": "2027-03-10", "name": "Idul Fitri 1448 H"} in listed["items"]
+    assert all(h["date"].startswith("2027-") for h in listed["items"])
+    stale = c.put(
+        "/v1/admin/calendar/holidays/2027-03-11",
+        headers={**OPERATOR_KEY, "If-Match": "1"},
+        json={"name": "Idul Fitri 1448 H (hari kedua)"},
+    )
+    assert stale.status_code == 409
+    assert (
+        c.delete("/v1/admin/calendar/holidays/2027-03-10", headers=OPERATOR_KEY).json()["version"]
+        == 3
+    )
+    gone = c.delete("/v1/admin/calendar/holidays/2027-03-10", headers=OPERATOR_KEY)
+    assert gone.status_code == 404 and error(gone)["code"] == "holiday_not_found"
+    for bad_day, body in (("2027-02-30", {"name": "x"}), ("tomorrow", {"name": "x"})):
+        r = c.put(f"/v1/admin/calendar/holidays/{bad_day}", headers=OPERATOR_KEY, json=body)
+        assert r.status_code == 422, r.text
+    for body in ({"name": ""}, {"name": "   "}, {}):
+        r = c.put("/v1/admin/calendar/holidays/2027-01-01", headers=OPERATOR_KEY, json=body)
+        assert r.status_code == 422, (body, r.text)
+    # office hours: an agency's own, falling back to the default when removed
+    own = {"intervals": [{"day": d, "start": "07:00", "end": "19:00"} for d in ("mon", "sat")]}
+    assert (
+        c.put(
+            "/v1/admin/agencies/pam-jaya/office-hours", headers=OPERATOR_KEY, json=own
+        ).status_code
+        == 200
+    )
+    got = c.get("/v1/admin/agencies/pam-jaya/office-hours", headers=OPERATOR_KEY).json()
+    assert got["source"] == "agency" and len(got["intervals"]) == 2
+    for bad in (
+        {"intervals": [{"day": "mon", "start": "16:00", "end": "08:00"}]},
+        {"intervals": [{"day": "mon", "start": "08:00", "end": "24:30"}]},
+        {
+            "intervals": [
+                {"day": "mon", "start": "08:00", "end": "12:00"},
+                {"day": "mon", "start": "11:00", "end": "13:00"},
+            ]
+        },
+        {"intervals": [{"day": "funday", "start": "08:00", "end": "12:00"}]},
+        {"intervals": []},
+    ):
+        r = c.put("/v1/admin/agencies/pam-jaya/office-hours", headers=OPERATOR_KEY, json=bad)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["error"]["code"] in ("invalid_request", "validation_error")
+    assert (
+        c.put("/v1/admin/agencies/ghost/office-hours", headers=OPERATOR_KEY, json=own).status_code
+        == 404
+    )
+    assert (
+        c.delete("/v1/admin/agencies/pam-jaya/office-hours", headers=OPERATOR_KEY).status_code
+        == 200
+    )
+    back = c.get("/v1/admin/agencies/pam-jaya/office-hours", headers=OPERATOR_KEY).json()
+    assert back["source"] == "default"
+    # a rule chooses the working clock; the default office hours cannot then be emptied
+    rule = c.get("/v1/admin/rules/road-damage", headers=OPERATOR_KEY).json()
+    assert rule["clock"] == "continuous"
+    body = {
+        k: rule[k]
+        for k in ("category", "scope", "agency_id", "priority", "ack_hours", "resolve_hours")
+    } | {"clock": "working"}
+    assert c.put("/v1/admin/rules/road-damage", headers=OPERATOR_KEY, json=body).status_code == 200
+    assert c.get("/v1/admin/rules/road-damage", headers=OPERATOR_KEY).json()["clock"] == "working"
+    wrong = c.put(
+        "/v1/admin/rules/road-damage", headers=OPERATOR_KEY, json=body | {"clock": "lunar"}
+    )
+    assert wrong.status_code == 422
+    audit = c.get("/v1/admin/ruleset/versions", headers=OPERATOR_KEY).json()["items"]
+    actions = [(a["action"], a["target"]) for a in reversed(audit)]
+    assert actions[1:] == [
+        ("put_holiday", "2027-03-10"),
+        ("delete_holiday", "2027-03-10"),
+        ("put_office_hours", "pam-jaya"),
+        ("delete_office_hours", "pam-jaya"),
+        ("put_rule", "road-damage"),
+    ]
+    assert all(a["actor"].startswith("operator") for a in audit[:-1])

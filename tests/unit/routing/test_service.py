@@ -5,7 +5,7 @@ report only."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +20,7 @@ from services.routing.adapters.repository import (
 )
 from services.routing.domain import geo
 from services.routing.domain.rules import RuleSet
+from services.routing.domain.sla import Sla
 from services.routing.seed import demo_ruleset
 from services.routing.service_layer.cases import CaseService, DuplicateCaseLocked
 from services.routing.service_layer.metrics import RoutingMetrics
@@ -313,3 +314,53 @@ def test_two_replicas_racing_for_one_breach_emit_once(env: Env) -> None:
     )()
     assert b.scan_once() == 0
     assert [t for t, _ in env.events_for("R1")].count("sla_breached") == 1
+
+
+def test_working_hour_sla_deadlines_and_breaches_follow_the_calendar(env: Env) -> None:
+    """The fake clock starts on Saturday 28 Nov 2026 10:00 WIB; offices open Mon-Fri."""
+    svc, admin = env.routing.service, env.routing.admin
+    wib = timezone(timedelta(hours=7))
+
+    def working(r: RuleSet) -> RuleSet:
+        old = next(x for x in r.rules if x.id == "garbage.jakarta-pusat.gambir")
+        return r.with_rule(
+            replace(old, sla=Sla(old.sla.ack_hours, old.sla.resolve_hours, "working"))
+        )
+
+    admin.change("operator:test", "put_rule", "garbage.jakarta-pusat.gambir", working)
+    svc.open_case(report("R1"))  # ack 12 h, resolve 48 h, now on the working clock
+    routed = env.events_for("R1")[0][1]
+    # Monday 07:30-16:00 is 8.5 h; 3.5 h more on Tuesday
+    assert routed.ack_due == datetime(2026, 12, 1, 11, 0, tzinfo=wib)
+    assert routed.resolve_due == datetime(2026, 12, 7, 12, 30, tzinfo=wib)
+    assert env.routing.cases.get("case-R1")["sla"]["clock"] == "working"  # type: ignore[index]
+    timers = env.app.state.workers["timers"]
+    env.clock.advance(hours=12, seconds=1)  # a continuous SLA would have breached here
+    assert timers.scan_once() == 0
+    env.clock.t = datetime(2026, 12, 1, 11, 0, 1, tzinfo=wib)
+    assert timers.scan_once() == 1
+    breach = [d for t, d in env.events_for("R1") if t == "sla_breached"]
+    assert [(b.deadline, b.due) for b in breach] == [("acknowledge", routed.ack_due)]
+    # a holiday entered now moves the deadlines of the next transfer, in the new agency's hours
+    admin.change(
+        "operator:test",
+        "put_holiday",
+        "2026-12-02",
+        lambda r: r.with_calendar(r.calendar.with_holiday(date(2026, 12, 2), "Cuti bersama")),
+    )
+    svc.transition(
+        "case-R1",
+        "transfer",
+        "agency:kecamatan-gambir",
+        to_agency_id="dinas-lingkungan-hidup",
+        reason="needs a truck",
+    )
+    moved = env.events_for("R1")[-1][1]
+    # Tue 11:00:01 -> 16:00 is 5 h, Wed is a holiday, Thu 07:30 + 7 h
+    assert moved.ack_due == datetime(2026, 12, 3, 14, 30, 1, tzinfo=wib)
+    # an unrelated continuous rule is unchanged
+    svc.open_case(report("R9", category="road-damage", at=destination(*GAMBIR, 90, 900)))
+    nine = env.events_for("R9")[0][1]
+    rule = DEMO.match("road-damage", "jakarta-pusat.gambir")
+    assert rule is not None and rule.sla.clock == "continuous"
+    assert nine.ack_due - nine.at == timedelta(hours=rule.sla.ack_hours)
