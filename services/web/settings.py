@@ -6,25 +6,18 @@ APIs answer, the secret that signs their CSRF tokens, and an optional tile serve
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
-from jembatan.config import CommonSettings
+from jembatan.config import CommonSettings, is_loopback_host
 
 DEV_SESSION_SECRET = "jembatan-dev-web-secret-change-me"
 
 
 def _is_local(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 class WebSettings(CommonSettings):
