@@ -87,7 +87,7 @@ infra-down: ## stop the local Kafka, FerretDB and mongo-atomic
 infra-status: ## are the local servers running?
 	bash infra/servers.sh status
 
-tools: ## command-line tools the tests use (kcat, promtool)
+tools: ## Debian packages some tests use: kcat, prometheus (+ promtool), chromium (+ driver)
 	bash infra/tools.sh
 
 clean: ## remove the virtualenv, generated code and local data (keeps .cache downloads)
