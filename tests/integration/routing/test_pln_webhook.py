@@ -25,10 +25,11 @@ import httpx
 import pytest
 import uvicorn
 
-from jembatan.events.catalog import REPORTS_TOPIC, make_event
+from jembatan.events.catalog import REPORTS_TOPIC, MediaRef, make_event
 from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
 from tests.e2e.harness import free_port
+from tests.fakes import FakeEvidence
 from tests.integration.routing.conftest import OPERATOR, PHOTO, report, wait_until
 
 PLN = "pln-uid-jakarta-raya"
@@ -139,12 +140,17 @@ def routing_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
     """Routing behind uvicorn: embedded, or on the real Kafka and Mongo-wire servers."""
     if request.param == "embedded":
         settings = RoutingSettings(
-            mode="embedded", data_dir=tmp_path, sla_scan_interval_s=0.5, **WEBHOOK_SETTINGS
+            mode="embedded",
+            data_dir=tmp_path,
+            sla_scan_interval_s=0.5,
+            dev_keys=True,  # built by hand: the development operator key of the demo
+            **WEBHOOK_SETTINGS,
         )
     else:
         stack = request.getfixturevalue("stack")
         settings = stack.settings.model_copy(update=WEBHOOK_SETTINGS)
-    runtime, app = build(settings)
+    # intake's media store is another service: the evidence photo is one it "holds"
+    runtime, app = build(settings, evidence=FakeEvidence(MediaRef(**PHOTO)))
     runtime.ensure_topics()
     runtime.start_workers()
     port = free_port()
