@@ -10,7 +10,6 @@ until each accepted report has its case at routing.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 
 from services.simulation import GEOJSON
-from services.simulation.driver import DEV_KEYS, district_shapes
+from services.simulation.driver import district_shapes
 from services.simulation.scenario import PlannedReport, plan_day
 from tests.e2e.harness import ROOT, free_port
 
@@ -116,9 +115,9 @@ class DedicatedServer:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def operator_headers() -> dict[str, str]:
-    keys = json.loads(DEV_KEYS.read_text())["keys"]
-    key = next(k["key"] for k in keys if k["role"] == "operator")
+def operator_headers(key: str) -> dict[str, str]:
+    """The ecosystem's first operator key (``Ecosystem.operator_key``), as a Secret gives
+    it to routing: distributed mode never serves the published development keys."""
     return {"Authorization": f"Bearer {key}"}
 
 
@@ -264,11 +263,15 @@ class SteadyLoad:
 
 
 def drain(
-    routing: str, intake: str, accepted: dict[str, str], timeout: float = 120.0
+    routing: str,
+    intake: str,
+    accepted: dict[str, str],
+    operator_key: str,
+    timeout: float = 120.0,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Wait until every accepted report has its case at routing and intake's read model
     shows it routed; return (cases by report id, the report ids still missing)."""
-    headers = operator_headers()
+    headers = operator_headers(operator_key)
     cases: dict[str, dict[str, Any]] = {}
     pending = set(accepted)
     deadline = time.monotonic() + timeout

@@ -20,6 +20,8 @@ from tests.e2e.harness import ROOT, Ecosystem, free_port
 def running_site(workdir: Path) -> Iterator[dict[str, Any]]:
     """Yields {"base": the pages' URL, "eco": the Ecosystem, "workdir": its logs}."""
     eco = Ecosystem(mode="embedded", workdir=workdir)
+    # the local demo, as `make run` starts it: the published development keys work here
+    eco.extra_env["JEMBATAN_DEV_KEYS"] = "true"
     eco.start()
     web_port = free_port()
     env = eco.env()

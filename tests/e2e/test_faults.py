@@ -110,7 +110,9 @@ def test_kafka_killed_mid_load_loses_nothing_and_intake_stays_ready(
         # a saturated machine is counted, not taken for "not ready")
         answers = {k: n for k, n in result.readiness.items() if k.rsplit(" ", 1)[1].isdigit()}
         assert answers and all(k.endswith(" 200") for k in answers), result.readiness
-        cases, missing = drain(eco.url("routing"), intake, result.accepted, timeout=150)
+        cases, missing = drain(
+            eco.url("routing"), intake, result.accepted, eco.operator_key, timeout=150
+        )
         assert missing == [], (missing[:5], eco.log_tail("routing"), eco.log_tail("intake"))
         assert {c["report_id"] for c in cases.values()} == set(result.accepted)
         assert saw_down, f"{bus_up} never showed the outage"
@@ -146,7 +148,7 @@ def test_mongo_killed_mid_load_answers_503_loses_nothing_and_recovers(
         assert result.never_accepted == [] and len(result.accepted) == load.sent
         # what was accepted before the kill survived it (H2 commits before acknowledging)
         assert set(before) <= set(result.accepted)
-        cases, missing = drain(routing, intake, result.accepted, timeout=150)
+        cases, missing = drain(routing, intake, result.accepted, eco.operator_key, timeout=150)
         assert missing == [], (missing[:5], eco.log_tail("routing"), eco.log_tail("intake"))
         # the processes were never restarted
         assert all(p.poll() is None for p in eco.procs.values())

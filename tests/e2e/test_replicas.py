@@ -187,7 +187,9 @@ def replicated(tmp_path: Path, kafka_bootstrap: str, mongo_atomic_url: str) -> I
 @pytest.mark.timeout(420)
 def test_replicas_survive_a_sigkill_of_one_of_each(replicated: Ecosystem) -> None:
     eco = replicated
-    endpoints = Endpoints.local(ports={s: eco.ports[f"{s}_http"] for s in SERVICES})
+    endpoints = Endpoints.local(
+        ports={s: eco.ports[f"{s}_http"] for s in SERVICES}, operator_key=eco.operator_key
+    )
     day = plan_day(REPORTS, list(district_shapes(GEOJSON)), seed=1402)
     intakes = [eco.url(n) for n in eco.names("intake")]
     sim = ReplicatedSimulation(

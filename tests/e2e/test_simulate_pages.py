@@ -18,7 +18,11 @@ def test_a_simulated_day_partly_through_the_pages_reconciles(tmp_path: Path) -> 
         ports["web"] = int(site["base"].rsplit(":", 1)[1])
         day = plan_day(40, list(district_shapes(GEOJSON)), seed=16)
         summary = Simulation(
-            Endpoints.local(ports=ports), day, workers=4, progress=False, pages_share=0.5
+            Endpoints.local(ports=ports, operator_key=eco.operator_key),
+            day,
+            workers=4,
+            progress=False,
+            pages_share=0.5,
         ).run()
     print(summary.render())
     assert summary.ok, summary.render()
