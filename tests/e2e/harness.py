@@ -114,16 +114,27 @@ class Ecosystem:
         if self.replicas > 1 and self.mode != "distributed":
             raise ValueError("replicas share Kafka and MongoDB: distributed mode only")
         kinds = {"intake": ("http", "grpc"), "routing": ("http", "grpc"), "notify": ("http",)}
+
+        def unused_port() -> int:
+            # the OS may hand back a port it gave a moment ago (nothing bound it yet)
+            while (port := free_port()) in self.ports.values():
+                pass
+            return port
+
         for service in SERVICES:  # replica 1 of every service: the others may call it
             for kind in kinds.get(service, ("http", "grpc")):
-                self.ports.setdefault(f"{service}_{kind}", free_port())
+                self.ports.setdefault(f"{service}_{kind}", unused_port())
         for service in self.services:
             for name in self.names(service)[1:]:
                 for kind in kinds.get(service, ("http", "grpc")):
-                    self.ports.setdefault(f"{name}_{kind}", free_port())
+                    self.ports.setdefault(f"{name}_{kind}", unused_port())
         for name in self.names():
             self.launch(name)
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()  # a fixture whose set-up failed has no teardown: leave no process
+            raise
 
     def launch(self, name: str) -> None:
         """Start (or start again) one process: a service's replica 1, or "<service>-<n>"."""

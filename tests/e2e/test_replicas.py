@@ -92,7 +92,15 @@ class ReplicatedSimulation(Simulation):
             self._next_slot = slot + self.interval
         time.sleep(max(0.0, slot - now))
 
-    def _post_report(self, p: PlannedReport) -> httpx.Response:
+    def _post_report(self, p: PlannedReport, citizen: Any = None) -> tuple[int, str, str, str]:
+        """As the driver's, to a live intake replica: (status, report id, token, text)."""
+        assert citizen is None, "the replica test drives no pages"
+        r = self._post_to_live(p)
+        out = r.json() if r.status_code in (200, 201) else {}
+        report_id = out.get("report", {}).get("id", "")
+        return r.status_code, report_id, out.get("tracking_token", ""), r.text[:200]
+
+    def _post_to_live(self, p: PlannedReport) -> httpx.Response:
         self._slot()
         live = [u for u in self.intakes if u not in self.dead] or self.intakes
         first = live[p.index % len(live)]
@@ -193,7 +201,14 @@ def test_replicas_survive_a_sigkill_of_one_of_each(replicated: Ecosystem) -> Non
     day = plan_day(REPORTS, list(district_shapes(GEOJSON)), seed=1402)
     intakes = [eco.url(n) for n in eco.names("intake")]
     sim = ReplicatedSimulation(
-        intakes, RATE, endpoints, day, workers=6, progress=False, settle_timeout=150
+        intakes,
+        RATE,
+        endpoints,
+        day,
+        workers=6,
+        progress=False,
+        settle_timeout=150,
+        pages_share=0.0,  # no pages here: every citizen is an app on the REST API
     )
     killed: dict[str, float] = {}
 
