@@ -38,6 +38,14 @@ class AnalyticsSettings(CommonSettings):
         default=True,
         description="in faust mode, run the Faust worker as a supervised child process",
     )
+    analytics_faust_session_timeout: float = Field(
+        default=30.0,
+        ge=6.0,
+        le=300.0,
+        description="seconds a Faust worker may go unheard before its group gives its "
+        "partitions to another member (heartbeats every tenth of it); short sessions "
+        "expel workers that are merely starved of CPU",
+    )
     analytics_faust_partitions: int | None = Field(
         default=None,
         ge=1,

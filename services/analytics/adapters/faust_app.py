@@ -45,6 +45,17 @@ Exactness under at-least-once processing and crashes:
    moment is assigned none of the topic's partitions. A metadata refresh every 5 s
    (not Faust's 5 min) makes the group rebalance soon after a topic that was still
    missing appears.
+7. A member the group expelled while it was still working (starved of CPU past its
+   session timeout, say) can still write a batch or two to a changelog after the new
+   owner took the partition over: a "zombie" write. The last record of a key then holds
+   an older row than the one the new owner continued from, and a later recovery
+   restored it: the counts behind it were lost for good (seen as a recount short by a
+   few reports after a replica was killed on a loaded machine). Rows only move forward:
+   a report state's applied-event set grows, an aggregate row's per-source high-water
+   marks grow, and every owner continues from a prefix of the same partition. So
+   recovery keeps, per key, the row furthest along (``DurableTable.progress``) and
+   skips a record behind it. The session timeout (``analytics_faust_session_timeout``,
+   30 s) makes expulsions rare; this makes them harmless.
 
 Tables are mutated then reassigned (values are plain dicts, never modified in
 place). Store writes (the published snapshots) run in a thread, never on the
@@ -123,7 +134,8 @@ STORES.aliases.setdefault("rocksdict", f"{__name__}:RocksdictStore")
 
 
 class DurableTable(faust.Table):
-    """A table whose last changelog write can be awaited until the broker has it.
+    """A table whose last changelog write can be awaited until the broker has it, and
+    whose recovery never lets an older value of a row replace a newer one.
 
     Faust acks an event when the agent asks for the next one, and commits acked
     offsets after flushing its producer buffer; but that flush gives up after a
@@ -131,14 +143,65 @@ class DurableTable(faust.Table):
     committed while the table writes of its events are still buffered: a crash
     then loses those writes for good. Awaiting each write before taking the next
     event makes "committed" imply "in the changelog".
+
+    Recovery (see 7.): ``progress`` maps a row to how far along it is. A changelog
+    record whose row is behind the row already restored for its key is a zombie's
+    late write and is skipped.
     """
 
     last_write: Any = None
+    #: how far along a row is (None: plain last-writer-wins recovery)
+    progress: Callable[[Any], int] | None = None
+    #: changelog records skipped by recovery as behind their key's row
+    stale_skipped: int = 0
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         fut = super().send_changelog(*args, **kwargs)
         self.last_write = fut
         return fut
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        progress = self.progress
+        if progress is None:
+            super().apply_changelog_batch(batch)
+            return
+        kept: list[Any] = []
+        best: dict[Any, int | None] = {}
+        for event in batch:
+            key, value = self._to_key(event.key), event.value
+            if key not in best:
+                restored = self.data.get(key)
+                best[key] = progress(restored) if restored is not None else None
+            if value is None:  # a deletion (never written here): applied as it comes
+                best[key] = None
+            else:
+                mark, ahead = progress(value), best[key]
+                if ahead is not None and mark < ahead:
+                    self.stale_skipped += 1
+                    log.warning(
+                        "table %s: skipped a stale changelog record for %r (offset %s: "
+                        "progress %d behind %d), a late write of a former owner",
+                        self.name,
+                        key,
+                        event.message.offset,
+                        mark,
+                        ahead,
+                    )
+                    continue
+                best[key] = mark
+            kept.append(event)
+        super().apply_changelog_batch(kept)
+
+
+def state_progress(row: dict[str, Any]) -> int:
+    """A report state's progress: how many events it has applied (the set only grows)."""
+    return len(row.get("applied") or ())
+
+
+def aggregate_progress(row: dict[str, Any]) -> int:
+    """An aggregate row's progress: the sum of its per-source high-water marks (each only
+    grows, and one delta partition is read in order by every owner)."""
+    return sum(int(offset) + 1 for offset in (row.get("hwm") or {}).values())
 
 
 class SeekThenResumeRecovery(Recovery):
@@ -365,8 +428,8 @@ def create_app(
         web_enabled=False,
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
+        broker_session_timeout=settings.analytics_faust_session_timeout,
+        broker_heartbeat_interval=settings.analytics_faust_session_timeout / 10,
         broker_commit_interval=1.0,
         consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         producer_acks=-1,
@@ -415,6 +478,8 @@ def create_app(
         value_type=None,
         help="Counters per district / city / agency, with per-source-partition high-water marks.",
     )
+    states.progress = state_progress
+    aggregates.progress = aggregate_progress
     af = AnalyticsFaust(app, source, deltas, dead_letters, states, aggregates)
 
     def fatal(exc: BaseException) -> None:
