@@ -146,9 +146,12 @@ class Summary:
             if self.league_provisional:
                 lines.append("  (provisional: no district has the minimum sample yet)")
             for row in self.league[:10]:
+                breaches = row.get("sla_breaches") or {}
                 lines.append(
                     f"  {row.get('rank', '-'):>3}  {row.get('name') or row.get('id'):<28}"
-                    f" score {row.get('score', 0):.3f}"
+                    f" score {row.get('score') or 0:.3f}"
+                    f"  SLA breaches: ack {breaches.get('acknowledge', 0)},"
+                    f" resolve {breaches.get('resolve', 0)}"
                 )
         return "\n".join(lines)
 
@@ -237,6 +240,8 @@ class Simulation:
         self.expected_breaches: dict[str, set[str]] = {d: set() for d in DEADLINES}
         self.followers = FollowersApp()
         self.supports_repeated = 0
+        # what an app's citizen sends with a report: (answers, photo media id), by index
+        self.attached: dict[int, tuple[dict[str, Any], str | None]] = {}
 
     def via_pages(self, p: PlannedReport) -> bool:
         return bool(self.pages_every) and p.index % self.pages_every == 0
@@ -351,9 +356,8 @@ class Simulation:
         self._parallel("reporting", self.day.reports, self._submit)
         self.accepted.sort(key=lambda a: a.plan.index)
 
-    def _body(
-        self, p: PlannedReport, answers: dict[str, Any] | None = None, photo: str | None = None
-    ) -> dict[str, Any]:
+    def _body(self, p: PlannedReport) -> dict[str, Any]:
+        answers, photo = self.attached.get(p.index, ({}, None))
         body: dict[str, Any] = {
             "category": p.category,
             "description": p.description,
@@ -377,11 +381,7 @@ class Simulation:
         return body
 
     def _post_report(
-        self,
-        p: PlannedReport,
-        citizen: Citizen | None = None,
-        answers: dict[str, Any] | None = None,
-        photo: str | None = None,
+        self, p: PlannedReport, citizen: Citizen | None = None
     ) -> tuple[int, str, str, str]:
         """Submit as a well-behaved app (or the pages' script) does: on 429, wait as told and
         send again with the same Idempotency-Key (all simulated citizens share this
@@ -395,7 +395,7 @@ class Simulation:
             else:
                 r = self.http.post(
                     f"{self.e.intake}/v1/reports",
-                    json=self._body(p, answers, photo),
+                    json=self._body(p),
                     headers=headers,
                 )
                 status, wait, text = r.status_code, float(r.headers.get("Retry-After", "1")), r.text
@@ -434,7 +434,9 @@ class Simulation:
         # an app's citizen answers the questions and, some, attaches a photo first.
         answers = self.answers_for(p) if citizen is None and p.bad is None else {}
         photo = self._upload_photo() if citizen is None and p.photo else None
-        status, report_id, token, text = self._post_report(p, citizen, answers, photo)
+        with self._lock:
+            self.attached[p.index] = (answers, photo)
+        status, report_id, token, text = self._post_report(p, citizen)
         if p.bad:
             with self._lock:
                 if status == 422:
@@ -447,7 +449,7 @@ class Simulation:
                 self.unexpected.append(f"report {p.index}: {status} {text}")
             return
         if p.retry:  # the phone did not see the answer and sends again
-            again, again_id, _, _ = self._post_report(p, citizen, answers, photo)
+            again, again_id, _, _ = self._post_report(p, citizen)
             replayed = 201 if citizen is not None else 200  # the pages answer their script 201
             with self._lock:
                 if again == replayed and again_id == report_id:
@@ -925,12 +927,13 @@ class Simulation:
         for a in with_photo:
             photos = self.http.get(f"{self.e.intake}/v1/reports/{a.report_id}").json()["photos"]
             mine = [m for m in photos if m["media_id"] == a.photo]
-            served = mine and self.http.get(
-                mine[0]["url"]
-                if mine[0]["url"].startswith("http")
-                else f"{self.e.intake}{mine[0]['url']}"
-            )
-            if not served or served.status_code != 200 or not served.content:
+            # its public URL is on intake's public base (a proxy, maybe): fetch it here
+            served = mine and self.http.get(f"{self.e.intake}/v1/media/{a.photo}")
+            if (
+                not served
+                or served.status_code != 200
+                or not served.headers.get("content-type", "").startswith("image/")
+            ):
                 missing.append(a.report_id)
         checks.append(
             Check(
