@@ -169,6 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0.2,
         help="share of citizens and officers who use the pages (web) rather than the API; 0: none",
     )
+    sim.add_argument(
+        "--breach-wait",
+        type=float,
+        default=45.0,
+        metavar="SECONDS",
+        help="after the agencies' work, wait up to this long for the deadlines of cases left "
+        "waiting (with `jembatan run --sla-speedup` they fall due in seconds)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args.service)

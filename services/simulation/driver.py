@@ -240,6 +240,7 @@ class Simulation:
         self.expected_breaches: dict[str, set[str]] = {d: set() for d in DEADLINES}
         self.followers = FollowersApp()
         self.supports_repeated = 0
+        self.follow_refused = 0
         # what an app's citizen sends with a report: (answers, photo media id), by index
         self.attached: dict[int, tuple[dict[str, Any], str | None]] = {}
 
@@ -519,6 +520,12 @@ class Simulation:
                 "language": a.plan.language,
             },
         )
+        if r.status_code == 422 and "url" in (r.json().get("error", {}).get("fields") or {}):
+            # notify's webhooks may not reach this machine (production refuses private
+            # targets unless listed): the supporter cannot follow from here; the summary says so
+            with self._lock:
+                self.follow_refused += 1
+            return
         if r.status_code != 201:
             raise RuntimeError(f"follow {a.report_id}: {r.status_code} {r.text[:200]}")
         a.followers[supporter] = r.json()["secret"]
@@ -885,6 +892,14 @@ class Simulation:
                 f"{sum(len(a.supported_by) for a in self.accepted)} ({self.supports_repeated})"
             ),
             "supporters asking to be told when fixed": sum(len(a.followers) for a in self.accepted),
+            **(
+                {
+                    "supporters who could not follow (notify refuses this machine as a "
+                    "webhook target: JEMBATAN_WEBHOOK_ALLOWED_NETWORKS)": self.follow_refused
+                }
+                if self.follow_refused
+                else {}
+            ),
             **breach_counts,
         }
         r = self.http.get(f"{self.e.analytics}/v1/league/districts")
