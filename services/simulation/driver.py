@@ -236,6 +236,7 @@ class Simulation:
         self.breach_wait = breach_wait
         self.definitions: dict[str, list[dict[str, Any]]] = {}
         self.breaches_before: Counter[str] = Counter()
+        self.supporters_before: Counter[str] = Counter()
         self.league_breaches_before: Counter[str] = Counter()
         self.expected_breaches: dict[str, set[str]] = {d: set() for d in DEADLINES}
         self.followers = FollowersApp()
@@ -286,6 +287,7 @@ class Simulation:
         self.dead_letters_before = self.dead_letters()
         self.deliveries_before = self._metric_sum(self.e.notify, "jembatan_notify_deliveries_total")
         self.breaches_before = self.analytics_breaches()
+        self.supporters_before = self.analytics_supporters()
         self.league_breaches_before = self.league_breaches()
         self.definitions = self._definitions()
         r = self.http.get(f"{self.e.routing}/v1/admin/agencies", headers=self._operator())
@@ -676,14 +678,26 @@ class Simulation:
             self.progress("deadlines", 1, 1)
 
     # -- reconciliation -----------------------------------------------------------------
+    def city_metrics(self) -> dict[str, dict[str, Any] | None]:
+        """Analytics' metrics of each city (None: a city it has not seen yet)."""
+        out: dict[str, dict[str, Any] | None] = {}
+        for city in CITIES:
+            r = self.http.get(f"{self.e.analytics}/v1/cities/{city}")
+            out[city] = r.json()["metrics"] if r.status_code == 200 else None
+        return out
+
     def analytics_breaches(self) -> Counter[str]:
         """Reports with a breached deadline, over the five cities, as analytics counts."""
         out: Counter[str] = Counter()
-        for city in CITIES:
-            r = self.http.get(f"{self.e.analytics}/v1/cities/{city}")
-            if r.status_code == 200:
-                out.update(r.json()["metrics"].get("sla_breaches") or {})
+        for m in self.city_metrics().values():
+            out.update((m or {}).get("sla_breaches") or {})
         return out
+
+    def analytics_supporters(self) -> Counter[str]:
+        """ "Me too" by city, as analytics counts it."""
+        return Counter(
+            {c: int((m or {}).get("supporters") or 0) for c, m in self.city_metrics().items()}
+        )
 
     def league_breaches(self) -> Counter[str]:
         """The same, summed over every row of the districts' league (ranked or not)."""
@@ -705,11 +719,7 @@ class Simulation:
         }
 
     def analytics_totals(self) -> dict[str, int]:
-        out = {}
-        for city in CITIES:
-            r = self.http.get(f"{self.e.analytics}/v1/cities/{city}")
-            out[city] = r.json()["metrics"]["reports"] if r.status_code == 200 else -1
-        return out
+        return {c: m["reports"] if m else -1 for c, m in self.city_metrics().items()}
 
     def _metric_sum(self, base: str, name: str) -> float:
         text = self.http.get(f"{base}/metrics").text
@@ -987,6 +997,25 @@ class Simulation:
                 not miscounted,
                 f"{len(supported) - len(miscounted)}/{len(supported)} reports"
                 + (f"; e.g. {miscounted[:2]}" if miscounted else ""),
+            )
+        )
+        said = Counter({c: 0 for c in CITIES})
+        for a in supported:
+            said[a.plan.district_id.split(".")[0]] += len(a.supported_by)
+        added: Counter[str] = Counter()
+
+        def analytics_agrees() -> bool:
+            now = self.analytics_supporters()
+            added.clear()
+            added.update({c: now[c] - self.supporters_before[c] for c in CITIES})
+            return all(added[c] == said[c] for c in CITIES)
+
+        wait_until(analytics_agrees, self.settle_timeout, 1.0)
+        checks.append(
+            Check(
+                'analytics counted the day\'s "me too" (people affected)',
+                all(added[c] == said[c] for c in CITIES),
+                ", ".join(f"{c.split('-')[1]} +{added[c]}/{said[c]}" for c in CITIES),
             )
         )
 
