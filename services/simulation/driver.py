@@ -121,6 +121,12 @@ class Check:
     detail: str
 
 
+def tally(name: str, total: int, failures: list[str], noun: str) -> Check:
+    """A check over ``total`` items: it holds when none failed; a few failures shown."""
+    detail = f"{total - len(failures)}/{total} {noun}"
+    return Check(name, not failures, detail + (f"; e.g. {failures[:2]}" if failures else ""))
+
+
 @dataclass
 class Summary:
     counts: dict[str, Any] = field(default_factory=dict)
@@ -939,11 +945,11 @@ class Simulation:
             if case.get("attributes") != a.answers or public.get("attributes") != shown:
                 wrong.append(f"{a.report_id}: sent {a.answers}, case {case.get('attributes')}")
         checks.append(
-            Check(
+            tally(
                 "answers reached the agency unchanged (private ones only there)",
-                not wrong,
-                f"{len(answered) - len(wrong)}/{len(answered)} reports"
-                + (f"; e.g. {wrong[:2]}" if wrong else ""),
+                len(answered),
+                wrong,
+                "reports",
             )
         )
 
@@ -961,19 +967,13 @@ class Simulation:
             ):
                 missing.append(a.report_id)
         checks.append(
-            Check(
-                "citizens' photos are attached and served",
-                not missing,
-                f"{len(with_photo) - len(missing)}/{len(with_photo)} reports"
-                + (f"; missing on {missing[:3]}" if missing else ""),
-            )
+            tally("citizens' photos are attached and served", len(with_photo), missing, "reports")
         )
 
         supported = [a for a in self.accepted if a.supported_by]
-        miscounted: list[str] = []
 
-        def supporters_agree() -> bool:
-            miscounted.clear()
+        def miscounted() -> list[str]:
+            out = []
             for a in supported:
                 public = self.http.get(f"{self.e.intake}/v1/reports/{a.report_id}").json()
                 case = self.case_of(a.report_id) or {}
@@ -984,19 +984,18 @@ class Simulation:
                     n,
                     1 + n + dups,
                 ):
-                    miscounted.append(
+                    out.append(
                         f"{a.report_id}: sent {n}, public {public.get('supporters')}, "
                         f"agency {case.get('supporters')} (affected {case.get('affected')})"
                     )
-            return not miscounted
+            return out
 
-        wait_until(supporters_agree, self.settle_timeout, 1.0)
         checks.append(
-            Check(
+            self._settles(
                 '"me too" counted once per supporter (public view and agency queue)',
-                not miscounted,
-                f"{len(supported) - len(miscounted)}/{len(supported)} reports"
-                + (f"; e.g. {miscounted[:2]}" if miscounted else ""),
+                len(supported),
+                miscounted,
+                "reports",
             )
         )
         said = Counter({c: 0 for c in CITIES})
@@ -1020,10 +1019,9 @@ class Simulation:
         )
 
         following = [(a, sid, secret) for a in self.accepted for sid, secret in a.followers.items()]
-        untold: list[str] = []
 
-        def followers_told() -> bool:
-            untold.clear()
+        def untold() -> list[str]:
+            out = []
             for a, supporter, secret in following:
                 case = self.case_of(a.report_id) or {}
                 fixes = sum(1 for h in case.get("history", []) if h["type"] == "case.resolved")
@@ -1034,19 +1032,32 @@ class Simulation:
                     or len({d.event_id for d in got}) != len(got)
                     or not all(d.signed_by(secret) for d in got)
                 ):
-                    untold.append(f"{a.report_id}: fixed {fixes}x, told {len(told)}x")
-            return not untold
+                    out.append(f"{a.report_id}: fixed {fixes}x, told {len(told)}x")
+            return out
 
-        wait_until(followers_told, self.settle_timeout, 1.0)
         checks.append(
-            Check(
+            self._settles(
                 "supporters who asked were told once per fix (signed, no repeats)",
-                not untold,
-                f"{len(following) - len(untold)}/{len(following)} supporters"
-                + (f"; e.g. {untold[:2]}" if untold else ""),
+                len(following),
+                untold,
+                "supporters",
             )
         )
         return checks
+
+    def _settles(
+        self, name: str, total: int, failures_now: Callable[[], list[str]], noun: str
+    ) -> Check:
+        """A check that may need the ecosystem to settle: asked again until nothing fails
+        or the settle timeout passes."""
+        failures: list[str] = []
+
+        def holds() -> bool:
+            failures[:] = failures_now()
+            return not failures
+
+        wait_until(holds, self.settle_timeout, 1.0)
+        return tally(name, total, failures, noun)
 
     def _breach_checks(self, s: Summary) -> dict[str, Any]:
         """Routing announced the breaches the day expected; analytics and its league

@@ -20,7 +20,6 @@ from services.routing.adapters.repository import (
     RuleSetRepository,
     UnroutedRepository,
 )
-from services.routing.bootstrap import build
 from services.routing.domain import geo
 from services.routing.domain.rules import RuleSet
 from services.routing.domain.sla import Sla
@@ -29,8 +28,8 @@ from services.routing.service_layer.cases import CaseService, DuplicateCaseLocke
 from services.routing.service_layer.metrics import RoutingMetrics
 from services.routing.service_layer.timers import SlaScanner
 from services.routing.settings import RoutingSettings
-from tests.fakes import FakeBus, FakeClock, FakeEvidence, FakeStore
-from tests.unit.routing.conftest import GAMBIR, Env, report
+from tests.fakes import FakeClock, FakeEvidence, FakeStore
+from tests.unit.routing.conftest import GAMBIR, Env, report, running_env
 from tests.unit.routing.test_geo import destination
 
 PHOTO = MediaRef(media_id="m1", url="https://media.example/m1.jpg", content_type="image/jpeg")
@@ -376,36 +375,29 @@ def test_a_compressed_sla_clock_brings_deadlines_near_and_keeps_them_on_transfer
     """The development speed-up: garbage in Gambir (ack 12 h, resolve 48 h) at 3600x is
     acknowledged within 12 s and resolved within 48 s; a transfer counts in the same
     compressed hours, and the breach is announced once, as on the real clock."""
-    store, bus, clock = FakeStore(), FakeBus(), FakeClock()
-    settings = RoutingSettings(mode="embedded", data_dir=tmp_path, dev_keys=True, sla_speedup=3600)
-    _, app = build(
-        settings,
-        bus=bus,  # type: ignore[arg-type]
-        store=store,  # type: ignore[arg-type]
-        now=clock,
-        evidence=FakeEvidence(),  # type: ignore[arg-type]
-    )
-    routing = app.state.routing
-    routing.service.open_case(report("R1"))
-    doc = routing.cases.get("case-R1")
-    t0 = clock()
-    assert doc["sla"]["ack_due"] == iso(t0 + timedelta(seconds=12))
-    assert doc["sla"]["resolve_due"] == iso(t0 + timedelta(seconds=48))
-    assert doc["sla"]["speedup"] == 3600
-    timers = app.state.workers["timers"]
-    clock.advance(seconds=11)
-    assert timers.scan_once() == 0
-    clock.advance(seconds=2)
-    assert timers.scan_once() == 1 and timers.scan_once() == 0
-    routing.service.transition(
-        "case-R1",
-        "transfer",
-        "agency:kecamatan-gambir",
-        to_agency_id="dinas-lingkungan-hidup",
-        reason="needs a truck",
-    )
-    moved = routing.cases.get("case-R1")
-    assert moved["sla"]["ack_due"] == iso(clock() + timedelta(seconds=12))
+    with running_env(tmp_path, sla_speedup=3600) as env:
+        routing, clock = env.routing, env.clock
+        routing.service.open_case(report("R1"))
+        doc = routing.cases.get("case-R1")
+        assert doc is not None
+        t0 = clock()
+        assert doc["sla"]["ack_due"] == iso(t0 + timedelta(seconds=12))
+        assert doc["sla"]["resolve_due"] == iso(t0 + timedelta(seconds=48))
+        assert doc["sla"]["speedup"] == 3600
+        timers = env.app.state.workers["timers"]
+        clock.advance(seconds=11)
+        assert timers.scan_once() == 0
+        clock.advance(seconds=2)
+        assert timers.scan_once() == 1 and timers.scan_once() == 0
+        routing.service.transition(
+            "case-R1",
+            "transfer",
+            "agency:kecamatan-gambir",
+            to_agency_id="dinas-lingkungan-hidup",
+            reason="needs a truck",
+        )
+        moved = routing.cases.get("case-R1")
+        assert moved is not None and moved["sla"]["ack_due"] == iso(clock() + timedelta(seconds=12))
 
 
 def test_a_compressed_sla_clock_is_refused_outside_a_local_demo(tmp_path: Path) -> None:
