@@ -908,6 +908,13 @@ class Simulation:
                 f"{sum(len(a.supported_by) for a in self.accepted)} ({self.supports_repeated})"
             ),
             "supporters asking to be told when fixed": sum(len(a.followers) for a in self.accepted),
+            "fixes told to them (deliveries their app received)": sum(
+                1
+                for a in self.accepted
+                for supporter in a.followers
+                for d in self.followers.of(supporter)
+                if d.event_type == "case.resolved"
+            ),
             **(
                 {
                     "supporters who could not follow (notify refuses this machine as a "

@@ -130,6 +130,7 @@ def test_a_simulated_day_reconciles(ecosystem: Ecosystem) -> None:
         assert summary.counts["reports with answers to the category's questions"] >= 3
         assert summary.counts["reports with the citizen's photo"] >= 3
         assert summary.counts["supporters asking to be told when fixed"] >= 1
+        assert summary.counts["fixes told to them (deliveries their app received)"] >= 1
         if ecosystem.mode == "embedded":
             # the compressed clock: the day's waiting cases breached, and analytics saw it
             announced = summary.counts["SLA breaches announced by routing (this day's cases)"]
