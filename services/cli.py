@@ -43,6 +43,10 @@ def _run_all(args: argparse.Namespace) -> int:
     if os.environ["JEMBATAN_MODE"] == "embedded":
         # the local demo: its published keys work here (loopback only, see jembatan.config)
         os.environ.setdefault("JEMBATAN_DEV_KEYS", "true")
+    if args.sla_speedup is not None:
+        # a demo day in minutes: deadlines pass quickly, so routing looks for them often
+        os.environ["JEMBATAN_SLA_SPEEDUP"] = str(args.sla_speedup)
+        os.environ.setdefault("JEMBATAN_SLA_SCAN_INTERVAL_S", "1")
     settings = load(CommonSettings)  # validated once here, inherited by the children
     # notify's links (confirm, unsubscribe, a report) open the pages started here
     os.environ.setdefault(
@@ -142,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the whole ecosystem on this machine")
     run.add_argument("--data-dir", default=os.environ.get("JEMBATAN_DATA_DIR", ".data"))
+    run.add_argument(
+        "--sla-speedup",
+        type=float,
+        default=None,
+        metavar="N",
+        help="local demo only: SLA hours pass N times faster (3600: an hour a second), so "
+        "`jembatan simulate` shows deadlines breached; refused in distributed mode",
+    )
     serve = sub.add_parser("serve", help="one service in the foreground")
     serve.add_argument("service", choices=SERVICES)
     sim = sub.add_parser("simulate", help="drive a realistic day through the public APIs")
@@ -156,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.2,
         help="share of citizens and officers who use the pages (web) rather than the API; 0: none",
+    )
+    sim.add_argument(
+        "--breach-wait",
+        type=float,
+        default=45.0,
+        metavar="SECONDS",
+        help="after the agencies' work, wait up to this long for the deadlines of cases left "
+        "waiting (with `jembatan run --sla-speedup` they fall due in seconds)",
     )
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -109,7 +109,13 @@ def build(
         evidence=evidence or IntakeEvidence(settings.intake_url),
         now=now,
         on_write=relay.wake,
+        sla_speedup=settings.sla_speedup,
     )
+    if settings.sla_speedup != 1:
+        log.warning(
+            "SLA clock compressed %gx (development demo): new cases' deadlines are minutes away",
+            settings.sla_speedup,
+        )
     consumer = ConsumerRunner(
         runtime.bus,
         GROUP,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from jembatan.config import CommonSettings
+from jembatan.config import CommonSettings, is_loopback_host
 from jembatan.partner_keys import dev_key_hashes, sha256_hex
 from services.demo import DEV_KEYS_FILE
 
@@ -14,6 +14,14 @@ class RoutingSettings(CommonSettings):
     duplicate_radius_m: float = Field(default=50.0, gt=0, le=5000)
     duplicate_window_days: float = Field(default=14.0, gt=0, le=365)
     sla_scan_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    sla_speedup: float = Field(
+        default=1.0,
+        ge=1,
+        le=86400,
+        description="development only: SLA hours of newly routed cases last 1/sla_speedup of "
+        "an hour (3600: an hour in a second), so a demo or `jembatan simulate` sees deadlines "
+        "breached in minutes; refused in distributed mode and on a non-loopback http_host",
+    )
     rules_cache_s: float = Field(
         default=0.0,
         ge=0,
@@ -58,6 +66,13 @@ class RoutingSettings(CommonSettings):
         problems = super().production_problems()
         if self.mode == "distributed":
             self.require_explicit(problems, "routing_intake_url")
+        if self.sla_speedup != 1 and (
+            self.mode == "distributed" or not is_loopback_host(self.http_host)
+        ):
+            # a compressed clock would breach every real citizen's case within minutes
+            problems.append(
+                ("sla_speedup", "a compressed SLA clock is for a local demo only (loopback)")
+            )
         if self.operator_key is not None and (
             sha256_hex(self.operator_key.get_secret_value()) in dev_key_hashes(DEV_KEYS_FILE)
         ):

@@ -27,6 +27,12 @@ def main(args: argparse.Namespace) -> int:
         operator_key=args.operator_key,
     )
     day = plan_day(args.reports, list(district_shapes(GEOJSON)), seed=args.seed)
-    summary = Simulation(endpoints, day, workers=args.workers, pages_share=args.pages_share).run()
+    summary = Simulation(
+        endpoints,
+        day,
+        workers=args.workers,
+        pages_share=args.pages_share,
+        breach_wait=args.breach_wait,
+    ).run()
     print(summary.render())
     return 0 if summary.ok else 1

@@ -1,16 +1,24 @@
 """Drives a planned day through the public APIs and reconciles what every service says.
 
-Only public interfaces are used: intake's REST API (reports, media, feedback),
-routing's agency and operator APIs, notify's in-app feed and admin log,
-analytics' query API, and each service's /metrics. The summary's checks compare
-the services with each other and with what the simulation did; a check that
-does not hold is a failure (``Summary.ok``).
+Only public interfaces are used: intake's REST API (service definitions, media, reports,
+"me too", feedback), routing's agency and operator APIs, notify's subscriptions (a
+supporter who asks is told through the supporters' app, ``followers``) and in-app feed,
+analytics' query API and league, and each service's /metrics. The summary's checks compare
+the services with each other and with what the simulation did; a check that does not hold
+is a failure (``Summary.ok``).
+
+SLA breaches come from the ecosystem's clock, never from the simulation's: agencies that
+leave cases waiting breach them once the deadlines routing set have passed. With routing's
+development SLA speed-up (``jembatan run --sla-speedup``) those deadlines are seconds
+away; the simulation waits (at most ``breach_wait``) for the ones that fall due, then checks
+that routing announced them and that analytics and its league counted them.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import random
 import re
 import sys
 import threading
@@ -19,13 +27,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from jembatan import clock
+from services.simulation.followers import FollowersApp
 from services.simulation.pages import Citizen, Officer
-from services.simulation.scenario import AgencyPlan, Day, PlannedReport
+from services.simulation.scenario import AgencyPlan, Day, PlannedReport, answer_questions
 
 # A 1x1 JPEG: the evidence photo agencies attach when they resolve.
 EVIDENCE_JPEG = bytes.fromhex(
@@ -44,6 +55,7 @@ REPORTER_EVENTS = frozenset(
     {
         "report.submitted",
         "report.feedback",
+        "report.supported",
         "case.routed",
         "case.duplicate",
         "case.acknowledged",
@@ -54,6 +66,7 @@ REPORTER_EVENTS = frozenset(
         "case.reopened",
     }
 )
+DEADLINES = ("acknowledge", "resolve")
 CITIES = ("jakarta-pusat", "jakarta-utara", "jakarta-barat", "jakarta-selatan", "jakarta-timur")
 DEV_KEYS = Path(__file__).resolve().parents[1] / "demo" / "dev_keys.json"
 
@@ -95,6 +108,10 @@ class Accepted:
     report_id: str
     token: str
     feedback_sent: list[str] = field(default_factory=list)  # kinds that notify thanks for
+    answers: dict[str, Any] = field(default_factory=dict)  # to the category's questions
+    photo: str | None = None  # media id of the citizen's photo
+    supported_by: list[str] = field(default_factory=list)  # supporter ids intake added
+    followers: dict[str, str] = field(default_factory=dict)  # supporter id -> webhook secret
 
 
 @dataclass
@@ -102,6 +119,12 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+
+def tally(name: str, total: int, failures: list[str], noun: str) -> Check:
+    """A check over ``total`` items: it holds when none failed; a few failures shown."""
+    detail = f"{total - len(failures)}/{total} {noun}"
+    return Check(name, not failures, detail + (f"; e.g. {failures[:2]}" if failures else ""))
 
 
 @dataclass
@@ -129,9 +152,12 @@ class Summary:
             if self.league_provisional:
                 lines.append("  (provisional: no district has the minimum sample yet)")
             for row in self.league[:10]:
+                breaches = row.get("sla_breaches") or {}
                 lines.append(
                     f"  {row.get('rank', '-'):>3}  {row.get('name') or row.get('id'):<28}"
-                    f" score {row.get('score', 0):.3f}"
+                    f" score {row.get('score') or 0:.3f}"
+                    f"  SLA breaches: ack {breaches.get('acknowledge', 0)},"
+                    f" resolve {breaches.get('resolve', 0)}"
                 )
         return "\n".join(lines)
 
@@ -176,10 +202,13 @@ class Simulation:
         settle_timeout: float = 180.0,
         dead_letters: Callable[[], int] | None = None,
         pages_share: float = 0.0,
+        breach_wait: float = 45.0,
     ) -> None:
         """``dead_letters``: how many dead-lettered records count against the day; by
         default the services' jembatan_dead_letters_total (tests that inject poison on
-        purpose count the others from the dead-letter topics themselves)."""
+        purpose count the others from the dead-letter topics themselves). ``breach_wait``:
+        how long after the agencies' work the day waits for deadlines of the cases left
+        waiting (only those due within it are expected to breach)."""
         self.e = endpoints
         self.day = day
         self.workers = workers
@@ -210,6 +239,17 @@ class Simulation:
         self.page_reports: set[str] = set()
         self.officers: dict[str, Officer] = {}
         self.through_pages: Counter[str] = Counter()
+        self.breach_wait = breach_wait
+        self.definitions: dict[str, list[dict[str, Any]]] = {}
+        self.breaches_before: Counter[str] = Counter()
+        self.supporters_before: Counter[str] = Counter()
+        self.league_breaches_before: Counter[str] = Counter()
+        self.expected_breaches: dict[str, set[str]] = {d: set() for d in DEADLINES}
+        self.followers = FollowersApp()
+        self.supports_repeated = 0
+        self.follow_refused = 0
+        # what an app's citizen sends with a report: (answers, photo media id), by index
+        self.attached: dict[int, tuple[dict[str, Any], str | None]] = {}
 
     def via_pages(self, p: PlannedReport) -> bool:
         return bool(self.pages_every) and p.index % self.pages_every == 0
@@ -252,6 +292,10 @@ class Simulation:
         self.analytics_before = {c: max(n, 0) for c, n in self.analytics_totals().items()}
         self.dead_letters_before = self.dead_letters()
         self.deliveries_before = self._metric_sum(self.e.notify, "jembatan_notify_deliveries_total")
+        self.breaches_before = self.analytics_breaches()
+        self.supporters_before = self.analytics_supporters()
+        self.league_breaches_before = self.league_breaches()
+        self.definitions = self._definitions()
         r = self.http.get(f"{self.e.routing}/v1/admin/agencies", headers=self._operator())
         r.raise_for_status()
         self.agencies = sorted(a["id"] for a in r.json()["items"])
@@ -277,6 +321,40 @@ class Simulation:
             "content_type": media["content_type"],
         }
 
+    def _definitions(self) -> dict[str, list[dict[str, Any]]]:
+        """The questions of every category, as an app reads them before its form."""
+        r = self.http.get(f"{self.e.intake}/v1/categories")
+        r.raise_for_status()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for category in r.json()["categories"]:
+            d = self.http.get(f"{self.e.intake}/v1/categories/{category['id']}/attributes")
+            out[category["id"]] = d.json().get("attributes", []) if d.status_code == 200 else []
+        return out
+
+    def answers_for(self, p: PlannedReport) -> dict[str, Any]:
+        return answer_questions(self.definitions.get(p.category, []), random.Random(p.answers_seed))
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request as a well-behaved client sends it: on 429 wait as told, then again."""
+        for _ in range(60):
+            r = self.http.request(method, url, **kwargs)
+            if r.status_code != 429:
+                return r
+            with self._lock:
+                self.rate_limited += 1
+            time.sleep(min(10.0, float(r.headers.get("Retry-After", "1"))))
+        return r
+
+    def _upload_photo(self) -> str:
+        r = self._send(
+            "POST",
+            f"{self.e.intake}/v1/media",
+            files={"file": ("foto.jpg", EVIDENCE_JPEG, "image/jpeg")},
+        )
+        if r.status_code != 201:
+            raise RuntimeError(f"photo upload: {r.status_code} {r.text[:200]}")
+        return str(r.json()["media_id"])
+
     def _ready(self, base: str) -> bool:
         try:
             return self.http.get(f"{base}/readyz", timeout=3).status_code == 200
@@ -288,6 +366,7 @@ class Simulation:
         self.accepted.sort(key=lambda a: a.plan.index)
 
     def _body(self, p: PlannedReport) -> dict[str, Any]:
+        answers, photo = self.attached.get(p.index, ({}, None))
         body: dict[str, Any] = {
             "category": p.category,
             "description": p.description,
@@ -296,6 +375,10 @@ class Simulation:
         }
         if p.email:
             body["contact"] = {"email": p.email}
+        if answers:
+            body["attributes"] = answers
+        if photo:
+            body["photos"] = [photo]
         if p.bad == "unknown_category":
             body["category"] = "alien-landing"
         elif p.bad == "outside_city":
@@ -320,7 +403,9 @@ class Simulation:
                 text = str(out)[:200]
             else:
                 r = self.http.post(
-                    f"{self.e.intake}/v1/reports", json=self._body(p), headers=headers
+                    f"{self.e.intake}/v1/reports",
+                    json=self._body(p),
+                    headers=headers,
                 )
                 status, wait, text = r.status_code, float(r.headers.get("Retry-After", "1")), r.text
                 out = r.json() if status in (200, 201) else {}
@@ -354,6 +439,12 @@ class Simulation:
                 citizen.close()
 
     def _submit_as(self, p: PlannedReport, citizen: Citizen | None) -> None:
+        # The pages' form asks no category questions and the pages' script sends no photo;
+        # an app's citizen answers the questions and, some, attaches a photo first.
+        answers = self.answers_for(p) if citizen is None and p.bad is None else {}
+        photo = self._upload_photo() if citizen is None and p.photo else None
+        with self._lock:
+            self.attached[p.index] = (answers, photo)
         status, report_id, token, text = self._post_report(p, citizen)
         if p.bad:
             with self._lock:
@@ -375,7 +466,7 @@ class Simulation:
                 else:
                     self.unexpected.append(f"retry of {p.index}: {again}")
         with self._lock:
-            self.accepted.append(Accepted(p, report_id, token))
+            self.accepted.append(Accepted(p, report_id, token, answers=answers, photo=photo))
             if citizen is not None:
                 self.page_reports.add(report_id)
                 self.through_pages["reports"] += 1
@@ -397,6 +488,55 @@ class Simulation:
                 time.sleep(0.5)
         if pending:
             self.unexpected.append(f"{len(pending)} reports never got a case")
+
+    def support_all(self) -> None:
+        """Other citizens find open reports and say "me too"; some ask to be told."""
+        wanted = [a for a in self.accepted if a.plan.supporters and a.plan.duplicate_of is None]
+        self._parallel("me too", wanted, self._support)
+
+    def _support(self, a: Accepted) -> None:
+        case = self.case_of(a.report_id)
+        if case is None or case.get("duplicate_of"):
+            return  # routing linked it to an earlier report: its supporters go there
+        if not wait_until(lambda: self._intake_status(a.report_id) == "routed", 60, 0.3):
+            raise RuntimeError(f"{a.report_id} never showed routed in intake")
+        url = f"{self.e.intake}/v1/reports/{a.report_id}/support"
+        for n, supporter in enumerate(a.plan.supporter_ids):
+            r = self._send("POST", url, json={"supporter_id": supporter})
+            if r.status_code != 201:
+                raise RuntimeError(f"me too on {a.report_id}: {r.status_code} {r.text[:200]}")
+            a.supported_by.append(supporter)
+            if n == 0:  # the first supporter's phone sends it again: still one supporter
+                again = self._send("POST", url, json={"supporter_id": supporter})
+                if again.status_code != 200 or again.json().get("added") is not False:
+                    raise RuntimeError(f"repeated me too on {a.report_id}: {again.status_code}")
+                with self._lock:
+                    self.supports_repeated += 1
+            if n < a.plan.followers:
+                self._follow(a, supporter)
+
+    def _follow(self, a: Accepted, supporter: str) -> None:
+        """Ask to be told when it is fixed: a report subscription at notify, delivered to
+        the supporters' app (which answers notify's verification challenge)."""
+        r = self._send(
+            "POST",
+            f"{self.e.notify}/v1/subscriptions",
+            json={
+                "channel": "webhook",
+                "url": self.followers.url_for(supporter),
+                "report_id": a.report_id,
+                "language": a.plan.language,
+            },
+        )
+        if r.status_code == 422 and "url" in (r.json().get("error", {}).get("fields") or {}):
+            # notify's webhooks may not reach this machine (production refuses private
+            # targets unless listed): the supporter cannot follow from here; the summary says so
+            with self._lock:
+                self.follow_refused += 1
+            return
+        if r.status_code != 201:
+            raise RuntimeError(f"follow {a.report_id}: {r.status_code} {r.text[:200]}")
+        a.followers[supporter] = r.json()["secret"]
 
     def work_cases(self) -> None:
         originals = [a for a in self.accepted if a.plan.duplicate_of is None]
@@ -518,13 +658,74 @@ class Simulation:
             assert again is not None
             self._resolve_path(again, plan)
 
+    def await_deadlines(self) -> None:
+        """Cases agencies left waiting breach once routing's deadlines pass: those due within
+        ``breach_wait`` are expected to; wait until the last of them is due."""
+        horizon = clock.now() + timedelta(seconds=self.breach_wait)
+        latest = None
+        for a in self.accepted:
+            if a.plan.duplicate_of is not None or self.day.plans[a.plan.index].outcome != "leave":
+                continue
+            case = self.case_of(a.report_id)
+            if case is None or case.get("duplicate_of"):
+                continue
+            dues = {"resolve": case["resolve_due"]}
+            if case["status"] == "routed":  # never acknowledged
+                dues["acknowledge"] = case["ack_due"]
+            for deadline, due in dues.items():
+                at = clock.parse(due)
+                if at <= horizon:
+                    self.expected_breaches[deadline].add(a.report_id)
+                    latest = at if latest is None else max(latest, at)
+        if latest is not None:
+            wait = (latest - clock.now()).total_seconds()
+            self.progress("deadlines", 0, 1)
+            time.sleep(max(0.0, min(wait, self.breach_wait)))
+            self.progress("deadlines", 1, 1)
+
     # -- reconciliation -----------------------------------------------------------------
-    def analytics_totals(self) -> dict[str, int]:
-        out = {}
+    def city_metrics(self) -> dict[str, dict[str, Any] | None]:
+        """Analytics' metrics of each city (None: a city it has not seen yet)."""
+        out: dict[str, dict[str, Any] | None] = {}
         for city in CITIES:
             r = self.http.get(f"{self.e.analytics}/v1/cities/{city}")
-            out[city] = r.json()["metrics"]["reports"] if r.status_code == 200 else -1
+            out[city] = r.json()["metrics"] if r.status_code == 200 else None
         return out
+
+    def analytics_breaches(self) -> Counter[str]:
+        """Reports with a breached deadline, over the five cities, as analytics counts."""
+        out: Counter[str] = Counter()
+        for m in self.city_metrics().values():
+            out.update((m or {}).get("sla_breaches") or {})
+        return out
+
+    def analytics_supporters(self) -> Counter[str]:
+        """ "Me too" by city, as analytics counts it."""
+        return Counter(
+            {c: int((m or {}).get("supporters") or 0) for c, m in self.city_metrics().items()}
+        )
+
+    def league_breaches(self) -> Counter[str]:
+        """The same, summed over every row of the districts' league (ranked or not)."""
+        out: Counter[str] = Counter()
+        r = self.http.get(f"{self.e.analytics}/v1/league/districts")
+        if r.status_code == 200:
+            body = r.json()
+            for row in (body.get("ranked") or []) + (body.get("unranked") or []):
+                out.update(row.get("sla_breaches") or {})
+        return out
+
+    @staticmethod
+    def breached(case: dict[str, Any] | None) -> set[str]:
+        """The deadlines routing announced as breached for a case (its history)."""
+        return {
+            str(h["details"].get("deadline"))
+            for h in (case or {}).get("history", [])
+            if h["type"] == "case.sla_breached"
+        }
+
+    def analytics_totals(self) -> dict[str, int]:
+        return {c: m["reports"] if m else -1 for c, m in self.city_metrics().items()}
 
     def _metric_sum(self, base: str, name: str) -> float:
         text = self.http.get(f"{base}/metrics").text
@@ -548,6 +749,7 @@ class Simulation:
             if h["type"] in REPORTER_EVENTS:
                 expected[h["type"]] += 1
         expected["report.feedback"] += len(a.feedback_sent)
+        expected["report.supported"] += len(a.supported_by)  # the reporter hears of each
         return +expected
 
     def _feed(self, a: Accepted) -> Counter[str]:
@@ -661,6 +863,9 @@ class Simulation:
             )
         )
 
+        s.checks += self._citizens_checks()
+        breach_counts = self._breach_checks(s)
+
         resolved_routing = sum(
             1
             for c in cases.values()
@@ -695,6 +900,30 @@ class Simulation:
             "agency actions": dict(sorted(self.actions.items())),
             "notifications delivered": int(deliveries),
             "dead letters": int(dead),
+            "reports with answers to the category's questions": sum(
+                1 for a in self.accepted if a.answers
+            ),
+            "reports with the citizen's photo": sum(1 for a in self.accepted if a.photo),
+            '"me too" said (repeats answered as already said)': (
+                f"{sum(len(a.supported_by) for a in self.accepted)} ({self.supports_repeated})"
+            ),
+            "supporters asking to be told when fixed": sum(len(a.followers) for a in self.accepted),
+            "fixes told to them (deliveries their app received)": sum(
+                1
+                for a in self.accepted
+                for supporter in a.followers
+                for d in self.followers.of(supporter)
+                if d.event_type == "case.resolved"
+            ),
+            **(
+                {
+                    "supporters who could not follow (notify refuses this machine as a "
+                    "webhook target: JEMBATAN_WEBHOOK_ALLOWED_NETWORKS)": self.follow_refused
+                }
+                if self.follow_refused
+                else {}
+            ),
+            **breach_counts,
         }
         r = self.http.get(f"{self.e.analytics}/v1/league/districts")
         if r.status_code == 200:
@@ -705,13 +934,208 @@ class Simulation:
                 s.league_provisional = bool(s.league)
         return s
 
+    def _citizens_checks(self) -> list[Check]:
+        """What citizens attached and said reached every service that keeps it."""
+        checks: list[Check] = []
+        private = {
+            category: {a["code"] for a in attrs if a.get("private")}
+            for category, attrs in self.definitions.items()
+        }
+        answered = [a for a in self.accepted if a.answers]
+        wrong: list[str] = []
+        for a in answered:
+            case = self.case_of(a.report_id) or {}
+            public = self.http.get(f"{self.e.intake}/v1/reports/{a.report_id}").json()
+            shown = {
+                k: v for k, v in a.answers.items() if k not in private.get(a.plan.category, ())
+            }
+            if case.get("attributes") != a.answers or public.get("attributes") != shown:
+                wrong.append(f"{a.report_id}: sent {a.answers}, case {case.get('attributes')}")
+        checks.append(
+            tally(
+                "answers reached the agency unchanged (private ones only there)",
+                len(answered),
+                wrong,
+                "reports",
+            )
+        )
+
+        with_photo = [a for a in self.accepted if a.photo]
+        missing: list[str] = []
+        for a in with_photo:
+            photos = self.http.get(f"{self.e.intake}/v1/reports/{a.report_id}").json()["photos"]
+            mine = [m for m in photos if m["media_id"] == a.photo]
+            # its public URL is on intake's public base (a proxy, maybe): fetch it here
+            served = mine and self.http.get(f"{self.e.intake}/v1/media/{a.photo}")
+            if (
+                not served
+                or served.status_code != 200
+                or not served.headers.get("content-type", "").startswith("image/")
+            ):
+                missing.append(a.report_id)
+        checks.append(
+            tally("citizens' photos are attached and served", len(with_photo), missing, "reports")
+        )
+
+        supported = [a for a in self.accepted if a.supported_by]
+
+        def miscounted() -> list[str]:
+            out = []
+            for a in supported:
+                public = self.http.get(f"{self.e.intake}/v1/reports/{a.report_id}").json()
+                case = self.case_of(a.report_id) or {}
+                n = len(a.supported_by)
+                dups = len(case.get("duplicate_ids") or [])
+                if (public.get("supporters"), case.get("supporters"), case.get("affected")) != (
+                    n,
+                    n,
+                    1 + n + dups,
+                ):
+                    out.append(
+                        f"{a.report_id}: sent {n}, public {public.get('supporters')}, "
+                        f"agency {case.get('supporters')} (affected {case.get('affected')})"
+                    )
+            return out
+
+        checks.append(
+            self._settles(
+                '"me too" counted once per supporter (public view and agency queue)',
+                len(supported),
+                miscounted,
+                "reports",
+            )
+        )
+        said = Counter({c: 0 for c in CITIES})
+        for a in supported:
+            said[a.plan.district_id.split(".")[0]] += len(a.supported_by)
+        added: Counter[str] = Counter()
+
+        def analytics_agrees() -> bool:
+            now = self.analytics_supporters()
+            added.clear()
+            added.update({c: now[c] - self.supporters_before[c] for c in CITIES})
+            return all(added[c] == said[c] for c in CITIES)
+
+        wait_until(analytics_agrees, self.settle_timeout, 1.0)
+        checks.append(
+            Check(
+                'analytics counted the day\'s "me too" (people affected)',
+                all(added[c] == said[c] for c in CITIES),
+                ", ".join(f"{c.split('-')[1]} +{added[c]}/{said[c]}" for c in CITIES),
+            )
+        )
+
+        following = [(a, sid, secret) for a in self.accepted for sid, secret in a.followers.items()]
+
+        def untold() -> list[str]:
+            out = []
+            for a, supporter, secret in following:
+                case = self.case_of(a.report_id) or {}
+                fixes = sum(1 for h in case.get("history", []) if h["type"] == "case.resolved")
+                got = self.followers.of(supporter)
+                told = [d for d in got if d.event_type == "case.resolved"]
+                if (
+                    len(told) != fixes
+                    or len({d.event_id for d in got}) != len(got)
+                    or not all(d.signed_by(secret) for d in got)
+                ):
+                    out.append(f"{a.report_id}: fixed {fixes}x, told {len(told)}x")
+            return out
+
+        checks.append(
+            self._settles(
+                "supporters who asked were told once per fix (signed, no repeats)",
+                len(following),
+                untold,
+                "supporters",
+            )
+        )
+        return checks
+
+    def _settles(
+        self, name: str, total: int, failures_now: Callable[[], list[str]], noun: str
+    ) -> Check:
+        """A check that may need the ecosystem to settle: asked again until nothing fails
+        or the settle timeout passes."""
+        failures: list[str] = []
+
+        def holds() -> bool:
+            failures[:] = failures_now()
+            return not failures
+
+        wait_until(holds, self.settle_timeout, 1.0)
+        return tally(name, total, failures, noun)
+
+    def _breach_checks(self, s: Summary) -> dict[str, Any]:
+        """Routing announced the breaches the day expected; analytics and its league
+        counted at least this day's (earlier days' open cases may breach meanwhile)."""
+        recorded: dict[str, set[str]] = {d: set() for d in DEADLINES}
+
+        def routing_recorded() -> bool:
+            for d in DEADLINES:
+                recorded[d].clear()
+            for a in self.accepted:
+                for d in self.breached(self.case_of(a.report_id)):
+                    recorded.setdefault(d, set()).add(a.report_id)
+            return all(self.expected_breaches[d] <= recorded[d] for d in DEADLINES)
+
+        wait_until(routing_recorded, self.settle_timeout, 1.0)
+        missed = {d: sorted(self.expected_breaches[d] - recorded[d]) for d in DEADLINES}
+        s.checks.append(
+            Check(
+                "deadlines of cases left waiting were breached (routing)",
+                not any(missed.values()),
+                ", ".join(
+                    f"{d} {len(self.expected_breaches[d]) - len(missed[d])}"
+                    f"/{len(self.expected_breaches[d])}"
+                    for d in DEADLINES
+                )
+                + (f"; not announced: {missed}" if any(missed.values()) else ""),
+            )
+        )
+        counted: Counter[str] = Counter()
+        league: Counter[str] = Counter()
+
+        def analytics_counted() -> bool:
+            now, table = self.analytics_breaches(), self.league_breaches()
+            for d in DEADLINES:
+                counted[d] = now[d] - self.breaches_before[d]
+                league[d] = table[d] - self.league_breaches_before[d]
+            return all(
+                counted[d] >= len(recorded[d]) and league[d] == counted[d] for d in DEADLINES
+            )
+
+        ok = wait_until(analytics_counted, self.settle_timeout, 1.0)
+        s.checks.append(
+            Check(
+                "analytics and the league counted the day's breaches",
+                ok,
+                ", ".join(
+                    f"{d}: routing {len(recorded[d])}, analytics +{counted[d]}, league +{league[d]}"
+                    for d in DEADLINES
+                ),
+            )
+        )
+        return {
+            "SLA breaches expected (cases left waiting)": {
+                d: len(self.expected_breaches[d]) for d in DEADLINES
+            },
+            "SLA breaches announced by routing (this day's cases)": {
+                d: len(recorded[d]) for d in DEADLINES
+            },
+            "SLA breaches counted by analytics during the day": dict(counted),
+        }
+
     def run(self) -> Summary:
         start = time.monotonic()
-        self.setup()
-        self.submit_all()
-        self.wait_routed()
-        self.work_cases()
-        summary = self.reconcile()
+        with self.followers.running():
+            self.setup()
+            self.submit_all()
+            self.wait_routed()
+            self.support_all()
+            self.work_cases()
+            self.await_deadlines()
+            summary = self.reconcile()
         for what, n in sorted(self.through_pages.items()):
             summary.counts[f"through the pages: {what}"] = n
         for officer in self.officers.values():

@@ -5,7 +5,10 @@ few hotspots (floods along the rivers in the north and east, garbage and illegal
 parking around markets); some reports are duplicates of a problem already
 reported nearby, some requests are bad, some phones retry. Agencies acknowledge,
 start and resolve with evidence, transfer or reject; some leave cases waiting;
-some reporters reopen, confirm or rate. The same seed gives the same day.
+some reporters reopen, confirm or rate. Citizens answer their category's questions
+(the service definition intake publishes), some attach a photo, and others say "me too"
+on an open report, some of them asking to be told when it is fixed. The same seed gives
+the same day.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 CATEGORY_MIX: dict[str, float] = {
     "garbage": 0.22,
@@ -78,6 +81,15 @@ class PlannedReport:
     duplicate_of: int | None = None  # index of an earlier report nearby
     retry: bool = False  # the phone resends with the same Idempotency-Key
     run_id: str = ""  # keeps keys of different simulated days apart
+    photo: bool = False  # the citizen uploads a photo and attaches it
+    answers_seed: int = 0  # draws the answers to the category's questions (answer_questions)
+    supporters: int = 0  # other citizens who say "me too" once it is routed
+    followers: int = 0  # of them, those who ask to be told when it is fixed
+
+    @property
+    def supporter_ids(self) -> list[str]:
+        """Opaque ids each supporter's app keeps (the me-too API wants 16 characters)."""
+        return [f"sim-{self.run_id}-{self.index:06d}-s{n}" for n in range(self.supporters)]
 
     @property
     def idempotency_key(self) -> str:
@@ -122,6 +134,34 @@ def _nearby(
     return round(lat + dlat, 6), round(lon + dlon, 6)
 
 
+def answer_questions(attributes: Sequence[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
+    """A citizen's answers to a category's questions (a service definition's attributes as
+    intake publishes them): every required one, most optional ones, each valid for its
+    datatype and value list, written as intake keeps them (so they can be compared)."""
+    answers: dict[str, Any] = {}
+    for attr in attributes:
+        if not attr.get("required") and rng.random() < 0.3:
+            continue  # a citizen skips an optional question now and then
+        keys = [v["key"] for v in attr.get("values") or ()]
+        datatype = attr["datatype"]
+        value: Any
+        if datatype == "number":
+            value = rng.randint(1, 60)
+        elif datatype == "singlevaluelist":
+            value = rng.choice(keys)
+        elif datatype == "multivaluelist":
+            value = sorted(rng.sample(keys, rng.randint(1, len(keys))))
+        elif datatype == "datetime":
+            day, hour, minute = rng.randint(1, 28), rng.randint(0, 23), rng.choice((0, 30))
+            value = f"2026-11-{day:02d}T{hour:02d}:{minute:02d}:00Z"
+        elif datatype == "text":
+            value = rng.choice(("Sudah lama begini", "Since last week", "Dekat halte bus"))
+        else:  # string: an identifier read off something (a meter, a pole)
+            value = "".join(rng.choice("0123456789") for _ in range(12))
+        answers[attr["code"]] = value
+    return answers
+
+
 def plan_day(
     n: int,
     districts: Sequence[tuple[str, tuple[float, float, float, float], object]],
@@ -129,9 +169,15 @@ def plan_day(
     duplicate_rate: float = 0.05,
     bad_rate: float = 0.03,
     retry_rate: float = 0.02,
+    photo_rate: float = 0.3,
+    support_rate: float = 0.15,
+    follow_rate: float = 0.4,
 ) -> Day:
     """``districts``: (district id, bbox, contains(lon, lat)) for every district."""
     rng = random.Random(seed)
+    # photos, answers and "me too" draw from their own stream: the rest of a seed's day
+    # stays what it was before citizens did these
+    citizens = random.Random(f"{seed}-citizens")
     run_id = f"{seed}-{uuid.uuid4().hex[:8]}"
     weights = {d[0]: 1.0 for d in districts}
     for district_id, _, extra in HOTSPOTS:
@@ -172,6 +218,13 @@ def plan_day(
             bad = rng.choice(
                 ["unknown_category", "outside_city", "empty_description", "bad_coordinates"]
             )
+        valid = bad is None
+        supporters = (
+            citizens.randint(1, 3)
+            if valid and duplicate_of is None and citizens.random() < support_rate
+            else 0
+        )
+        followers = sum(1 for _ in range(supporters) if citizens.random() < follow_rate)
         day.reports.append(
             PlannedReport(
                 index=i,
@@ -186,6 +239,10 @@ def plan_day(
                 duplicate_of=duplicate_of,
                 retry=bad is None and rng.random() < retry_rate,
                 run_id=run_id,
+                photo=valid and citizens.random() < photo_rate,
+                answers_seed=citizens.randrange(2**31),
+                supporters=supporters,
+                followers=followers,
             )
         )
         roll = rng.random()

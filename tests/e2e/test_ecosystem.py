@@ -7,7 +7,11 @@ processes on the embedded log and store, as `make run` starts them. A short
 simulated day runs through the public APIs, with one deliberately poisonous
 record put on the reports topic; then: every accepted report has a case, every
 change reached its reporter exactly once, analytics counted exactly the day's reports, and
-the only dead letters are the poisonous record, once per consumer group.
+the only dead letters are the poisonous record, once per consumer group. Citizens answer
+their category's questions, attach photos and say "me too" (some follow the report through
+a webhook); the embedded ecosystem runs routing's development SLA speed-up, so cases the
+agencies leave waiting breach their deadlines within the day, and analytics' league
+counts them.
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ def ecosystem(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ecosys
         # the atomic Mongo-wire server: several processes write the same documents
         eco.mongo_url = request.getfixturevalue("mongo_atomic_url")
         extra["JEMBATAN_SEED_DEMO"] = "true"
+        # the supporters' app of the simulation listens on this machine
+        extra["JEMBATAN_WEBHOOK_ALLOWED_NETWORKS"] = '["127.0.0.1/32"]'
+    else:
+        # an SLA hour lasts a second: deadlines fall due within the simulated day
+        extra.update({"JEMBATAN_SLA_SPEEDUP": "3600", "JEMBATAN_SLA_SCAN_INTERVAL_S": "1"})
     eco.extra_env.update(extra)
     eco.start(timeout=180)
     try:
@@ -113,10 +122,20 @@ def test_a_simulated_day_reconciles(ecosystem: Ecosystem) -> None:
             progress=False,
             settle_timeout=120,
             dead_letters=unexpected_dead_letters,
+            breach_wait=15,
         ).run()
         print(summary.render())
         assert summary.ok, summary.render()
         assert summary.counts["reports accepted"] >= REPORTS * 0.85
+        assert summary.counts["reports with answers to the category's questions"] >= 3
+        assert summary.counts["reports with the citizen's photo"] >= 3
+        assert summary.counts["supporters asking to be told when fixed"] >= 1
+        assert summary.counts["fixes told to them (deliveries their app received)"] >= 1
+        if ecosystem.mode == "embedded":
+            # the compressed clock: the day's waiting cases breached, and analytics saw it
+            announced = summary.counts["SLA breaches announced by routing (this day's cases)"]
+            assert announced["acknowledge"] >= 1, summary.render()
+            assert summary.counts["SLA breaches expected (cases left waiting)"]["acknowledge"] >= 1
         dead = _dead_letters(bus, ecosystem.run_id)
         assert all(keys == [poison_key] for keys in dead.values()), dead
         if ecosystem.mode == "embedded":
@@ -128,6 +147,7 @@ def test_a_simulated_day_reconciles(ecosystem: Ecosystem) -> None:
                 progress=False,
                 settle_timeout=120,
                 dead_letters=unexpected_dead_letters,
+                breach_wait=0,  # only deadlines already due: the second day stays short
             ).run()
             assert again.ok, again.render()
         # Every series the Grafana dashboards and the alert rules query is on a live

@@ -83,6 +83,7 @@ def test_the_image_refuses_to_start_on_defaults(service: str, tmp_path: Path) ->
     [
         ("routing", "JEMBATAN_OPERATOR_KEY", DEV_OPERATOR),
         ("routing", "JEMBATAN_DEV_KEYS", "true"),
+        ("routing", "JEMBATAN_SLA_SPEEDUP", "3600"),  # a demo's compressed SLA clock
         ("intake", "JEMBATAN_INTAKE_OPEN311_API_KEYS", f'["{DEV_OPEN311}"]'),
         (
             "intake",
@@ -97,7 +98,7 @@ def test_the_image_refuses_to_start_on_defaults(service: str, tmp_path: Path) ->
         ("notify", "JEMBATAN_LINK_SECRET", PUBLISHED_LINK_SECRET),
     ],
 )
-def test_published_keys_and_secrets_are_refused(
+def test_published_keys_secrets_and_demo_settings_are_refused(
     service: str, setting: str, value: str, tmp_path: Path
 ) -> None:
     env = {

@@ -91,7 +91,16 @@ def league(
     ranked: list[dict[str, Any]] = []
     unranked: list[dict[str, Any]] = []
     for entity, counts in aggregates.items():
-        row = {"id": entity, **score(counts), "reports": counts.get("reports", 0)}
+        row = {
+            "id": entity,
+            **score(counts),
+            "reports": counts.get("reports", 0),
+            # the breaches behind ack_breach_rate and open_overdue, as counts anyone can check
+            "sla_breaches": {
+                "acknowledge": counts.get("sla_ack_breached", 0),
+                "resolve": counts.get("sla_resolve_breached", 0),
+            },
+        }
         if row["score"] is not None and row["sample"] >= min_sample:
             ranked.append(row)
         else:

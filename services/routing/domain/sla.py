@@ -31,6 +31,16 @@ class Sla:
         if self.clock not in CLOCKS:
             raise ValueError(f"clock must be one of {', '.join(CLOCKS)}")
 
+    def compressed(self, speedup: float) -> Sla:
+        """The same SLA with every hour lasting 1/speedup of an hour (a development demo
+        sees deadlines pass in seconds; see RoutingSettings.sla_speedup). A working clock
+        stays a working clock: it still stops outside office hours."""
+        if speedup == 1:
+            return self
+        if speedup < 1:
+            raise ValueError("an SLA can only be compressed (speedup >= 1)")
+        return Sla(self.ack_hours / speedup, self.resolve_hours / speedup, self.clock)
+
     def deadlines(
         self, start: datetime, calendar: WorkingCalendar | None = None
     ) -> tuple[datetime, datetime]:

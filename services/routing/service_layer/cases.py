@@ -137,8 +137,10 @@ class CaseService:
         evidence: EvidenceMedia,
         now: Callable[[], datetime] = clock.now,
         on_write: Callable[[], None] = lambda: None,
+        sla_speedup: float = 1.0,
     ) -> None:
         self.cases = cases
+        self.sla_speedup = sla_speedup
         self.evidence = evidence
         self.rules = rules
         self.unrouted = unrouted
@@ -197,7 +199,9 @@ class CaseService:
         self.metrics.rules_version.set(ruleset.version)
         if rule.scope == "fallback" or rule.category == ANY_CATEGORY:
             self.metrics.unmatched.labels("fallback_used").inc()
-        ack_due, resolve_due = ruleset.deadlines(rule.sla, rule.agency_id, now)
+        # the case keeps the SLA it was given: a transfer or reopen counts in the same hours
+        sla = rule.sla.compressed(self.sla_speedup)
+        ack_due, resolve_due = ruleset.deadlines(sla, rule.agency_id, now)
         data = CaseRouted(
             report_id=report.report_id,
             case_id=case_id,
@@ -223,9 +227,10 @@ class CaseService:
                 "rule_id": rule.id,
                 "rules_version": ruleset.version,
                 "sla": {
-                    "ack_hours": rule.sla.ack_hours,
-                    "resolve_hours": rule.sla.resolve_hours,
-                    "clock": rule.sla.clock,
+                    "ack_hours": sla.ack_hours,
+                    "resolve_hours": sla.resolve_hours,
+                    "clock": sla.clock,
+                    **({"speedup": self.sla_speedup} if self.sla_speedup != 1 else {}),
                     "ack_due": clock.iso(ack_due),
                     "resolve_due": clock.iso(resolve_due),
                     "ack_breached": False,

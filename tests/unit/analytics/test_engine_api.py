@@ -154,6 +154,12 @@ def test_league_counts_what_citizens_feel_overdue_rejections_and_breaches() -> N
     assert b["score"] < g["score"]
     table = league({"good": good, "bad": bad}, min_sample=20)
     assert [r["id"] for r in table["ranked"]] == ["good", "bad"]
+    # the breaches behind the rates are in each row as counts
+    breaches = {r["id"]: r["sla_breaches"] for r in table["ranked"]}
+    assert breaches == {
+        "good": {"acknowledge": 0, "resolve": 0},
+        "bad": {"acknowledge": 10, "resolve": 0},
+    }
     # Only overdue, nothing resolved yet: ranked at the bottom, not left out.
     stuck = score({"reports": 3, "handled": 3, "open_overdue": 3})
     assert stuck["sla_compliance"] == 0 and stuck["speed"] == 0 and stuck["score"] is not None

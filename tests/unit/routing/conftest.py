@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,12 +50,13 @@ class Env:
         return out
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
+@contextmanager
+def running_env(tmp_path: Path, **settings: Any) -> Iterator[Env]:
+    """Routing on fakes, with ``settings`` over the embedded defaults."""
     store, bus, clock = FakeStore(), FakeBus(), FakeClock()
-    settings = RoutingSettings(mode="embedded", data_dir=tmp_path, dev_keys=True)
+    config = RoutingSettings(mode="embedded", data_dir=tmp_path, dev_keys=True, **settings)
     runtime, app = build(
-        settings,
+        config,
         bus=bus,  # type: ignore[arg-type]
         store=store,  # type: ignore[arg-type]
         now=clock,
@@ -62,6 +64,12 @@ def env(tmp_path: Path) -> Iterator[Env]:
     )
     with TestClient(app) as client:
         yield Env(runtime, app, store, bus, clock, client)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    with running_env(tmp_path) as e:
+        yield e
 
 
 def report(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jembatan.clock import iso
 from jembatan.events.catalog import MediaRef, ReportFeedback
 from jembatan.metrics import ServiceMetrics
 from services.routing.adapters.repository import (
@@ -25,8 +27,9 @@ from services.routing.seed import demo_ruleset
 from services.routing.service_layer.cases import CaseService, DuplicateCaseLocked
 from services.routing.service_layer.metrics import RoutingMetrics
 from services.routing.service_layer.timers import SlaScanner
+from services.routing.settings import RoutingSettings
 from tests.fakes import FakeClock, FakeEvidence, FakeStore
-from tests.unit.routing.conftest import GAMBIR, Env, report
+from tests.unit.routing.conftest import GAMBIR, Env, report, running_env
 from tests.unit.routing.test_geo import destination
 
 PHOTO = MediaRef(media_id="m1", url="https://media.example/m1.jpg", content_type="image/jpeg")
@@ -364,3 +367,52 @@ def test_working_hour_sla_deadlines_and_breaches_follow_the_calendar(env: Env) -
     rule = DEMO.match("road-damage", "jakarta-pusat.gambir")
     assert rule is not None and rule.sla.clock == "continuous"
     assert nine.ack_due - nine.at == timedelta(hours=rule.sla.ack_hours)
+
+
+def test_a_compressed_sla_clock_brings_deadlines_near_and_keeps_them_on_transfer(
+    tmp_path: Path,
+) -> None:
+    """The development speed-up: garbage in Gambir (ack 12 h, resolve 48 h) at 3600x is
+    acknowledged within 12 s and resolved within 48 s; a transfer counts in the same
+    compressed hours, and the breach is announced once, as on the real clock."""
+    with running_env(tmp_path, sla_speedup=3600) as env:
+        routing, clock = env.routing, env.clock
+        routing.service.open_case(report("R1"))
+        doc = routing.cases.get("case-R1")
+        assert doc is not None
+        t0 = clock()
+        assert doc["sla"]["ack_due"] == iso(t0 + timedelta(seconds=12))
+        assert doc["sla"]["resolve_due"] == iso(t0 + timedelta(seconds=48))
+        assert doc["sla"]["speedup"] == 3600
+        timers = env.app.state.workers["timers"]
+        clock.advance(seconds=11)
+        assert timers.scan_once() == 0
+        clock.advance(seconds=2)
+        assert timers.scan_once() == 1 and timers.scan_once() == 0
+        routing.service.transition(
+            "case-R1",
+            "transfer",
+            "agency:kecamatan-gambir",
+            to_agency_id="dinas-lingkungan-hidup",
+            reason="needs a truck",
+        )
+        moved = routing.cases.get("case-R1")
+        assert moved is not None and moved["sla"]["ack_due"] == iso(clock() + timedelta(seconds=12))
+
+
+def test_a_compressed_sla_clock_is_refused_outside_a_local_demo(tmp_path: Path) -> None:
+    local = RoutingSettings(mode="embedded", data_dir=tmp_path, sla_speedup=60)
+    assert not [n for n, _ in local.production_problems() if n == "sla_speedup"]
+    exposed = RoutingSettings(
+        mode="embedded", data_dir=tmp_path, sla_speedup=60, http_host="0.0.0.0"
+    )
+    assert [n for n, _ in exposed.production_problems()] == ["sla_speedup"]
+    production = RoutingSettings(mode="distributed", sla_speedup=60)
+    assert "sla_speedup" in [n for n, _ in production.production_problems()]
+    assert "sla_speedup" not in [
+        n for n, _ in RoutingSettings(mode="distributed").production_problems()
+    ]
+    with pytest.raises(ValueError):
+        RoutingSettings(sla_speedup=0.5)  # a clock is compressed, never stretched
+    assert Sla(12, 48).compressed(1) == Sla(12, 48)
+    assert Sla(12, 48, "working").compressed(4) == Sla(3, 12, "working")
