@@ -278,7 +278,7 @@ def test_prod_scales_and_is_fenced() -> None:
         }.get(svc, set())
         # Kafka's TLS listener, MongoDB
         assert egress_ports == {9093, 27017} | calls, svc
-    assert set(by_kind(objects, "ServiceMonitor")) == set(SERVICES)
+    assert set(by_kind(objects, "ServiceMonitor")) == {*SERVICES, "web"}  # web: the pages
     assert "jembatan" in by_kind(objects, "PrometheusRule")
     dashboards = by_kind(objects, "ConfigMap")["jembatan-dashboards"]
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
