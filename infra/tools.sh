@@ -133,7 +133,6 @@ install_strimzi_crds() {
     return 0
   fi
   command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH (Strimzi's CRDs come from Maven)"
-  command -v unzip >/dev/null 2>&1 || die "unzip not found on PATH"
   work="$CACHE/maven/strimzi"
   rm -rf "$work" && mkdir -p "$work" "$dest" "$CACHE/logs"
   log "crds of $STRIMZI_API: mvn dependency:copy (log: .cache/logs/mvn-crds.log)"
@@ -145,7 +144,8 @@ install_strimzi_crds() {
   jar=$(find "$work" -name '*-tests.jar' | head -n 1)
   [ -n "$jar" ] || die "mvn dependency:copy $STRIMZI_API left no jar in $work"
   for name in "${STRIMZI_CRDS[@]}"; do
-    unzip -p "$jar" "crds/v1/$name.yaml" >"$dest/strimzi-$name.yaml" \
+    python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+      "$jar" "crds/v1/$name.yaml" >"$dest/strimzi-$name.yaml" 2>>"$CACHE/logs/mvn-crds.log" \
       || die "$STRIMZI_API has no crds/v1/$name.yaml"
   done
   : >"$stamp"
