@@ -302,7 +302,7 @@ def ecosystem(
     try:
         eco.start(timeout=180)
         eco.launch("web")
-        eco.wait_ready(60, ["web"])
+        eco.wait_ready(180, ["web"])  # as long as the services get: a busy machine is slow
         yield eco, proxy
     finally:
         proxy.cut()
