@@ -7,7 +7,8 @@
 #                             chromium, chromium-driver)
 #   infra/tools.sh go         grpcurl, kustomize, buf via `go install` into .cache/bin (slow)
 #   infra/tools.sh crds       CRD schemas of the operators the manifests use, from their Go
-#                             modules (go mod download), into .cache/crds (tests/deploy)
+#                             modules (go mod download) and, for Strimzi, from its Maven
+#                             artifact (mvn dependency:copy), into .cache/crds (tests/deploy)
 #   infra/tools.sh all        apt, go and crds
 #   infra/tools.sh check      report which tools are present; exit 1 if any is missing
 #
@@ -87,8 +88,6 @@ install_go() {
 }
 
 # module@version -> CRD files inside the module (the projects' own generated CRDs).
-# Strimzi is not a Go module and publishes no artifact with its CRDs reachable here
-# (Maven's io.strimzi:api has classes only): its resources get basic checks only.
 CRD_MODULES=(
   "github.com/kedacore/keda/v2@v2.21.0:config/crd/bases/keda.sh_scaledobjects.yaml config/crd/bases/keda.sh_triggerauthentications.yaml"
   "github.com/prometheus-operator/prometheus-operator@v0.85.0:example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
@@ -119,6 +118,39 @@ install_crds() {
   done
 }
 
+# Strimzi is no Go module. Its API module's published test jar carries the CRDs that
+# Strimzi's own crd-generator writes from the API classes at build time, one set per API
+# version (crds/v1/*.yaml: the kafka.strimzi.io/v1 schemas deploy/k8s/kafka uses; the
+# main jar holds the classes only). Keep the version the operator that runs the cluster.
+STRIMZI_API="io.strimzi:api:0.49.0:jar:tests"
+STRIMZI_CRDS=(040-Crd-kafka 043-Crd-kafkatopic 044-Crd-kafkauser 045-Crd-kafkanodepool)
+
+install_strimzi_crds() {
+  local dest="$CACHE/crds" stamp jar work name
+  stamp="$dest/.${STRIMZI_API//:/_}"
+  if [ -f "$stamp" ]; then
+    log "crds of $STRIMZI_API: present"
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH (Strimzi's CRDs come from Maven)"
+  work="$CACHE/maven/strimzi"
+  rm -rf "$work" && mkdir -p "$work" "$dest" "$CACHE/logs"
+  log "crds of $STRIMZI_API: mvn dependency:copy (log: .cache/logs/mvn-crds.log)"
+  if ! mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+       -Dartifact="$STRIMZI_API" -DoutputDirectory="$work" >"$CACHE/logs/mvn-crds.log" 2>&1; then
+    tail -n 30 "$CACHE/logs/mvn-crds.log" >&2 || true
+    die "mvn dependency:copy $STRIMZI_API failed"
+  fi
+  jar=$(find "$work" -name '*-tests.jar' | head -n 1)
+  [ -n "$jar" ] || die "mvn dependency:copy $STRIMZI_API left no jar in $work"
+  for name in "${STRIMZI_CRDS[@]}"; do
+    python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+      "$jar" "crds/v1/$name.yaml" >"$dest/strimzi-$name.yaml" 2>>"$CACHE/logs/mvn-crds.log" \
+      || die "$STRIMZI_API has no crds/v1/$name.yaml"
+  done
+  : >"$stamp"
+}
+
 check() {
   local rc=0 entry cmd
   for entry in "${APT_TOOLS[@]}" "${GO_TOOLS[@]}"; do
@@ -135,9 +167,9 @@ check() {
 case "${1:-apt}" in
   apt) install_apt ;;
   go) install_go ;;
-  crds) install_crds ;;
-  all) install_apt; install_go; install_crds ;;
+  crds) install_crds; install_strimzi_crds ;;
+  all) install_apt; install_go; install_crds; install_strimzi_crds ;;
   check) check ;;
-  -h|--help|help) sed -n '2,10p' "$0" ;;
-  *) die "unknown subcommand '$1' (use: apt | go | all | check)" ;;
+  -h|--help|help) sed -n '2,13p' "$0" ;;
+  *) die "unknown subcommand '$1' (use: apt | go | crds | all | check)" ;;
 esac

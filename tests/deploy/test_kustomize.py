@@ -1,8 +1,9 @@
 """Every overlay builds, validates strictly against a current Kubernetes, and is safe.
 
 Built-in kinds go through `kubernetes-validate --strict`; custom resources (Strimzi, KEDA,
-Prometheus Operator), which it has no schema for, are skipped there explicitly and checked
-for apiVersion, kind and metadata here instead.
+Prometheus Operator, cert-manager, Gateway API, MongoDB operator), which it has no schema
+for, are skipped there explicitly and validated strictly against their projects' own CRD
+schemas instead (crd_schemas.py).
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ def test_prod_scales_and_is_fenced() -> None:
         }.get(svc, set())
         # Kafka's TLS listener, MongoDB
         assert egress_ports == {9093, 27017} | calls, svc
-    assert set(by_kind(objects, "ServiceMonitor")) == set(SERVICES)
+    assert set(by_kind(objects, "ServiceMonitor")) == {*SERVICES, "web"}  # web: the pages
     assert "jembatan" in by_kind(objects, "PrometheusRule")
     dashboards = by_kind(objects, "ConfigMap")["jembatan-dashboards"]
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -405,15 +406,6 @@ def test_prod_edge_is_tls_and_routes_only_the_public_apis() -> None:
     assert {m["method"]["service"] for m in rule["matches"]} >= {"jembatan.v1.ReportService"}
 
 
-#: Custom kinds without a schema to check against: Strimzi is not a Go module and publishes
-#: no artifact with its CRDs that the package sources here serve (Maven's io.strimzi:api
-#: holds classes only; its CRD generator is not published). test_kafka_topics.py and the
-#: basic checks above cover them.
-NO_PUBLISHED_SCHEMA = {
-    ("kafka.strimzi.io/v1", kind) for kind in ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser")
-}
-
-
 def _crd_schemas() -> dict[tuple[str, str], Any]:
     from tests.deploy import crd_schemas
 
@@ -436,14 +428,15 @@ def test_custom_resources_validate_against_their_crds(
     checked = 0
     for obj in custom:
         key = (obj["apiVersion"], obj["kind"])
-        if key in NO_PUBLISHED_SCHEMA:
-            continue
         assert key in schemas, f"{name}: no CRD schema for {key}"
         errors = validate(obj)
         assert not errors, "\n".join(errors)
         checked += 1
-    assert checked >= (20 if name == "prod" else 0), (name, checked)
-    assert set(schemas) >= CUSTOM_RESOURCES - NO_PUBLISHED_SCHEMA
+    assert checked == len(custom) >= (40 if name == "prod" else 20), (name, checked)
+    # Strimzi's kinds too: the cluster, its node pool, every topic and user
+    strimzi = {o["kind"] for o in custom if o["apiVersion"].startswith("kafka.strimzi.io/")}
+    assert strimzi == {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"}, (name, strimzi)
+    assert set(schemas) >= CUSTOM_RESOURCES
 
 
 def test_crd_validation_rejects_mistakes() -> None:
@@ -463,3 +456,27 @@ def test_crd_validation_rejects_mistakes() -> None:
     route = copy.deepcopy(objects[("GRPCRoute", "jembatan-grpc")])
     route["spec"]["rules"][0]["matches"][0]["method"]["type"] = "Glob"
     assert any("Glob" in e for e in validate(route))
+
+
+def test_strimzi_validation_rejects_mistakes() -> None:
+    """Negative control for Strimzi's schemas (its API module's published CRDs)."""
+    import copy
+
+    from tests.deploy.crd_schemas import validate
+
+    _crd_schemas()
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in build(K8S / "overlays" / "prod")}
+    kafka = objects[("Kafka", "jembatan")]
+    assert not validate(kafka)
+    misspelt = copy.deepcopy(kafka)
+    misspelt["spec"]["kafka"]["listeners"][0]["tsl"] = True  # the field is tls
+    assert any("tsl" in e for e in validate(misspelt))
+    pool = copy.deepcopy(objects[("KafkaNodePool", "dual-role")])
+    pool["spec"]["replicas"] = "three"
+    assert any("replicas" in e for e in validate(pool))
+    topic = copy.deepcopy(objects[("KafkaTopic", "jembatan.reports.v1")])
+    topic["spec"]["partition"] = topic["spec"].pop("partitions")  # the field is partitions
+    assert any("partition" in e for e in validate(topic))
+    user = copy.deepcopy(objects[("KafkaUser", "jembatan-notify")])
+    user["spec"]["authorization"]["acls"][0]["operations"] = ["Consume"]
+    assert any("Consume" in e for e in validate(user))

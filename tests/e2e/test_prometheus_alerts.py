@@ -1,7 +1,7 @@
 """A real Prometheus scrapes the running ecosystem and evaluates the repo's rules.
 
 Debian's ``prometheus`` server is started on a free loopback port with a generated
-configuration that scrapes every service and analytics' Faust worker (separate
+configuration that scrapes every service, analytics' Faust worker and web (separate
 processes, distributed mode: real
 Kafka and the Mongo-wire server) every 2 seconds, and with the rule groups of
 deploy/k8s/components/monitoring/prometheusrule.yaml. Only one thing differs from
@@ -294,8 +294,15 @@ def ecosystem(
     }
     # The harness passes each port as JEMBATAN_<NAME>_PORT: the Faust worker's metrics port.
     eco.ports["analytics_faust_metrics"] = free_port()
+    # web, the pages, is scraped like the services (JembatanServiceDown/Absent cover it).
+    # It owns no data; embedded mode only lets its settings take the loopback addresses of
+    # the four services, which distributed mode refuses as localhost defaults.
+    eco.ports["web_http"] = free_port()
+    eco.service_env["web"] = {"JEMBATAN_MODE": "embedded"}
     try:
         eco.start(timeout=180)
+        eco.launch("web")
+        eco.wait_ready(180, ["web"])  # as long as the services get: a busy machine is slow
         yield eco, proxy
     finally:
         proxy.cut()
@@ -310,7 +317,7 @@ def test_prometheus_evaluates_the_rules_on_the_live_services(
     ecosystem: tuple[Ecosystem, TcpProxy], tmp_path: Path
 ) -> None:
     eco, proxy = ecosystem
-    targets = {s: [eco.url(s).removeprefix("http://")] for s in SERVICES}
+    targets = {s: [eco.url(s).removeprefix("http://")] for s in (*SERVICES, "web")}
     # analytics' Faust worker (a child process) serves its own /metrics: the same job,
     # as the analytics ServiceMonitor scrapes both ports of the pod.
     targets["analytics"].append(f"127.0.0.1:{eco.ports['analytics_faust_metrics']}")
