@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from jembatan.bus.port import Bus, OutgoingRecord, TopicSpec
@@ -17,6 +16,7 @@ from jembatan.bus.runner import ConsumerRunner, PermanentError, RetryPolicy
 from jembatan.events.catalog import dead_letter_topic
 from jembatan.events.envelope import CloudEvent
 from jembatan.metrics import ServiceMetrics
+from tests.tools import wait_for
 
 DEADLINE = 45.0
 
@@ -25,15 +25,6 @@ def _event(n: int) -> CloudEvent:
     return CloudEvent(
         type="org.jembatan.test.ping.v1", source="/test", subject=f"r{n}", data={"n": n}
     )
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _drain(bus: Bus, topic: str, group: str, n: int) -> list:  # type: ignore[type-arg]
@@ -74,7 +65,7 @@ def test_poison_record_goes_to_dead_letter_and_the_next_is_processed(
     runner = ConsumerRunner(bus, group, [topic], handler, ServiceMetrics("test"))
     thread = _start(runner)
     try:
-        _wait_for(lambda: seen == [1], "the valid event")
+        wait_for(lambda: seen == [1], "the valid event", timeout=DEADLINE)
         dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 2)
     finally:
         runner.stop()
@@ -113,7 +104,7 @@ def test_transient_failures_are_retried_then_the_event_is_handled(
     )
     thread = _start(runner)
     try:
-        _wait_for(lambda: handled == [1, 2], "both events in order")
+        wait_for(lambda: handled == [1, 2], "both events in order", timeout=DEADLINE)
     finally:
         runner.stop()
         thread.join(30)
@@ -151,9 +142,15 @@ def test_a_handler_that_keeps_failing_stalls_without_skipping(bus: Bus, unique_n
 
     thread = _start(runner)
     try:
-        _wait_for(lambda: not runner.healthy, "the runner to report itself unhealthy")
+        wait_for(
+            lambda: not runner.healthy, "the runner to report itself unhealthy", timeout=DEADLINE
+        )
         assert handled == []
-        _wait_for(lambda: sample("jembatan_consumer_stalls_total") >= 2, "a second stall")
+        wait_for(
+            lambda: sample("jembatan_consumer_stalls_total") >= 2,
+            "a second stall",
+            timeout=DEADLINE,
+        )
         # A stall is not consumption: ConsumerStalled watches the consumed counter.
         consumed = [
             s
@@ -164,8 +161,10 @@ def test_a_handler_that_keeps_failing_stalls_without_skipping(bus: Bus, unique_n
         ]
         assert consumed == [], consumed
         outage.clear()
-        _wait_for(lambda: handled == [1, 2], "events after the outage, none skipped")
-        _wait_for(lambda: runner.healthy, "health to come back")
+        wait_for(
+            lambda: handled == [1, 2], "events after the outage, none skipped", timeout=DEADLINE
+        )
+        wait_for(lambda: runner.healthy, "health to come back", timeout=DEADLINE)
     finally:
         runner.stop()
         thread.join(30)
@@ -223,7 +222,11 @@ def test_killed_after_handler_before_commit_gets_the_event_again(
 
     survivor = subprocess.Popen(args)
     try:
-        _wait_for(lambda: len(marker.read_text().splitlines()) == 2, "redelivery after restart")
+        wait_for(
+            lambda: len(marker.read_text().splitlines()) == 2,
+            "redelivery after restart",
+            timeout=DEADLINE,
+        )
     finally:
         (tmp_path / "handled.jsonl.stop").touch()
         survivor.wait(60)
@@ -269,10 +272,10 @@ def test_a_batch_is_one_unit_of_work_and_a_bad_record_sends_it_record_by_record(
     )
     thread = _start(runner)
     try:
-        _wait_for(lambda: seen.count_documents({}) == 10, "the first batch")
+        wait_for(lambda: seen.count_documents({}) == 10, "the first batch", timeout=DEADLINE)
         first_units = units
         bus.producer().send([_event(n).to_record(topic) for n in (11, 12, 13, 14)])
-        _wait_for(lambda: seen.count_documents({}) == 13, "the second batch")
+        wait_for(lambda: seen.count_documents({}) == 13, "the second batch", timeout=DEADLINE)
         dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 1)
     finally:
         runner.stop()
@@ -332,15 +335,15 @@ def test_records_of_other_types_are_passed_over_without_a_unit_of_work(
     producer.send([_event(n).to_record(topic) for n in range(20)])  # another type
     thread = _start(runner)
     try:
-        _wait_for(lambda: uncommitted() == 0, "the other types committed")
+        wait_for(lambda: uncommitted() == 0, "the other types committed", timeout=DEADLINE)
         assert units == 0 and handled == []
         mine = CloudEvent(type=wanted, source="/test", subject="r", data={"n": 99})
         headless = OutgoingRecord(topic, b"r", b"{}", [])
         producer.send([headless, mine.to_record(topic), _event(7).to_record(topic)])
         dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 1)
-        _wait_for(lambda: handled == [99], "the wanted event")
+        wait_for(lambda: handled == [99], "the wanted event", timeout=DEADLINE)
         time.sleep(0.2)
-        _wait_for(lambda: uncommitted() == 0, "the mixed batch committed")
+        wait_for(lambda: uncommitted() == 0, "the mixed batch committed", timeout=DEADLINE)
     finally:
         runner.stop()
         thread.join(DEADLINE)

@@ -23,7 +23,7 @@ import pytest
 
 from services.notify.adapters.channels import OutboundMessage, Target, WebhookChannel
 from tests.security.conftest import Running, start_receiver
-from tests.tools import wait_until
+from tests.tools import wait_for
 
 
 def _subscribe(running: Running, url: str, **extra: Any) -> httpx.Response:
@@ -121,11 +121,11 @@ def test_a_tarpit_subscriber_does_not_delay_reporters(running: Running) -> None:
             assert r.status_code == 201, r.text
             subs.append(r.json())
         running.submit(description="Genangan air")  # 24 tarpit deliveries
-        wait_until(lambda: attempts() >= 2, 30)  # the webhook senders are stuck in it
+        wait_for(lambda: attempts() >= 2, timeout=30)  # the webhook senders are stuck in it
         before = attempts()
         mail = f"reporter.{secrets.token_hex(4)}@example.id"
         running.submit(contact={"email": mail})
-        wait_until(lambda: any(mail in m.rcpt for m in running.smtp.mails), 60)
+        wait_for(lambda: any(mail in m.rcpt for m in running.smtp.mails), timeout=60)
         assert attempts() - before < 4, (before, attempts())
     finally:
         for sub in subs:

@@ -127,17 +127,6 @@ def intake(request: pytest.FixtureRequest, make_intake: Callable[..., Intake]) -
     return make_intake(request.param)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def read_records(
     bus: Bus,
     topic: str,

@@ -26,7 +26,8 @@ from services.routing.service_layer.cases import CaseService, DuplicateCaseLocke
 from services.routing.service_layer.metrics import RoutingMetrics
 from services.routing.service_layer.timers import SlaScanner
 from tests.fakes import FakeClock, FakeEvidence, FakeStore
-from tests.unit.routing.conftest import GAMBIR, Env, report
+from tests.tools import GAMBIR
+from tests.unit.routing.conftest import Env, report
 from tests.unit.routing.test_geo import destination
 
 PHOTO = MediaRef(media_id="m1", url="https://media.example/m1.jpg", content_type="image/jpeg")
