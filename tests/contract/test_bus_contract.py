@@ -18,6 +18,7 @@ import pytest
 
 from jembatan.bus.port import Bus, BusConsumer, OutgoingRecord, Record, TopicSpec
 from tests.conftest import BUSES_AND_FAKE, open_bus
+from tests.tools import wait_for
 
 DEADLINE = 30.0
 PARTITIONS = 3
@@ -291,10 +292,7 @@ def test_lag_counts_uncommitted_and_drops_to_zero(bus: Any, topic: str) -> None:
         consumer.commit(positions_after(got))
         assert consumer.lag() == 0
         send(bus, topic, [(b"another", b"late")])
-        end = time.monotonic() + DEADLINE
-        while consumer.lag() != 1 and time.monotonic() < end:
-            time.sleep(0.2)
-        assert consumer.lag() == 1
+        wait_for(lambda: consumer.lag() == 1, "the late record in the lag", timeout=DEADLINE)
     finally:
         consumer.close()
 

@@ -89,13 +89,13 @@ def test_kafka_down_submissions_succeed_then_each_event_is_published_once(
         assert relay.relay_once() == 0
         assert reports.count_documents({"outbox_pending": {"$gt": 0}}) == 0
         records = read_records(
-            good_bus, ev.REPORTS_TOPIC, "probe-once", lambda rs: len(rs) >= 3, settle=2.0
+            good_bus, ev.REPORTS_TOPIC, "probe-once", lambda rs: len(rs) >= 3, after=ids
         )
         event_ids = [e.id for e in events_of(records)]
         assert sorted(e.subject for e in events_of(records)) == sorted(ids)
         assert len(event_ids) == len(set(event_ids)) == 3
         contacts = read_records(
-            good_bus, ev.CONTACTS_TOPIC, "probe-once-c", lambda rs: len(rs) >= 3, settle=1.0
+            good_bus, ev.CONTACTS_TOPIC, "probe-once-c", lambda rs: len(rs) >= 3, after=ids
         )
         assert len(contacts) == 3
     finally:
