@@ -12,9 +12,9 @@ from __future__ import annotations
 import io
 
 import grpc
-from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc, common_pb2
 from PIL import ExifTags, Image
 
+from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc, common_pb2
 from tests.security.conftest import Running
 from tests.tools import wait_for
 

@@ -8,8 +8,8 @@ expires the old key at once)."""
 from __future__ import annotations
 
 import grpc
-from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc
 
+from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc
 from tests.security.conftest import Running
 
 

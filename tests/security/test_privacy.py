@@ -20,15 +20,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+
+from jembatan.bus.embedded import EmbeddedBus
+from jembatan.events import catalog as ev
 from jembatan.grpc_gen.jembatan.v1 import (
     analytics_pb2,
     analytics_pb2_grpc,
     reports_pb2,
     reports_pb2_grpc,
 )
-
-from jembatan.bus.embedded import EmbeddedBus
-from jembatan.events import catalog as ev
 from services.notify.bootstrap import DEMO_MAIL_DOMAIN
 from tests.security.conftest import (
     GAMBIR_DISTRICT,

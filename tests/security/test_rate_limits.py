@@ -15,8 +15,8 @@ from collections.abc import Callable
 import grpc
 import httpx
 import pytest
-from jembatan.grpc_gen.jembatan.v1 import reports_pb2, reports_pb2_grpc
 
+from jembatan.grpc_gen.jembatan.v1 import reports_pb2, reports_pb2_grpc
 from jembatan.ratelimit import client_address
 from tests.security.conftest import (
     GAMBIR_DISTRICT,

@@ -13,8 +13,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from jembatan.grpc_gen.jembatan.v1 import analytics_pb2, analytics_pb2_grpc
 
+from jembatan.grpc_gen.jembatan.v1 import analytics_pb2, analytics_pb2_grpc
 from jembatan.grpc_server import GrpcServer, Principal, current_principal
 from jembatan.http import ApiError
 from jembatan.metrics import ServiceMetrics

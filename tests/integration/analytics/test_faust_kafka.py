@@ -35,13 +35,13 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from prometheus_client.parser import text_string_to_metric_families
 
 from jembatan import clock
+from jembatan.backends import standard_topics
 from jembatan.bus.kafka import KafkaBus
 from jembatan.bus.port import OutgoingRecord
 from jembatan.events.catalog import REPORTS_TOPIC
-from jembatan.runtime import standard_topics
 from jembatan.store.mongo import MongoStore
 from services.analytics.adapters.faust_app import AGGREGATES_TABLE, APP_ID, STATES_TABLE
-from services.analytics.adapters.repositories import AggregateSnapshots
+from services.analytics.adapters.repository import AggregateSnapshots
 from services.analytics.bootstrap import build
 from services.analytics.settings import AnalyticsSettings
 from tests.integration.analytics.helpers import api_mismatches, mismatches

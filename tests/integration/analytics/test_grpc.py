@@ -25,11 +25,11 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from jembatan.grpc_gen.jembatan.v1 import analytics_pb2, analytics_pb2_grpc
 
 from jembatan import clock
 from jembatan.events.catalog import REPORTS_TOPIC
-from services.analytics.adapters.repositories import AggregateSnapshots
+from jembatan.grpc_gen.jembatan.v1 import analytics_pb2, analytics_pb2_grpc
+from services.analytics.adapters.repository import AggregateSnapshots
 from services.analytics.bootstrap import build
 from services.analytics.service_layer.engine import AnalyticsEngine
 from services.analytics.settings import AnalyticsSettings, PartnerKey

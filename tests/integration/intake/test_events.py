@@ -8,11 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 from jembatan import clock
+from jembatan.backends import standard_topics
 from jembatan.bus.kafka import KafkaBus
 from jembatan.events import catalog as ev
 from jembatan.metrics import ServiceMetrics
 from jembatan.outbox import OutboxRelay
-from jembatan.runtime import standard_topics
 from tests.integration.intake.conftest import (
     Intake,
     events_of,

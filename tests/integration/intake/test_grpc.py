@@ -14,10 +14,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from jembatan.grpc_gen.jembatan.v1 import common_pb2, reports_pb2, reports_pb2_grpc
 
 from jembatan import clock
 from jembatan.events import catalog as ev
+from jembatan.grpc_gen.jembatan.v1 import common_pb2, reports_pb2, reports_pb2_grpc
 from tests.integration.intake.conftest import GAMBIR, TEBET, Intake
 from tests.tools import wait_for
 

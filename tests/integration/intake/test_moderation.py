@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from jembatan.grpc_gen.jembatan.v1 import reports_pb2, reports_pb2_grpc
 
 from jembatan.events import catalog as ev
+from jembatan.grpc_gen.jembatan.v1 import reports_pb2, reports_pb2_grpc
 from tests.integration.intake.conftest import (
     JPEG,
     PNG,

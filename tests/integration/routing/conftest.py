@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from jembatan.backends import standard_topics
 from jembatan.bus.kafka import KafkaBus
 from jembatan.bus.port import BusConsumer
 from jembatan.events.catalog import (
@@ -23,7 +24,6 @@ from jembatan.events.catalog import (
     make_event,
 )
 from jembatan.events.envelope import CloudEvent
-from jembatan.runtime import standard_topics
 from jembatan.service import ServiceRuntime
 from jembatan.store.mongo import MongoStore
 from services.routing.bootstrap import build

@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc, common_pb2
 
 from jembatan import clock
 from jembatan.events.catalog import REPORTS_TOPIC, ReportFeedback, make_event
+from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc, common_pb2
 from jembatan.service import ServiceRuntime
 from services.routing.adapters.assignments import AssignmentFeed
 from services.routing.bootstrap import build
