@@ -40,7 +40,9 @@ def _drain(bus: Bus, topic: str, group: str, n: int) -> list:  # type: ignore[ty
 
 
 def _start(runner: ConsumerRunner) -> threading.Thread:
-    return runner.run_in_thread()
+    t = threading.Thread(target=runner.run, name=f"consumer-{runner.group}", daemon=True)
+    t.start()
+    return t
 
 
 def test_poison_record_goes_to_dead_letter_and_the_next_is_processed(
@@ -190,7 +192,8 @@ def handler(event):
         os._exit(17)  # killed after the side effect, before the commit
 runner = ConsumerRunner(bus, group, [topic], handler, ServiceMetrics("test"))
 import threading
-t = runner.run_in_thread()
+t = threading.Thread(target=runner.run, daemon=True)
+t.start()
 import time
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline and not os.path.exists(marker + ".stop"):
