@@ -26,12 +26,12 @@ from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from jembatan import logging as jlogging
+from jembatan.backends import open_bus, open_store, standard_topics
 from jembatan.bus.port import Bus, BusUnavailable
 from jembatan.config import CommonSettings
 from jembatan.http import ReadinessCheck
 from jembatan.metrics import ServiceMetrics
 from jembatan.outbox import OutboxRelay
-from jembatan.runtime import open_bus, open_store, standard_topics
 from jembatan.store.port import Collection, DocumentStore
 
 log = logging.getLogger(__name__)

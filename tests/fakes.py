@@ -1,5 +1,8 @@
 """In-memory fakes of the store and bus ports, for the services' unit tests.
 
+The contract suites (tests/contract) run on these fakes as on the adapters, so a fake
+that drifts from the ports' semantics fails there, not silently in a unit test.
+
 The fake collection applies filters and updates with ``jembatan.store.query`` (the
 reference Mongo-subset semantics the embedded store also falls back to), so service
 code behaves here as on the real adapters, in microseconds.
@@ -10,20 +13,23 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import time
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jembatan.bus.port import OutgoingRecord, TopicSpec
+from jembatan.bus.port import BusUnavailable, OutgoingRecord, Record, TopicSpec
 from jembatan.store import indexes as ix
 from jembatan.store import query as q
 from jembatan.store.port import Document, DuplicateKey, UpdateResult
 
 
 class FakeCollection:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, check_indexes: bool = True) -> None:
         self.name = name
+        self.check_indexes = check_indexes
         self.docs: list[Document] = []
         self.unique: list[tuple[str, ...]] = []
         self.indexes: list[tuple[str, ...]] = []
@@ -39,7 +45,8 @@ class FakeCollection:
         """Refuse a query no index bounds, as a growing MongoDB collection would punish it
         (``jembatan.store.indexes``): the unit tests find a hot-path query without its
         index."""
-        ix.check(self.name, self.indexes, filter, sort, limit)
+        if self.check_indexes:
+            ix.check(self.name, self.indexes, filter, sort, limit)
 
     def _check(self, doc: Document, ignore: Document | None = None) -> None:
         for other in self.docs:
@@ -158,19 +165,29 @@ class FakeCollection:
 
 
 class FakeStore:
-    def __init__(self) -> None:
+    """The store port in memory. ``check_indexes=False`` drops the unit tests' index rule
+    (not part of the port) for the contract suite, which queries without indexes."""
+
+    def __init__(self, check_indexes: bool = True) -> None:
+        self.check_indexes = check_indexes
         self.collections: dict[str, FakeCollection] = {}
         self.units_of_work = 0
         self._local = threading.local()  # each thread's unit nesting
 
     def collection(self, name: str) -> FakeCollection:
-        return self.collections.setdefault(name, FakeCollection(name))
+        if name not in self.collections:
+            self.collections[name] = FakeCollection(name, self.check_indexes)
+        return self.collections[name]
 
     def ping(self) -> None:
         pass
 
     def drop(self) -> None:
-        self.collections.clear()
+        # Emptied in place, as on the adapters: a collection handle taken before the drop
+        # sees an empty collection, not the old documents.
+        for coll in self.collections.values():
+            with coll.lock:
+                coll.docs, coll.unique, coll.indexes = [], [], []
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[None]:
@@ -193,40 +210,185 @@ class FakeStore:
 
 
 class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[OutgoingRecord] = []
+    """The bus's one producer: appends to the in-memory log, as the adapters' send does."""
 
-    def send(self, records: Iterable[OutgoingRecord], timeout: float = 10.0) -> None:
-        self.sent.extend(records)
-
-    def close(self) -> None:
-        pass
-
-
-class FakeBus:
-    """Records what is sent; unit tests call handlers directly, so no consumers."""
-
-    def __init__(self) -> None:
-        self._producer = FakeProducer()
+    def __init__(self, bus: FakeBus) -> None:
+        self._bus = bus
+        self.closed = False
 
     @property
     def sent(self) -> list[OutgoingRecord]:
-        return self._producer.sent
+        return self._bus.sent
 
-    def ensure_topics(self, topics: Iterable[TopicSpec]) -> None:
-        pass
-
-    def producer(self) -> FakeProducer:
-        return self._producer
-
-    def consumer(self, group_id: str, topics: Sequence[str], client_id: str = "") -> Any:
-        raise NotImplementedError("unit tests call the handlers directly")
-
-    def ping(self, timeout: float = 2.0) -> None:
-        pass
+    def send(self, records: Iterable[OutgoingRecord], timeout: float = 10.0) -> None:
+        if self.closed:
+            raise BusUnavailable("the producer is closed")
+        self._bus._append(list(records))
 
     def close(self) -> None:
-        pass
+        self.closed = True
+
+
+class FakeBus:
+    """The bus port in memory: partitioned topics, keys that pick the partition, consumer
+    groups with committed offsets (one active member per group, as on the embedded log).
+    Unit tests mostly call handlers directly and read ``sent``, every record sent."""
+
+    def __init__(self, partitions_default: int = 3) -> None:
+        self.sent: list[OutgoingRecord] = []
+        self.partitions_default = partitions_default
+        self._log: dict[str, list[list[Record]]] = {}  # topic -> partitions -> records
+        self._committed: dict[str, dict[tuple[str, int], int]] = {}  # group -> positions
+        self._active: dict[str, FakeConsumer] = {}  # group -> the member that reads
+        self._round_robin: dict[str, int] = {}
+        self._changed = threading.Condition()
+        self._producer: FakeProducer | None = None
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusUnavailable("the fake bus is closed")
+
+    def ensure_topics(self, topics: Iterable[TopicSpec]) -> None:
+        self._check_open()
+        with self._changed:
+            for spec in topics:
+                self._log.setdefault(spec.name, [[] for _ in range(spec.partitions)])
+
+    def _partition(self, topic: str, key: bytes | None, partitions: int) -> int:
+        if key is not None:
+            return zlib.crc32(key) % partitions
+        nxt = self._round_robin.get(topic, 0)
+        self._round_robin[topic] = nxt + 1
+        return nxt % partitions
+
+    def _append(self, records: list[OutgoingRecord]) -> None:
+        self._check_open()
+        now_ms = time.time_ns() // 1_000_000
+        with self._changed:
+            for rec in records:
+                parts = self._log.setdefault(
+                    rec.topic, [[] for _ in range(self.partitions_default)]
+                )
+                p = self._partition(rec.topic, rec.key, len(parts))
+                parts[p].append(
+                    Record(
+                        rec.topic, p, len(parts[p]), rec.key, rec.value, tuple(rec.headers), now_ms
+                    )
+                )
+            self.sent.extend(records)
+            self._changed.notify_all()
+
+    def producer(self) -> FakeProducer:
+        self._check_open()
+        if self._producer is None or self._producer.closed:
+            self._producer = FakeProducer(self)
+        return self._producer
+
+    def consumer(self, group_id: str, topics: Sequence[str], client_id: str = "") -> FakeConsumer:
+        self._check_open()
+        if isinstance(topics, str):
+            raise TypeError("topics must be a sequence of topic names, not one string")
+        return FakeConsumer(self, group_id, list(dict.fromkeys(topics)))
+
+    def ping(self, timeout: float = 2.0) -> None:
+        self._check_open()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._producer is not None:
+            self._producer.close()
+        with self._changed:
+            self._changed.notify_all()
+
+
+class FakeConsumer:
+    """A member of a consumer group on the fake bus; a second member of the same group
+    stands by (reads nothing) until the first closes."""
+
+    def __init__(self, bus: FakeBus, group_id: str, topics: list[str]) -> None:
+        if not group_id:
+            raise ValueError("group_id must not be empty")
+        self.group_id = group_id
+        self.topics = topics
+        self._bus = bus
+        self._positions: dict[tuple[str, int], int] = {}
+        self._next_start = 0  # rotates the partition read first, for fairness
+        self._closed = False
+
+    def _active(self) -> bool:
+        """Whether this member reads for its group (takes over from a closed member)."""
+        holder = self._bus._active.get(self.group_id)
+        if holder is None or holder._closed:
+            self._bus._active[self.group_id] = holder = self
+            self._positions = dict(self._bus._committed.get(self.group_id, {}))
+        return holder is self
+
+    def _read_once(self, max_records: int) -> list[Record]:
+        partitions = [
+            (topic, p, records)
+            for topic in self.topics
+            for p, records in enumerate(self._bus._log.get(topic, []))
+        ]
+        out: list[Record] = []
+        if not partitions:
+            return out
+        start = self._next_start % len(partitions)
+        self._next_start += 1
+        for i in range(len(partitions)):
+            topic, p, records = partitions[(start + i) % len(partitions)]
+            pos = self._positions.get((topic, p), 0)
+            got = records[pos : pos + max_records - len(out)]
+            if got:
+                self._positions[(topic, p)] = got[-1].offset + 1
+                out.extend(got)
+        return out
+
+    def poll(self, timeout: float, max_records: int = 500) -> list[Record]:
+        if self._closed:
+            raise RuntimeError(f"consumer of group {self.group_id!r} is closed")
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._bus._changed:
+            while True:
+                self._bus._check_open()
+                if self._active():
+                    records = self._read_once(max_records)
+                    if records:
+                        return records
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._bus._changed.wait(remaining)
+
+    def commit(self, positions: dict[tuple[str, int], int]) -> None:
+        with self._bus._changed:
+            if not positions or not self._active():
+                return  # a standby has read nothing of its own to commit
+            for tp, offset in positions.items():
+                if offset < 0:
+                    raise ValueError(f"negative offset {offset} for {tp}")
+            self._bus._committed.setdefault(self.group_id, {}).update(positions)
+
+    def rewind(self) -> None:
+        with self._bus._changed:
+            if self._active():
+                self._positions = dict(self._bus._committed.get(self.group_id, {}))
+
+    def lag(self) -> int:
+        with self._bus._changed:
+            committed = self._bus._committed.get(self.group_id, {})
+            return sum(
+                max(0, len(records) - committed.get((topic, p), 0))
+                for topic in self.topics
+                for p, records in enumerate(self._bus._log.get(topic, []))
+            )
+
+    def close(self) -> None:
+        with self._bus._changed:
+            self._closed = True
+            if self._bus._active.get(self.group_id) is self:
+                del self._bus._active[self.group_id]
+            self._bus._changed.notify_all()
 
 
 class FakeClock:

@@ -390,12 +390,6 @@ class EmbeddedBus:
             self._meta[topic] = meta
         return meta
 
-    def partitions_for(self, topic: str) -> int | None:
-        """Partition count of an existing topic, None when it does not exist."""
-        _validate_topic(topic)
-        meta = self.topic_meta(topic)
-        return None if meta is None else meta.partitions
-
     def _create_topic(self, spec: TopicSpec) -> _TopicMeta:
         _validate_topic(spec.name)
         if spec.partitions < 1:

@@ -127,11 +127,6 @@ class ConsumerRunner:
         finally:
             consumer.close()
 
-    def run_in_thread(self) -> threading.Thread:
-        t = threading.Thread(target=self.run, name=f"consumer-{self.group}", daemon=True)
-        t.start()
-        return t
-
     # -- one batch -------------------------------------------------------------------------
     def _not_for_us(self, record: Record) -> bool:
         """A record whose type header names a type this consumer does not handle: passed

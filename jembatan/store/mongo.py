@@ -1,6 +1,6 @@
 """MongoDB adapter of the store port (pymongo).
 
-Tested against FerretDB, so it only uses the storage subset of ARCHITECTURE.md.
+Tested against FerretDB, so it only uses the storage subset of docs/architecture.md.
 Connection trouble becomes StoreUnavailable, which the HTTP layer answers with
 503 and Retry-After; a unique-index clash becomes DuplicateKey.
 

@@ -1,7 +1,7 @@
 """The document-store port: the subset of MongoDB that both adapters support.
 
 Production runs MongoDB (tests run FerretDB, a Mongo-wire server); the single
-machine default runs the embedded on-disk store. Only what ARCHITECTURE.md's
+machine default runs the embedded on-disk store. Only what docs/architecture.md's
 storage subset allows is here: CRUD, the update operators $set, $inc, $push,
 $addToSet, $setOnInsert (and $unset), find_one_and_update, unique indexes,
 count_documents, and grouping with a count or a sum.

@@ -19,7 +19,7 @@ from jembatan.config import load
 from jembatan.http import install
 from jembatan.service import ServiceRuntime
 from jembatan.store.port import DocumentStore
-from services.analytics.adapters.repositories import AggregateSnapshots, ReportStateRepository
+from services.analytics.adapters.repository import AggregateSnapshots, ReportStateRepository
 from services.analytics.entrypoints import api
 from services.analytics.entrypoints.consumer import GROUP, consumer
 from services.analytics.entrypoints.grpc_api import grpc_server

@@ -32,7 +32,7 @@ from services.notify.adapters.channels import (
 from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.entrypoints.api import build_router
-from services.notify.entrypoints.consumers import CONTACTS_GROUP, REPORTS_GROUP, consumer_runners
+from services.notify.entrypoints.consumer import CONTACTS_GROUP, REPORTS_GROUP, consumer_runners
 from services.notify.service_layer.dispatcher import WEBHOOK_DLQ_GROUP, Dispatcher
 from services.notify.service_layer.handlers import NotifyHandlers
 from services.notify.service_layer.messages import Links, MessageQueue

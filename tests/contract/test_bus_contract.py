@@ -1,4 +1,5 @@
-"""The bus port contract, run against every adapter (embedded log and real Kafka).
+"""The bus port contract, run against every adapter (embedded log and real Kafka) and
+the unit tests' FakeBus (tests/fakes.py), which must keep it too.
 
 Every test makes its own topic and group names, so runs against a shared broker
 never see each other's records. Kafka needs a few seconds to join a group, so
@@ -9,15 +10,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jembatan.bus.port import Bus, BusConsumer, OutgoingRecord, Record, TopicSpec
+from tests.conftest import BUSES_AND_FAKE, open_bus
+from tests.tools import wait_for
 
 DEADLINE = 30.0
 PARTITIONS = 3
+
+
+@pytest.fixture(params=BUSES_AND_FAKE)
+def bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bus]:
+    """Both adapters and the unit tests' fake."""
+    yield from open_bus(request, tmp_path)
 
 
 def drain(consumer: BusConsumer, n: int, deadline: float = DEADLINE) -> list[Record]:
@@ -282,10 +292,7 @@ def test_lag_counts_uncommitted_and_drops_to_zero(bus: Any, topic: str) -> None:
         consumer.commit(positions_after(got))
         assert consumer.lag() == 0
         send(bus, topic, [(b"another", b"late")])
-        end = time.monotonic() + DEADLINE
-        while consumer.lag() != 1 and time.monotonic() < end:
-            time.sleep(0.2)
-        assert consumer.lag() == 1
+        wait_for(lambda: consumer.lag() == 1, "the late record in the lag", timeout=DEADLINE)
     finally:
         consumer.close()
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from jembatan.bus.port import Bus, OutgoingRecord, TopicSpec
@@ -17,6 +16,7 @@ from jembatan.bus.runner import ConsumerRunner, PermanentError, RetryPolicy
 from jembatan.events.catalog import dead_letter_topic
 from jembatan.events.envelope import CloudEvent
 from jembatan.metrics import ServiceMetrics
+from tests.tools import wait_for
 
 DEADLINE = 45.0
 
@@ -25,15 +25,6 @@ def _event(n: int) -> CloudEvent:
     return CloudEvent(
         type="org.jembatan.test.ping.v1", source="/test", subject=f"r{n}", data={"n": n}
     )
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _drain(bus: Bus, topic: str, group: str, n: int) -> list:  # type: ignore[type-arg]
@@ -49,7 +40,9 @@ def _drain(bus: Bus, topic: str, group: str, n: int) -> list:  # type: ignore[ty
 
 
 def _start(runner: ConsumerRunner) -> threading.Thread:
-    return runner.run_in_thread()
+    t = threading.Thread(target=runner.run, name=f"consumer-{runner.group}", daemon=True)
+    t.start()
+    return t
 
 
 def test_poison_record_goes_to_dead_letter_and_the_next_is_processed(
@@ -74,7 +67,7 @@ def test_poison_record_goes_to_dead_letter_and_the_next_is_processed(
     runner = ConsumerRunner(bus, group, [topic], handler, ServiceMetrics("test"))
     thread = _start(runner)
     try:
-        _wait_for(lambda: seen == [1], "the valid event")
+        wait_for(lambda: seen == [1], "the valid event", timeout=DEADLINE)
         dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 2)
     finally:
         runner.stop()
@@ -113,7 +106,7 @@ def test_transient_failures_are_retried_then_the_event_is_handled(
     )
     thread = _start(runner)
     try:
-        _wait_for(lambda: handled == [1, 2], "both events in order")
+        wait_for(lambda: handled == [1, 2], "both events in order", timeout=DEADLINE)
     finally:
         runner.stop()
         thread.join(30)
@@ -151,9 +144,15 @@ def test_a_handler_that_keeps_failing_stalls_without_skipping(bus: Bus, unique_n
 
     thread = _start(runner)
     try:
-        _wait_for(lambda: not runner.healthy, "the runner to report itself unhealthy")
+        wait_for(
+            lambda: not runner.healthy, "the runner to report itself unhealthy", timeout=DEADLINE
+        )
         assert handled == []
-        _wait_for(lambda: sample("jembatan_consumer_stalls_total") >= 2, "a second stall")
+        wait_for(
+            lambda: sample("jembatan_consumer_stalls_total") >= 2,
+            "a second stall",
+            timeout=DEADLINE,
+        )
         # A stall is not consumption: ConsumerStalled watches the consumed counter.
         consumed = [
             s
@@ -164,8 +163,10 @@ def test_a_handler_that_keeps_failing_stalls_without_skipping(bus: Bus, unique_n
         ]
         assert consumed == [], consumed
         outage.clear()
-        _wait_for(lambda: handled == [1, 2], "events after the outage, none skipped")
-        _wait_for(lambda: runner.healthy, "health to come back")
+        wait_for(
+            lambda: handled == [1, 2], "events after the outage, none skipped", timeout=DEADLINE
+        )
+        wait_for(lambda: runner.healthy, "health to come back", timeout=DEADLINE)
     finally:
         runner.stop()
         thread.join(30)
@@ -191,7 +192,8 @@ def handler(event):
         os._exit(17)  # killed after the side effect, before the commit
 runner = ConsumerRunner(bus, group, [topic], handler, ServiceMetrics("test"))
 import threading
-t = runner.run_in_thread()
+t = threading.Thread(target=runner.run, daemon=True)
+t.start()
 import time
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline and not os.path.exists(marker + ".stop"):
@@ -221,20 +223,27 @@ def test_killed_after_handler_before_commit_gets_the_event_again(
     assert crashed.returncode == 17
     assert [json.loads(x) for x in marker.read_text().splitlines()] == [{"n": 1}]
 
-    survivor = subprocess.Popen(args)
-    try:
-        _wait_for(lambda: len(marker.read_text().splitlines()) == 2, "redelivery after restart")
-    finally:
-        (tmp_path / "handled.jsonl.stop").touch()
-        survivor.wait(60)
-    assert survivor.returncode == 0
-    # The survivor committed on its clean shutdown: a third run gets nothing more.
-    (tmp_path / "handled.jsonl.stop").unlink()
-    third = subprocess.Popen(args)
-    time.sleep(8 if kind == "kafka" else 1.5)
-    (tmp_path / "handled.jsonl.stop").touch()
-    third.wait(60)
-    assert len(marker.read_text().splitlines()) == 2
+    stop = tmp_path / "handled.jsonl.stop"
+
+    def run_until_handled(lines: int, what: str) -> int:
+        """Run the consumer until the marker file has ``lines`` lines; its exit code."""
+        stop.unlink(missing_ok=True)
+        proc = subprocess.Popen(args)
+        try:
+            wait_for(lambda: len(marker.read_text().splitlines()) == lines, what, timeout=DEADLINE)
+        finally:
+            stop.touch()
+            proc.wait(60)
+        return proc.returncode
+
+    assert run_until_handled(2, "redelivery after restart") == 0
+    # The survivor committed on its clean shutdown: a third run gets nothing more. A later
+    # event is the marker: once the third run has handled it, a redelivery (which would
+    # come before it, on the topic's one partition) has had its chance.
+    bus.producer().send([_event(2).to_record(topic)])
+    run_until_handled(3, "the third run to handle the later event")
+    handled = [json.loads(x) for x in marker.read_text().splitlines()]
+    assert handled == [{"n": 1}, {"n": 1}, {"n": 2}]
 
 
 def test_a_batch_is_one_unit_of_work_and_a_bad_record_sends_it_record_by_record(
@@ -269,10 +278,10 @@ def test_a_batch_is_one_unit_of_work_and_a_bad_record_sends_it_record_by_record(
     )
     thread = _start(runner)
     try:
-        _wait_for(lambda: seen.count_documents({}) == 10, "the first batch")
+        wait_for(lambda: seen.count_documents({}) == 10, "the first batch", timeout=DEADLINE)
         first_units = units
         bus.producer().send([_event(n).to_record(topic) for n in (11, 12, 13, 14)])
-        _wait_for(lambda: seen.count_documents({}) == 13, "the second batch")
+        wait_for(lambda: seen.count_documents({}) == 13, "the second batch", timeout=DEADLINE)
         dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 1)
     finally:
         runner.stop()
@@ -332,15 +341,15 @@ def test_records_of_other_types_are_passed_over_without_a_unit_of_work(
     producer.send([_event(n).to_record(topic) for n in range(20)])  # another type
     thread = _start(runner)
     try:
-        _wait_for(lambda: uncommitted() == 0, "the other types committed")
+        wait_for(lambda: uncommitted() == 0, "the other types committed", timeout=DEADLINE)
         assert units == 0 and handled == []
         mine = CloudEvent(type=wanted, source="/test", subject="r", data={"n": 99})
         headless = OutgoingRecord(topic, b"r", b"{}", [])
         producer.send([headless, mine.to_record(topic), _event(7).to_record(topic)])
         dead = _drain(bus, dead_letter_topic(group), f"{unique_name}-dlq-reader", 1)
-        _wait_for(lambda: handled == [99], "the wanted event")
+        wait_for(lambda: handled == [99], "the wanted event", timeout=DEADLINE)
         time.sleep(0.2)
-        _wait_for(lambda: uncommitted() == 0, "the mixed batch committed")
+        wait_for(lambda: uncommitted() == 0, "the mixed batch committed", timeout=DEADLINE)
     finally:
         runner.stop()
         thread.join(DEADLINE)

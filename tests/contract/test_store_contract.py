@@ -1,25 +1,37 @@
 """One contract for the document-store port, run against every adapter.
 
-The `store` fixture (tests/conftest.py) gives the embedded store and the MongoDB
-adapter (against FerretDB, or MongoDB where MONGO_URL points). Every test must
-give IDENTICAL results on both: production runs MongoDB, the single machine runs
-the embedded store, and services cannot tell them apart. Only the storage subset
-of ARCHITECTURE.md is used (what FerretDB 1.24 supports).
+The `store` fixture (tests/conftest.py) gives the embedded store, the MongoDB
+adapter (against FerretDB, or MongoDB where MONGO_URL points) and the unit tests'
+FakeStore (tests/fakes.py). Every test must give IDENTICAL results on all: production
+runs MongoDB, the single machine runs the embedded store, the unit tests the fake, and
+services cannot tell them apart. Only the storage subset of docs/architecture.md is
+used (what FerretDB 1.24 supports).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jembatan.clock import iso
 from jembatan.store.port import Collection, DocumentStore, DuplicateKey
+from tests.conftest import STORES_AND_FAKE, open_store
 
 Store = DocumentStore
+
+
+@pytest.fixture(params=STORES_AND_FAKE)
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
+) -> Iterator[DocumentStore]:
+    """Both adapters and the unit tests' fake."""
+    yield from open_store(request, tmp_path, unique_name)
 
 
 def fresh(store: Store, *, indexes: tuple[str, ...] = ()) -> Collection:

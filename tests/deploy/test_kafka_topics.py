@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from jembatan.backends import WEEK_MS
 from jembatan.events.catalog import CONTACTS_TOPIC, REPORTS_TOPIC, dead_letter_topic
-from jembatan.runtime import WEEK_MS
 from services.analytics.adapters import faust_app
 from tests.deploy.tooling import K8S, load_yaml_docs
 
@@ -61,7 +61,7 @@ def test_life_cycle_topics(topics: dict[str, dict[str, Any]]) -> None:
     for name in (REPORTS_TOPIC, CONTACTS_TOPIC):
         assert topics[name]["spec"]["partitions"] == 12
         assert topics[name]["spec"]["config"]["cleanup.policy"] == "delete"
-    # jembatan/runtime.py: contacts are personal data kept a week; reports keep the broker
+    # jembatan/backends.py: contacts are personal data kept a week; reports keep the broker
     # default (7 days), written out on the topic.
     assert topics[CONTACTS_TOPIC]["spec"]["config"]["retention.ms"] == WEEK_MS
     assert topics[REPORTS_TOPIC]["spec"]["config"]["retention.ms"] == 7 * 24 * 3600 * 1000

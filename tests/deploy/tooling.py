@@ -7,16 +7,14 @@ fails the test; elsewhere the test is skipped with one loud line.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -31,23 +29,9 @@ INSTALL_HINT = {
 }
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def tool(name: str) -> str:
     """Path of a tool; fails under CI, skips loudly elsewhere when it is missing."""
-    for candidate in (ROOT / ".cache" / "bin" / name, Path(sys.executable).parent / name):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which(name)
-    if found:
-        return found
-    message = f"{name} is not installed: run `{INSTALL_HINT.get(name, 'install it')}`"
-    if in_ci():
-        pytest.fail(f"CI needs {name}: {message}", pytrace=False)
-    print(f"\n!!! SKIPPING: {message}", file=sys.stderr)
-    pytest.skip(message)
+    return require_tool(name, f"run `{INSTALL_HINT.get(name, 'install it')}`")
 
 
 def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -21,12 +21,12 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from services.simulation import GEOJSON
-from services.simulation.driver import district_shapes
+from services.simulation.driver import Simulation, district_shapes
 from services.simulation.scenario import PlannedReport, plan_day
 from tests.e2e.harness import ROOT, free_port
 
@@ -129,15 +129,9 @@ def report_plans(n: int, seed: int) -> list[PlannedReport]:
 
 
 def report_body(p: PlannedReport) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "category": p.category,
-        "description": p.description,
-        "location": {"lat": p.lat, "lon": p.lon},
-        "language": p.language,
-    }
-    if p.email:
-        body["contact"] = {"email": p.email}
-    return body
+    """The body the simulation posts for a planned report: one way to write it, the
+    driver's (``_body`` reads nothing of its simulation, only the plan)."""
+    return Simulation._body(cast(Simulation, None), p)
 
 
 @dataclass

@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import sys
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 
 from tests.e2e.harness import ROOT
 from tests.e2e.pages_site import running_site
+from tests.tools import unavailable, wait_for
 
 CHROMIUM = Path(os.environ.get("JEMBATAN_CHROMIUM", "/usr/bin/chromium"))
 AXE = ROOT / "services" / "web" / "node_modules" / "axe-core" / "axe.min.js"
@@ -71,10 +70,7 @@ def png(width: int, height: int, top: tuple[int, int, int], bottom: tuple[int, i
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not CHROMIUM.exists() or not AXE.exists():
         message = f"needs {CHROMIUM} (infra/tools.sh apt) and {AXE} (make install)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message, pytrace=False)
-        print(f"\n!!! SKIPPING: {message}", file=sys.stderr)
-        pytest.skip(message)
+        unavailable("Chromium and axe-core", message)
     with running_site(tmp_path_factory.mktemp("pages")) as running:
         yield running
 
@@ -164,16 +160,6 @@ class Visitor:
         self.context.close()
 
 
-def wait_for(check: Any, what: str, timeout: float = 40.0, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = check()
-        if out:
-            return out
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_the_whole_loop_in_a_browser(site: dict[str, Any], browser: Any, tmp_path: Path) -> None:
     base = site["base"]
     before = tmp_path / "lubang.png"
@@ -233,7 +219,7 @@ def test_the_whole_loop_in_a_browser(site: dict[str, Any], browser: Any, tmp_pat
             officer.go("/agency/cases")
             return o.locator(f"a:text('{report_id}')").count() > 0
 
-        wait_for(case_listed, "the case in the agency's queue")
+        wait_for(case_listed, "the case in the agency's queue", timeout=40.0, every=0.5)
         officer.check("agency-queue")
         o.locator(f"a:text('{report_id}')").click()
         o.wait_for_load_state("networkidle")
@@ -260,7 +246,9 @@ def test_the_whole_loop_in_a_browser(site: dict[str, Any], browser: Any, tmp_pat
             c.goto(tracking_url)
             return status in c.inner_text("#status")
 
-        wait_for(lambda: shows("Selesai"), "the resolution on the tracking page")
+        wait_for(
+            lambda: shows("Selesai"), "the resolution on the tracking page", timeout=40.0, every=0.5
+        )
         timeline = c.inner_text("#timeline")
         for step in ("Diteruskan ke instansi", "Ditanggapi", "Sedang dikerjakan", "Selesai"):
             assert step in timeline, timeline
@@ -279,17 +267,17 @@ def test_the_whole_loop_in_a_browser(site: dict[str, Any], browser: Any, tmp_pat
             o.goto(case_url)
             return o.locator("#do-acknowledge").count() > 0
 
-        wait_for(reopened, "the reopened case")
+        wait_for(reopened, "the reopened case", timeout=40.0, every=0.5)
         act("acknowledge")
         act("start")
         act("resolve", **{"resolve-note": "Sisi kiri juga sudah ditambal.", "evidence": str(after)})
 
         # 5. The citizen confirms.
-        wait_for(lambda: shows("Selesai"), "the second resolution")
+        wait_for(lambda: shows("Selesai"), "the second resolution", timeout=40.0, every=0.5)
         assert "Dibuka kembali" in c.inner_text("#timeline")
         c.locator("#confirm").click()
         c.wait_for_load_state("networkidle")
-        wait_for(lambda: shows("Ditutup"), "the confirmation")
+        wait_for(lambda: shows("Ditutup"), "the confirmation", timeout=40.0, every=0.5)
         citizen.check("tracking-closed")
 
         # 6. The public pages count it.
@@ -299,7 +287,7 @@ def test_the_whole_loop_in_a_browser(site: dict[str, Any], browser: Any, tmp_pat
             citizen.go(f"/districts/{district}")
             return int(c.inner_text("#m-resolved")) >= 1 and report_id in c.inner_text("#reports")
 
-        wait_for(counted, "the report in the district's figures")
+        wait_for(counted, "the report in the district's figures", timeout=40.0, every=0.5)
         citizen.check("district")
         citizen.go("/city")
         assert c.locator(f"#league-districts a[href='/districts/{district}']").count() == 1

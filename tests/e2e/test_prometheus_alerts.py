@@ -26,7 +26,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ import yaml
 from tests.deploy.metric_names import rule_groups
 from tests.deploy.tooling import tool
 from tests.e2e.harness import SERVICES, Ecosystem, free_port
+from tests.tools import wait_for
 
 #: Every duration of the rules is divided by this (10m -> 20s). 60 was measured to be too
 #: much on a busy 2-core machine: a /metrics scrape or a consumer batch that takes a few
@@ -185,7 +186,7 @@ class Prometheus:
             stdout=open(self.workdir / "prometheus.log", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        _wait_for(self._ready, "Prometheus to be ready", 30)
+        wait_for(self._ready, "Prometheus to be ready", timeout=30, every=0.5)
 
     def _ready(self) -> bool:
         assert self.proc is not None
@@ -226,15 +227,6 @@ class Prometheus:
             and all(a["labels"].get(k) == v for k, v in labels.items())
             for a in self.alerts("firing")
         )
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _submit(intake: str, n: int, per_second: float) -> list[int]:
@@ -335,7 +327,12 @@ def test_prometheus_evaluates_the_rules_on_the_live_services(
 
 def _run_phases(eco: Ecosystem, proxy: TcpProxy, prom: Prometheus) -> None:
     expected = sum(len(hosts) for hosts in prom.targets.values())
-    _wait_for(lambda: len(prom.query("up == 1")) == expected, "every target scraped", 60)
+    wait_for(
+        lambda: len(prom.query("up == 1")) == expected,
+        "every target scraped",
+        timeout=60,
+        every=0.5,
+    )
 
     # 1. Load, all well: the SLO ratios have values (zero bad events), nothing fires.
     slo_records = [
@@ -359,20 +356,23 @@ def _run_phases(eco: Ecosystem, proxy: TcpProxy, prom: Prometheus) -> None:
         return True
 
     with Load(eco.url("intake"), per_second=1) as load:
-        _wait_for(every_slo_has_a_value, "every SLO recording rule to have a value", 90)
+        wait_for(
+            every_slo_has_a_value, "every SLO recording rule to have a value", timeout=90, every=0.5
+        )
         assert all(v == 0 for v in seen.values()), seen  # no bad event at all
         # All is well once analytics (its Faust worker, just started) applies the load too;
         # until then JembatanAnalyticsRecoveryStuck is right to fire. (Before its first
         # scrapes Prometheus has no `up` at all, so JembatanServiceAbsent's shortened
         # `for:` can pass in those seconds too, which the real 5 minutes never do.) What
         # counts is what fires from then on.
-        _wait_for(
+        wait_for(
             lambda: bool(prom.query("sum(changes(jembatan_analytics_city_reports[20s])) > 0")),
             "analytics to apply the reports",
-            90,
+            timeout=90,
+            every=0.5,
         )
         # ... and that consumption is the Faust worker's own, scraped from its port.
-        _wait_for(
+        wait_for(
             lambda: bool(
                 prom.query(
                     'sum(jembatan_events_consumed_total{group="analytics",'
@@ -380,7 +380,8 @@ def _run_phases(eco: Ecosystem, proxy: TcpProxy, prom: Prometheus) -> None:
                 )
             ),
             "the Faust worker's consumption in Prometheus",
-            60,
+            timeout=60,
+            every=0.5,
         )
         started = time.monotonic()
         # Watch for longer than the `for:` of every alert that could fire here (15m -> 30 s).
@@ -395,22 +396,29 @@ def _run_phases(eco: Ecosystem, proxy: TcpProxy, prom: Prometheus) -> None:
     proxy.cut()
     codes = _submit(eco.url("intake"), 5, per_second=2)
     assert set(codes) == {201}, codes  # intake has its own store: it keeps accepting
-    _wait_for(
+    wait_for(
         lambda: prom.firing("JembatanConsumerStalled", service="routing", group="routing"),
         "JembatanConsumerStalled for routing",
-        120,
+        timeout=120,
+        every=0.5,
     )
     stalls = prom.query('jembatan_consumer_stalls_total{service="routing",group="routing"}')
     assert stalls and float(stalls[0]["value"][1]) >= 1
     proxy.start()
-    _wait_for(
+    wait_for(
         lambda: not prom.firing("JembatanConsumerStalled", service="routing"),
         "JembatanConsumerStalled to clear once MongoDB is back",
-        90,
+        timeout=90,
+        every=0.5,
     )
 
     # 3. A stopped service fires the up alert.
     notify = eco.procs["notify"]
     notify.send_signal(signal.SIGTERM)
     notify.wait(40)
-    _wait_for(lambda: prom.firing("JembatanServiceDown", job="notify"), "JembatanServiceDown", 30)
+    wait_for(
+        lambda: prom.firing("JembatanServiceDown", job="notify"),
+        "JembatanServiceDown",
+        timeout=30,
+        every=0.5,
+    )

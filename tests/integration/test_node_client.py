@@ -8,12 +8,11 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.routing.conftest import report, stack  # noqa: F401  (the fixture)
+from tests.integration.routing.conftest import stack  # noqa: F401  (the fixture)
 from tests.integration.routing.test_grpc import GAMBIR_KEY, Served, served  # noqa: F401
-from tests.tools import ROOT, in_ci, require_tool
+from tests.tools import ROOT, report, require_tool, unavailable
 
 NODE_CLIENT = ROOT / "clients" / "node" / "agency_client.js"
 MEDIA_URL = "https://media.example/node-evidence.jpg"
@@ -23,9 +22,7 @@ def _node() -> str:
     node = require_tool("node", "install Node.js 20 (apt-get install nodejs)")
     if not (NODE_CLIENT.parent / "node_modules" / "@grpc" / "grpc-js").is_dir():
         message = "clients/node has no node_modules: run `cd clients/node && npm ci`"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("the Node.js client's packages", message)
     return node
 
 

@@ -22,7 +22,7 @@ import pytest
 from jembatan.partner_keys import sha256_hex
 from services.simulation.driver import EVIDENCE_JPEG
 from tests.e2e.harness import Ecosystem, free_port
-from tests.tools import wait_until
+from tests.tools import wait_for
 
 GAMBIR = {"lat": -6.1767, "lon": 106.8227}
 GAMBIR_DISTRICT = "jakarta-pusat.gambir"
@@ -224,7 +224,7 @@ class Running:
             )
             return c.json() if c.status_code == 200 else None  # type: ignore[no-any-return]
 
-        return wait_until(found, 60)  # type: ignore[no-any-return]
+        return wait_for(found, timeout=60)  # type: ignore[no-any-return]
 
     def act(self, case: dict[str, Any], action: str, **body: Any) -> httpx.Response:
         return self.http.post(

@@ -16,7 +16,7 @@ from PIL import ExifTags, Image
 
 from jembatan.grpc_gen.jembatan.v1 import cases_pb2, cases_pb2_grpc, common_pb2
 from tests.security.conftest import Running
-from tests.tools import wait_until
+from tests.tools import wait_for
 
 FORGED = {"media_id": "x", "url": "javascript:alert(1)", "content_type": "text/html"}
 
@@ -60,7 +60,7 @@ def test_made_up_evidence_is_refused_and_urls_are_jembatans(running: Running) ->
     r = running.act(case, "resolve", note="selesai", media=[lying])
     assert r.status_code == 200, r.text
     rid = case["report_id"]
-    wait_until(lambda: running.intake_status(rid) == "resolved", 30)
+    wait_for(lambda: running.intake_status(rid) == "resolved", timeout=30)
     shown = running.http.get(f"{running.url('intake')}/v1/reports/{rid}").json()["resolution"]
     assert shown["media"] == [
         {"media_id": photo["media_id"], "url": photo["url"], "content_type": "image/jpeg"}

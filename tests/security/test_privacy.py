@@ -36,7 +36,7 @@ from tests.security.conftest import (
     Running,
     start_receiver,
 )
-from tests.tools import wait_until
+from tests.tools import wait_for
 
 
 def _read_topic(workdir: Path, topic: str) -> list[str]:
@@ -96,7 +96,7 @@ def test_private_fields_never_reach_a_public_output(
                 return notify + m.group(1)  # the link's path, on this run's notify port
         return None
 
-    link = wait_until(confirm_link, 30)
+    link = wait_for(confirm_link, timeout=30)
     assert http.get(link).status_code == 200
 
     # The reporter, with canaries in every private field.
@@ -114,23 +114,23 @@ def test_private_fields_never_reach_a_public_output(
         location={"lat": here["lat"] + 0.0001, "lon": here["lon"]},
     )
     other_id = other["report"]["id"]
-    wait_until(lambda: running.intake_status(other_id) == "duplicate", 60)
+    wait_for(lambda: running.intake_status(other_id) == "duplicate", timeout=60)
     running.resolve(rid)
-    wait_until(lambda: running.intake_status(rid) == "resolved", 60)
+    wait_for(lambda: running.intake_status(rid) == "resolved", timeout=60)
     r = http.post(
         f"{intake}/v1/reports/{rid}/feedback",
         headers={"X-Tracking-Token": token},
         json={"kind": "reopen", "reason": reason},
     )
     assert r.status_code in (200, 201), r.text
-    wait_until(lambda: running.intake_status(rid) == "reopened", 60)
+    wait_for(lambda: running.intake_status(rid) == "reopened", timeout=60)
 
     def settled() -> bool:
         r = http.get(f"{notify}/v1/deliveries", params={"status": "pending"})
         return r.status_code == 200 and not r.json()["items"]
 
-    wait_until(lambda: any("reopened" in b.decode() for b in partner_hook.bodies), 60)
-    wait_until(settled, 60)
+    wait_for(lambda: any("reopened" in b.decode() for b in partner_hook.bodies), timeout=60)
+    wait_for(settled, timeout=60)
 
     # ---- every public output ------------------------------------------------------------
     public: dict[str, str] = {}

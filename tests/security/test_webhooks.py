@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import socket
-import time
 from typing import Any
 
 import httpx
@@ -23,7 +22,7 @@ import pytest
 
 from services.notify.adapters.channels import OutboundMessage, Target, WebhookChannel
 from tests.security.conftest import Running, start_receiver
-from tests.tools import wait_until
+from tests.tools import wait_for
 
 
 def _subscribe(running: Running, url: str, **extra: Any) -> httpx.Response:
@@ -37,15 +36,30 @@ def _subscribe(running: Running, url: str, **extra: Any) -> httpx.Response:
 
 def test_a_webhook_receives_nothing_until_it_answers_the_challenge(running: Running) -> None:
     victim = start_receiver(echo_challenge=False)  # answers 200 "ok", not the challenge
+    witness = start_receiver()  # verified: its delivery marks when the victim's would come
+    notify = running.url("notify")
+    subscribed = None
     try:
         r = _subscribe(running, victim.url)
         assert r.status_code == 422 and r.json()["error"]["code"] == "webhook_unverified"
-        running.submit(description="Sampah menumpuk")
-        time.sleep(2)
+        subscribed = _subscribe(running, witness.url)
+        assert subscribed.status_code == 201, subscribed.text
+        rid = running.submit(description="Sampah menumpuk")["report"]["id"]
+        wait_for(
+            lambda: any(rid.encode() in b for b in witness.bodies),
+            "the report's delivery to the verified webhook",
+            timeout=60,
+        )
         assert all(b.startswith(b"/hook?hub.mode=subscribe") for b in victim.bodies)
         assert len(victim.bodies) == 1  # the challenge, and no delivery
     finally:
+        if subscribed is not None and subscribed.status_code == 201:
+            running.http.delete(
+                f"{notify}/v1/subscriptions/{subscribed.json()['id']}",
+                headers={"X-Webhook-Secret": subscribed.json()["secret"]},
+            )
         victim.server.shutdown()
+        witness.server.shutdown()
 
 
 @pytest.mark.parametrize(
@@ -121,11 +135,11 @@ def test_a_tarpit_subscriber_does_not_delay_reporters(running: Running) -> None:
             assert r.status_code == 201, r.text
             subs.append(r.json())
         running.submit(description="Genangan air")  # 24 tarpit deliveries
-        wait_until(lambda: attempts() >= 2, 30)  # the webhook senders are stuck in it
+        wait_for(lambda: attempts() >= 2, timeout=30)  # the webhook senders are stuck in it
         before = attempts()
         mail = f"reporter.{secrets.token_hex(4)}@example.id"
         running.submit(contact={"email": mail})
-        wait_until(lambda: any(mail in m.rcpt for m in running.smtp.mails), 60)
+        wait_for(lambda: any(mail in m.rcpt for m in running.smtp.mails), timeout=60)
         assert attempts() - before < 4, (before, attempts())
     finally:
         for sub in subs:

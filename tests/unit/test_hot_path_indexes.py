@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from jembatan.events.catalog import CaseRouted, make_event
 from jembatan.outbox import OutboxRelay
 from jembatan.store.indexes import UnindexedQuery, check, serving_index
-from services.analytics.adapters.repositories import AggregateSnapshots, ReportStateRepository
+from services.analytics.adapters.repository import AggregateSnapshots, ReportStateRepository
 from services.intake.bootstrap import build
 from services.intake.settings import IntakeSettings
 from tests.fakes import FakeBus, FakeStore

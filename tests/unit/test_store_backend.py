@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jembatan.backends import open_store
 from jembatan.config import CommonSettings
-from jembatan.runtime import open_store
 from jembatan.store.embedded import EmbeddedStore
 from jembatan.store.mongo import MongoStore
 

@@ -91,7 +91,7 @@ from jembatan.bus.port import Record
 from jembatan.events.catalog import REPORTS_TOPIC, dead_letter_topic
 from jembatan.events.envelope import CloudEvent, EventDecodeError
 from jembatan.metrics import ServiceMetrics
-from services.analytics.adapters.repositories import AggregateSnapshots
+from services.analytics.adapters.repository import AggregateSnapshots
 from services.analytics.domain.aggregates import Counts, apply_delta
 from services.analytics.domain.report_state import ReportState
 from services.analytics.service_layer.processing import apply_event
@@ -694,8 +694,8 @@ def main() -> None:
     """Run one Faust worker (the child process the analytics service supervises)."""
     _die_with_parent()
     from jembatan import logging as jlogging
+    from jembatan.backends import open_store
     from jembatan.config import load
-    from jembatan.runtime import open_store
 
     settings = load(AnalyticsSettings)
     jlogging.configure("analytics-faust", settings.log_level)

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from jembatan import clock
 from jembatan.events.envelope import CloudEvent
-from services.analytics.adapters.repositories import ReportStateRepository
+from services.analytics.adapters.repository import ReportStateRepository
 from services.analytics.domain.aggregates import (
     Counts,
     apply_contribution,

@@ -31,14 +31,12 @@ class NotifyHandlers:
         repo: NotifyRepository,
         queue: MessageQueue,
         report_url_template: str,
-        sla_warning_minutes: int = 0,
         names: PublicNames | None = None,
     ) -> None:
         self.names = names
         self.repo = repo
         self.queue = queue
         self.report_url_template = report_url_template
-        self.sla_warning_minutes = sla_warning_minutes
 
     # -- REPORTS_TOPIC ------------------------------------------------------------------
     def on_report_event(self, event: CloudEvent) -> None:

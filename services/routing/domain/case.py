@@ -101,10 +101,6 @@ class Case:
         return ALLOWED[self.status]
 
     @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    @property
     def due_at(self) -> datetime:
         """The deadline the case waits on now (for the queue's order)."""
         return self.ack_due if self.status == "routed" else self.resolve_due

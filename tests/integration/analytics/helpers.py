@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,17 +9,6 @@ from services.analytics.domain.metrics import summarize, trend
 from tests.unit.analytics.simulation import Plan, expected, observed
 
 SCOPE_ATTR = {"district": "district_id", "city": "city_id", "agency": "agency"}
-
-
-def wait_for(
-    cond: Callable[[], bool], timeout: float, what: str | Callable[[], str], step: float = 0.5
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            detail = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {detail}")
-        time.sleep(step)
 
 
 def mismatches(plans: list[Plan], read: Callable[[str], dict[str, dict[str, int]]]) -> list[Any]:

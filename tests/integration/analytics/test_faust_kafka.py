@@ -35,16 +35,17 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from prometheus_client.parser import text_string_to_metric_families
 
 from jembatan import clock
+from jembatan.backends import standard_topics
 from jembatan.bus.kafka import KafkaBus
 from jembatan.bus.port import OutgoingRecord
 from jembatan.events.catalog import REPORTS_TOPIC
-from jembatan.runtime import standard_topics
 from jembatan.store.mongo import MongoStore
 from services.analytics.adapters.faust_app import AGGREGATES_TABLE, APP_ID, STATES_TABLE
-from services.analytics.adapters.repositories import AggregateSnapshots
+from services.analytics.adapters.repository import AggregateSnapshots
 from services.analytics.bootstrap import build
 from services.analytics.settings import AnalyticsSettings
-from tests.integration.analytics.helpers import api_mismatches, mismatches, wait_for
+from tests.integration.analytics.helpers import api_mismatches, mismatches
+from tests.tools import wait_for
 from tests.unit.analytics.simulation import Plan, all_events, simulate
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -181,8 +182,9 @@ def test_faust_metrics_equal_the_recount_across_a_killed_worker(
         # kill the worker once it has published part of the first half
         wait_for(
             lambda: progress() >= len(plans) // 10,
-            90,
             lambda: f"the first worker to count\n{worker.tail()}",
+            timeout=90,
+            every=0.5,
         )
         worker.kill()
         counted_at_kill = progress()
@@ -284,7 +286,12 @@ def test_faust_worker_consumes_the_topics_the_broker_shows_late(
         group = (("group", "analytics"), ("service", "analytics"))
         lag = ("jembatan_consumer_lag_records", group)
         # the lag gauge is set every 5 s: wait until it shows everything committed
-        wait_for(lambda: scrape().get(lag) == 0, 60, lambda: f"lag 0, got {scrape().get(lag)}")
+        wait_for(
+            lambda: scrape().get(lag) == 0,
+            lambda: f"lag 0, got {scrape().get(lag)}",
+            timeout=60,
+            every=0.5,
+        )
         got = scrape()
         per_outcome: dict[str, float] = {}
         for (name, labels), value in got.items():

@@ -21,8 +21,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from jembatan.events.catalog import REPORTS_TOPIC
 from jembatan.store.mongo import MongoStore
 from services.analytics.adapters.faust_app import AGGREGATES_TABLE, APP_ID, STATES_TABLE
-from services.analytics.adapters.repositories import AggregateSnapshots
-from tests.integration.analytics.helpers import mismatches, wait_for
+from services.analytics.adapters.repository import AggregateSnapshots
+from tests.integration.analytics.helpers import mismatches
 from tests.integration.analytics.test_faust_kafka import (
     Worker,
     all_events,
@@ -31,6 +31,7 @@ from tests.integration.analytics.test_faust_kafka import (
     with_topics,
     worker_env,
 )
+from tests.tools import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mongo, pytest.mark.timeout(420)]
 
@@ -76,8 +77,12 @@ def test_the_survivor_counts_what_its_killed_partner_held(
     try:
         partner = Worker({**env, "JEMBATAN_DATA_DIR": str(tmp_path / "b")}, tmp_path / "b.log")
         # both members hold partitions once each has finished the rebalance it joined
-        wait_for(lambda: _ready(partner), 180, lambda: f"worker b\n{partner.tail()}")
-        wait_for(lambda: _ready(survivor), 180, lambda: f"worker a\n{survivor.tail()}")
+        wait_for(
+            lambda: _ready(partner), lambda: f"worker b\n{partner.tail()}", timeout=180, every=0.5
+        )
+        wait_for(
+            lambda: _ready(survivor), lambda: f"worker a\n{survivor.tail()}", timeout=180, every=0.5
+        )
         for n, chunk in enumerate(chunks):
             producer.send([e.to_record(REPORTS_TOPIC) for e in chunk], timeout=60)
             if n == CHUNKS // 3:
@@ -164,7 +169,12 @@ def test_a_former_owners_late_writes_do_not_roll_rows_back(
         }
         assert all(stale.values()), stale  # the test wrote its zombie records
         worker = Worker({**env, "JEMBATAN_DATA_DIR": str(tmp_path / "b")}, tmp_path / "b.log")
-        wait_for(lambda: _ready(worker), 120, lambda: f"the new owner\n{worker.tail()}")
+        wait_for(
+            lambda: _ready(worker),
+            lambda: f"the new owner\n{worker.tail()}",
+            timeout=120,
+            every=0.5,
+        )
         producer.send([e.to_record(REPORTS_TOPIC) for e in all_events(more)], timeout=60)
         everything = plans + more
         try:

@@ -29,11 +29,12 @@ from grpc_status import rpc_status
 from jembatan import clock
 from jembatan.events.catalog import REPORTS_TOPIC
 from jembatan.grpc_gen.jembatan.v1 import analytics_pb2, analytics_pb2_grpc
-from services.analytics.adapters.repositories import AggregateSnapshots
+from services.analytics.adapters.repository import AggregateSnapshots
 from services.analytics.bootstrap import build
 from services.analytics.service_layer.engine import AnalyticsEngine
 from services.analytics.settings import AnalyticsSettings, PartnerKey
-from tests.integration.analytics.helpers import api_mismatches, wait_for
+from tests.integration.analytics.helpers import api_mismatches
+from tests.tools import wait_for
 from tests.unit.analytics.simulation import Plan, all_events, simulate
 from tests.unit.analytics.test_engine_api import FakeRepo
 
@@ -140,8 +141,9 @@ def served(
         with TestClient(app) as client:
             wait_for(
                 lambda: not api_mismatches(plans, client),
-                90,
                 lambda: f"metrics equal to the recount: {api_mismatches(plans, client)[:3]}",
+                timeout=90,
+                every=0.5,
             )
             yield Served(
                 kind, plans, client, channel, analytics_pb2_grpc.AnalyticsServiceStub(channel), app

@@ -20,7 +20,8 @@ from jembatan.events.catalog import REPORTS_TOPIC, dead_letter_topic
 from jembatan.store.port import DocumentStore
 from services.analytics.bootstrap import build
 from services.analytics.settings import AnalyticsSettings
-from tests.integration.analytics.helpers import api_mismatches, wait_for
+from tests.integration.analytics.helpers import api_mismatches
+from tests.tools import wait_for
 from tests.unit.analytics.simulation import all_events, simulate
 
 pytestmark = pytest.mark.timeout(180)
@@ -90,8 +91,9 @@ def test_runner_counts_exactly_and_rebuilds_after_restart(adapters: Any) -> None
         with TestClient(app) as client:
             wait_for(
                 lambda: not api_mismatches(plans, client),
-                90,
                 lambda: f"metrics equal to the recount: {api_mismatches(plans, client)[:3]}",
+                timeout=90,
+                every=0.5,
             )
             assert client.get("/readyz").status_code == 200
             metrics = client.get("/metrics").text
@@ -111,7 +113,7 @@ def test_runner_counts_exactly_and_rebuilds_after_restart(adapters: Any) -> None
         got.extend(dlq.poll(1.0))
         return bool(got)
 
-    wait_for(dead_lettered, 30, "the dead letter")
+    wait_for(dead_lettered, "the dead letter", timeout=30, every=0.5)
     assert got[0].header("dlq_reason_class") == b"invalid"
     dlq.close()
     runtime.close()

@@ -7,7 +7,7 @@ import io
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,15 +127,8 @@ def intake(request: pytest.FixtureRequest, make_intake: Callable[..., Intake]) -
     return make_intake(request.param)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+#: The type of the marker events ``read_records`` appends: no consumer handles it.
+MARKER_TYPE = "org.jembatan.test.marker.v1"
 
 
 def read_records(
@@ -144,20 +137,30 @@ def read_records(
     group: str,
     until: Callable[[list[Record]], bool],
     timeout: float = 40.0,
-    settle: float = 0.0,
+    after: Sequence[str] = (),
 ) -> list[Record]:
-    """Records of a topic from the start (a fresh group), until ``until`` holds."""
+    """Records of a topic from the start (a fresh group), until ``until`` holds.
+
+    For a check that nothing more is there, ``after`` names reports (their ids, the
+    partition keys): a marker event is appended under each, and reading goes on until every
+    marker arrived, so whatever the topic held for those reports has been read. The
+    markers are of a type no service handles, and are not returned."""
+    markers = [CloudEvent(type=MARKER_TYPE, source="/test", subject=rid, data={}) for rid in after]
+    if markers:
+        bus.producer().send([m.to_record(topic) for m in markers])
+    waiting = {m.id.encode() for m in markers}
     consumer = bus.consumer(group, [topic])
     records: list[Record] = []
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            records += consumer.poll(0.5)
-            if until(records):
+            for r in consumer.poll(0.5):
+                if r.header("ce_type") == MARKER_TYPE.encode():
+                    waiting.discard(r.header("ce_id") or b"")
+                else:
+                    records.append(r)
+            if until(records) and not waiting:
                 break
-        settle_end = time.monotonic() + settle
-        while time.monotonic() < settle_end:  # keep reading: nothing more must arrive
-            records += consumer.poll(0.5)
     finally:
         consumer.close()
     return records

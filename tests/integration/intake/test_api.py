@@ -17,8 +17,8 @@ from tests.integration.intake.conftest import (
     Intake,
     image_bytes,
     report_body,
-    wait_for,
 )
+from tests.tools import wait_for
 
 
 def submit(intake: Intake, body: dict[str, Any] | None = None, **headers: str) -> Any:
@@ -330,7 +330,7 @@ def test_metrics_and_readiness(intake: Intake) -> None:
     ) in text
     assert "jembatan_http_requests_total" in text
     backlog = 'jembatan_outbox_backlog_documents{collection="reports",service="intake"} 0.0'
-    wait_for(lambda: backlog in intake.client.get("/metrics").text, what="backlog drained")
+    wait_for(lambda: backlog in intake.client.get("/metrics").text, "backlog drained")
     ready = intake.client.get("/readyz")
     assert ready.status_code == 200, ready.text
 

@@ -8,18 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 from jembatan import clock
+from jembatan.backends import standard_topics
 from jembatan.bus.kafka import KafkaBus
 from jembatan.events import catalog as ev
 from jembatan.metrics import ServiceMetrics
 from jembatan.outbox import OutboxRelay
-from jembatan.runtime import standard_topics
 from tests.integration.intake.conftest import (
     Intake,
     events_of,
     read_records,
     report_body,
-    wait_for,
 )
+from tests.tools import wait_for
 
 
 def test_submission_reaches_the_topics_with_cloudevents_headers(intake: Intake) -> None:
@@ -56,7 +56,7 @@ def test_submission_reaches_the_topics_with_cloudevents_headers(intake: Intake) 
     doc = intake.store.collection("reports").find_one({"_id": rid})
     wait_for(
         lambda: intake.store.collection("reports").find_one({"_id": rid})["outbox_pending"] == 0,
-        what="outbox marked sent",
+        "outbox marked sent",
     )
     assert doc is not None
 
@@ -89,13 +89,13 @@ def test_kafka_down_submissions_succeed_then_each_event_is_published_once(
         assert relay.relay_once() == 0
         assert reports.count_documents({"outbox_pending": {"$gt": 0}}) == 0
         records = read_records(
-            good_bus, ev.REPORTS_TOPIC, "probe-once", lambda rs: len(rs) >= 3, settle=2.0
+            good_bus, ev.REPORTS_TOPIC, "probe-once", lambda rs: len(rs) >= 3, after=ids
         )
         event_ids = [e.id for e in events_of(records)]
         assert sorted(e.subject for e in events_of(records)) == sorted(ids)
         assert len(event_ids) == len(set(event_ids)) == 3
         contacts = read_records(
-            good_bus, ev.CONTACTS_TOPIC, "probe-once-c", lambda rs: len(rs) >= 3, settle=1.0
+            good_bus, ev.CONTACTS_TOPIC, "probe-once-c", lambda rs: len(rs) >= 3, after=ids
         )
         assert len(contacts) == 3
     finally:
@@ -147,7 +147,7 @@ def test_read_model_follows_case_events_once_and_in_order(intake: Intake) -> Non
     publish(intake, routed, ack, ack, resolved)  # ack delivered twice
     v = wait_for(
         lambda: (lambda v: v if v["status"] == "resolved" else None)(view(intake, rid)),
-        what="resolved status",
+        "resolved status",
     )
     assert v["agency_id"] == "dinas-bina-marga"
     assert v["case_id"] == "case-1"
@@ -165,7 +165,7 @@ def test_read_model_follows_case_events_once_and_in_order(intake: Intake) -> Non
     publish(intake, started_late, resolved)
     v = wait_for(
         lambda: (lambda v: v if len(v["timeline"]) == 5 else None)(view(intake, rid)),
-        what="late event in the timeline",
+        "late event in the timeline",
     )
     assert v["status"] == "resolved"
     assert [t["type"] for t in v["timeline"]][3] == "case.started"
@@ -206,7 +206,7 @@ def test_reopen_by_the_reporter(intake: Intake) -> None:
         media=[ev.MediaRef(media_id="m2", url="http://x/m2.jpg", content_type="image/jpeg")],
     )
     publish(intake, _case(ev.CaseRouted, rid, 1), _case(ev.CaseResolved, rid, 5, evidence=evidence))
-    wait_for(lambda: view(intake, rid)["status"] == "resolved", what="resolved")
+    wait_for(lambda: view(intake, rid)["status"] == "resolved", "resolved")
     r = intake.client.post(
         f"/v1/reports/{rid}/feedback",
         json={"kind": "reopen", "reason": "the hole is still there"},
@@ -230,7 +230,7 @@ def test_reopen_by_the_reporter(intake: Intake) -> None:
         resolve_due=clock.now() + timedelta(days=1),
     )
     publish(intake, reopened)
-    wait_for(lambda: view(intake, rid)["status"] == "reopened", what="reopened")
+    wait_for(lambda: view(intake, rid)["status"] == "reopened", "reopened")
 
 
 def test_invalid_case_event_is_dead_lettered_not_applied(intake: Intake) -> None:
@@ -253,7 +253,7 @@ def test_invalid_case_event_is_dead_lettered_not_applied(intake: Intake) -> None
     publish(intake, broken, good)
     v = wait_for(
         lambda: (lambda v: v if v["status"] == "in_progress" else None)(view(intake, rid)),
-        what="the valid event after the invalid one",
+        "the valid event after the invalid one",
     )
     assert [t["type"] for t in v["timeline"]] == ["report.submitted", "case.started"]
     dlq = read_records(
@@ -280,7 +280,7 @@ def test_original_lists_the_duplicates_merged_into_it(intake: Intake) -> None:
     publish(intake, merged, merged)  # delivered twice: listed once
     v = wait_for(
         lambda: (lambda v: v if v["duplicates"] else None)(view(intake, original)),
-        what="the duplicate listed on the original",
+        "the duplicate listed on the original",
     )
     assert v["duplicates"] == [dup]
     assert view(intake, dup)["duplicate_of"]["report_id"] == original

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -19,7 +18,8 @@ from grpc_status import rpc_status
 from jembatan import clock
 from jembatan.events import catalog as ev
 from jembatan.grpc_gen.jembatan.v1 import common_pb2, reports_pb2, reports_pb2_grpc
-from tests.integration.intake.conftest import GAMBIR, TEBET, Intake, wait_for
+from tests.integration.intake.conftest import GAMBIR, TEBET, Intake
+from tests.tools import wait_for
 
 KEY_A = "partner-a-secret-key"
 KEY_B = "partner-b-secret-key"
@@ -322,7 +322,7 @@ class Watch:
         return [m.event_id for m in self.seen]
 
     def wait_ids(self, want: set[str], what: str) -> list[str]:
-        wait_for(lambda: want <= set(self.ids()) or self.error, 40, what)
+        wait_for(lambda: want <= set(self.ids()) or self.error, what, timeout=40)
         assert self.error is None, self.error
         return self.ids()
 
@@ -372,17 +372,12 @@ def applied(c: Client, *events: Any) -> bool:
 
 
 def wait_applied(c: Client, *events: Any) -> None:
-    wait_for(lambda: applied(c, *events), 40, "the read model to apply the case events")
+    wait_for(lambda: applied(c, *events), "the read model to apply the case events", timeout=40)
 
 
 def duplicates(c: Client) -> float:
     counter = c.env.app.state.service.metrics.read_model.labels("duplicate")
     return float(counter._value.get())
-
-
-def settle(seconds: float = 1.0) -> None:
-    """Let a stream poll a few times more: nothing else must arrive (a negative check)."""
-    time.sleep(seconds)
 
 
 @pytest.mark.parametrize("kind", ["real", "embedded"])
@@ -438,8 +433,7 @@ def test_watch_live_then_resume_without_gap_or_duplicate(
             dups = duplicates(c)
             publish(c, resolved2, ack1)
             resumed.wait_ids(missed | {resolved2.id}, "the live update after resuming")
-            wait_for(lambda: duplicates(c) >= dups + 1, 40, "the redelivery to be handled")
-            settle()
+            wait_for(lambda: duplicates(c) >= dups + 1, "the redelivery to be handled", timeout=40)
             assert resumed.error is None
             every = own.ids() + resumed.ids()
             assert len(every) == len(set(every)), every
@@ -462,11 +456,13 @@ def test_watch_live_then_resume_without_gap_or_duplicate(
             assert confirmed.status_code == 200, confirmed.text
             wait_for(
                 lambda: any(m.event_type == "report.feedback.confirm" for m in resumed.seen),
-                40,
                 "the confirmation update",
+                timeout=40,
             )
             closed = resumed.seen[-1]
             assert closed.report_id == r2 and closed.status == common_pb2.CASE_STATUS_CLOSED
+            # The confirmation came after the redelivery was handled: had the redelivered
+            # event gone out again, the stream would have carried it before this.
             assert len(resumed.ids()) == len(set(resumed.ids())) == 5
         finally:
             resumed.close()

@@ -180,7 +180,7 @@ def test_closed_status_after_resolution(intake: Intake) -> None:
 
     from jembatan import clock
     from jembatan.events import catalog as ev
-    from tests.integration.intake.conftest import wait_for
+    from tests.tools import wait_for
 
     rid = post_request(intake, "json").json()[0]["service_request_id"]
     evidence = ev.Evidence(
@@ -203,7 +203,7 @@ def test_closed_status_after_resolution(intake: Intake) -> None:
         lambda: (lambda r: r if r["status"] == "closed" else None)(
             intake.client.get(f"/open311/v2/requests/{rid}.json").json()[0]
         ),
-        what="closed",
+        "closed",
     )
     assert req["agency_responsible"] == "dinas-sda"
     assert "drained" in req["status_notes"]

@@ -8,13 +8,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import georeport
 import pytest
+import requests
 import uvicorn
 
 from tests.integration.intake.conftest import API_KEY, Intake
-
-georeport = pytest.importorskip("georeport")
-requests = pytest.importorskip("requests")
 
 
 @pytest.fixture

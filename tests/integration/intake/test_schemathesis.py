@@ -9,21 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, settings
-
-schemathesis = pytest.importorskip("schemathesis")
-
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from jembatan.bus.embedded import EmbeddedBus  # noqa: E402
-from jembatan.store.embedded import EmbeddedStore  # noqa: E402
-from services.intake.bootstrap import build  # noqa: E402
-from services.intake.settings import IntakeSettings  # noqa: E402
+from jembatan.bus.embedded import EmbeddedBus
+from jembatan.store.embedded import EmbeddedStore
+from services.intake.bootstrap import build
+from services.intake.settings import IntakeSettings
 
 # The app is built at import: schemathesis' fixture loader does not run on this pytest.
 _DIR = Path(tempfile.mkdtemp(prefix="intake-schemathesis-"))

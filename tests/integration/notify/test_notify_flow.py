@@ -19,7 +19,8 @@ from jembatan.store.mongo import MongoStore
 from services.notify.bootstrap import build
 from services.notify.service_layer.dispatcher import WEBHOOK_DEAD_LETTER_TOPIC
 from services.notify.settings import NotifySettings
-from tests.integration.notify.helpers import SmtpSink, WebhookReceiver, wait_for
+from tests.integration.notify.helpers import SmtpSink, WebhookReceiver
+from tests.tools import wait_for
 from tests.unit.notify import events as e
 from tests.unit.notify.fakes import fake_names
 
@@ -159,7 +160,7 @@ def _confirm_subscription(svc: Running, smtp: SmtpSink) -> None:
         json={"channel": "email", "email": SUBSCRIBER, "district_id": e.DISTRICT, "language": "en"},
     )
     assert r.status_code == 201, r.text
-    wait_for(lambda: len(smtp.to(SUBSCRIBER)) == 1, what="the confirmation email")
+    wait_for(lambda: len(smtp.to(SUBSCRIBER)) == 1, "the confirmation email")
     body = smtp.to(SUBSCRIBER)[0].get_content()
     token = body.split("confirm?token=")[1].split()[0]
     assert svc.client.get("/v1/subscriptions/confirm", params={"token": token}).json() == {
@@ -204,10 +205,10 @@ def test_life_cycle_reaches_everyone_once_and_replay_sends_nothing(
                 and len(hooks.at("/partner")) == 3
                 and len(hooks.at("/agency")) == 1
             ),
+            "every message",
             timeout=60,
-            what="every message",
         )
-        wait_for(svc.settled, what="an empty delivery queue")
+        wait_for(svc.settled, "an empty delivery queue")
 
         reporter = sorted(str(m["Subject"]) for m in smtp.to(REPORTER))
         assert reporter == sorted(
@@ -261,10 +262,10 @@ def test_life_cycle_reaches_everyone_once_and_replay_sends_nothing(
     try:
         wait_for(
             lambda: again.consumed("notify") == 4 and again.consumed("notify-contacts") == 1,
+            "the whole topic read again",
             timeout=60,
-            what="the whole topic read again",
         )
-        wait_for(again.settled, what="an empty delivery queue")
+        wait_for(again.settled, "an empty delivery queue")
         assert again.repo.deliveries.count_documents({}) == deliveries_before
         assert len(smtp.messages) == mails and len(hooks.hits) == hits
     finally:
@@ -290,7 +291,7 @@ def test_webhook_retried_until_accepted_and_dead_lettered_when_down(
         hooks.fail_first["/down"] = 10**6
         svc.publish(e.submitted())
 
-        wait_for(lambda: len(hooks.at("/flaky", 200)) == 1, what="the flaky receiver accepting")
+        wait_for(lambda: len(hooks.at("/flaky", 200)) == 1, "the flaky receiver accepting")
         dlq = svc.bus.consumer("dlq-reader", [WEBHOOK_DEAD_LETTER_TOPIC])
         try:
             records: list[Any] = []
@@ -299,10 +300,10 @@ def test_webhook_retried_until_accepted_and_dead_lettered_when_down(
                 records.extend(dlq.poll(0.5))
                 return bool(records)
 
-            wait_for(dead_lettered, timeout=30, what="the dead-letter record")
+            wait_for(dead_lettered, "the dead-letter record", timeout=30)
         finally:
             dlq.close()
-        wait_for(svc.settled, what="an empty delivery queue")
+        wait_for(svc.settled, "an empty delivery queue")
 
         flaky = hooks.at("/flaky")
         assert [h.status for h in flaky] == [503, 503, 503, 200]

@@ -6,33 +6,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from jembatan.backends import standard_topics
 from jembatan.bus.kafka import KafkaBus
 from jembatan.bus.port import BusConsumer
 from jembatan.events.catalog import (
     REPORTS_TOPIC,
-    GeoPoint,
     MediaRef,
     ReportSubmitted,
     decode,
     make_event,
 )
 from jembatan.events.envelope import CloudEvent
-from jembatan.runtime import standard_topics
 from jembatan.service import ServiceRuntime
 from jembatan.store.mongo import MongoStore
 from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
 from tests.fakes import FakeEvidence
-from tests.tools import wait_until
+from tests.tools import wait_for
 
-GAMBIR = (-6.1754, 106.8272)
 OPERATOR = {"Authorization": "Bearer dev-operator-7f3a91c2"}
 GAMBIR_KEY = {"Authorization": "Bearer dev-kec-gambir-e8a210"}
 DLH_KEY = {"Authorization": "Bearer dev-dlh-9b44e1"}
@@ -68,7 +66,7 @@ class Watcher:
             return self.types_for(report_id) == expected
 
         try:
-            wait_until(ok, timeout)
+            wait_for(ok, timeout=timeout)
         except AssertionError:
             raise AssertionError(
                 f"{report_id}: expected {expected}, got {self.types_for(report_id)}"
@@ -149,27 +147,6 @@ def stack(kafka_bootstrap: str, mongo_url: str, unique_name: str) -> Iterator[St
         db = MongoStore(mongo_url, f"{unique_name}_routing")
         db.drop()
         db.close()
-
-
-def report(
-    report_id: str,
-    category: str = "garbage",
-    at: tuple[float, float] = GAMBIR,
-    district_id: str = "jakarta-pusat.gambir",
-    city_id: str = "jakarta-pusat",
-) -> ReportSubmitted:
-    return ReportSubmitted(
-        report_id=report_id,
-        category=category,
-        description="sampah menumpuk di trotoar",
-        location=GeoPoint(lat=at[0], lon=at[1]),
-        district_id=district_id,
-        city_id=city_id,
-        language="id",
-        channel="web",
-        has_contact=True,
-        submitted_at=datetime.now(UTC),
-    )
 
 
 def client(app: FastAPI) -> TestClient:

@@ -11,7 +11,8 @@ from jembatan.events.envelope import CloudEvent
 from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
 from tests.fakes import FakeEvidence
-from tests.integration.routing.conftest import GAMBIR_KEY, PHOTO, report, wait_until
+from tests.integration.routing.conftest import GAMBIR_KEY, PHOTO
+from tests.tools import report, wait_for
 
 
 def test_embedded_report_to_resolution(tmp_path: Path) -> None:
@@ -35,7 +36,7 @@ def test_embedded_report_to_resolution(tmp_path: Path) -> None:
     try:
         event = make_event(report("E1"), "test/intake")
         runtime.bus.producer().send([event.to_record(REPORTS_TOPIC)] * 2)  # delivered twice
-        wait_until(lambda: case_types() == ["routed"], timeout=20)
+        wait_for(lambda: case_types() == ["routed"], timeout=20)
         api = TestClient(app)
         v = 1
         for action, body in (
@@ -48,7 +49,7 @@ def test_embedded_report_to_resolution(tmp_path: Path) -> None:
             )
             assert resp.status_code == 200, resp.text
             v = resp.json()["version"]
-        wait_until(
+        wait_for(
             lambda: case_types() == ["routed", "acknowledged", "started", "resolved"], timeout=20
         )
         assert app.state.routing.cases.count({}) == 1

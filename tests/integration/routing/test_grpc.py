@@ -33,7 +33,8 @@ from services.routing.bootstrap import build
 from services.routing.entrypoints import grpc_api
 from services.routing.settings import RoutingSettings
 from tests.fakes import FakeEvidence
-from tests.integration.routing.conftest import GAMBIR, Stack, report, wait_until
+from tests.integration.routing.conftest import Stack
+from tests.tools import GAMBIR, report, wait_for
 
 GAMBIR_KEY = "dev-kec-gambir-e8a210"
 BINA_MARGA_KEY = "dev-bina-marga-2c81d0"
@@ -89,7 +90,7 @@ class Served:
                 raise
             return case if all(getattr(case, k) == v for k, v in expect.items()) else None
 
-        return wait_until(found)
+        return wait_for(found)
 
 
 @pytest.fixture
@@ -378,7 +379,7 @@ def test_assignments_stream_live_and_resume_without_gap_or_duplicate(served: Ser
         return registry.get_sample_value("jembatan_events_consumed_total", labels) or 0.0
 
     # the feed's consumer has seen both reopens (R0's and its duplicate's) and the transfer
-    wait_until(lambda: handled("case.reopened") == 2 and handled("case.transferred") == 1)
+    wait_for(lambda: handled("case.reopened") == 2 and handled("case.transferred") == 1)
     feed = served.feed
     assert len(feed.read(GAMBIR_AGENCY, 0)) == 5
 
@@ -437,7 +438,7 @@ def test_open_streams_are_bounded(one_stream: None, served: Served) -> None:
         after.thread.join(10)
         return after.error is None or after.error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
-    wait_until(another_opens)  # the slot is free again once the first client has gone
+    wait_for(another_opens)  # the slot is free again once the first client has gone
 
 
 def test_stream_and_workflow_on_the_embedded_adapters(tmp_path: Path) -> None:

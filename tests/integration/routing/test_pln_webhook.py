@@ -30,7 +30,8 @@ from services.routing.bootstrap import build
 from services.routing.settings import RoutingSettings
 from tests.e2e.harness import free_port
 from tests.fakes import FakeEvidence
-from tests.integration.routing.conftest import OPERATOR, PHOTO, report, wait_until
+from tests.integration.routing.conftest import OPERATOR, PHOTO
+from tests.tools import report, wait_for
 
 PLN = "pln-uid-jakarta-raya"
 PLN_KEY = {"Authorization": "Bearer dev-pln-0d6c33"}
@@ -159,7 +160,7 @@ def routing_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, timeout=15, every=0.05)
+    wait_for(lambda: server.started, timeout=15, every=0.05)
     try:
         yield f"http://127.0.0.1:{port}", runtime
     finally:
@@ -207,13 +208,13 @@ def test_pln_receives_its_cases_and_works_them_through_the_agency_api(
             resp = admin.get("/v1/admin/cases/case-LAMP1")
             return resp.status_code == 200 and resp.json()["status"] == "resolved"
 
-        wait_until(lamp_resolved, timeout=60)
+        wait_for(lamp_resolved, timeout=60)
 
         def pole_moved() -> bool:
             resp = admin.get("/v1/admin/cases/case-POLE1")
             return resp.status_code == 200 and resp.json()["agency_id"] == "dinas-bina-marga"
 
-        wait_until(pole_moved, timeout=60)
+        wait_for(pole_moved, timeout=60)
         lamp_case = admin.get("/v1/admin/cases/case-LAMP1").json()
         steps = [(h["type"], h["actor"]) for h in lamp_case["history"]]
         assert steps == [
@@ -237,7 +238,7 @@ def test_pln_receives_its_cases_and_works_them_through_the_agency_api(
             )
             return got if got == want else None
 
-        wait_until(all_taken, timeout=30)
+        wait_for(all_taken, timeout=30)
         deliveries = admin.get(f"/v1/admin/agencies/{PLN}/deliveries").json()["items"]
         assert len(deliveries) == 6 and {d["status"] for d in deliveries} == {"delivered"}
         assert sorted(d["attempts"] for d in deliveries) == [1, 1, 1, 1, 1, 2]  # 503 once

@@ -12,14 +12,12 @@ from jembatan.events.catalog import ReportFeedback, make_event
 from tests.integration.routing.conftest import (
     BINA_MARGA_KEY,
     DLH_KEY,
-    GAMBIR,
     GAMBIR_KEY,
     OPERATOR,
     PHOTO,
     Stack,
-    report,
-    wait_until,
 )
+from tests.tools import GAMBIR, report, wait_for
 
 
 def near(lat: float, lon: float, north_m: float) -> tuple[float, float]:
@@ -102,7 +100,7 @@ def test_report_to_case_workflow_duplicates_transfer_reopen(stack: Stack) -> Non
     stack.submit(report("R1"), reopen)
     stack.submit(report("R1"), reopen)  # redelivered
     w.wait_types("R1", ["case.routed", *flow, "case.reopened"])
-    case = wait_until(
+    case = wait_for(
         lambda: (
             (c := api.get("/v1/cases/case-R1", headers=GAMBIR_KEY).json())["status"] == "routed"
             and c
@@ -201,7 +199,7 @@ def test_sla_breach_is_emitted_once_across_restart_and_replicas(stack: Stack) ->
     stack.start()  # ... and a second one, on the same store and namespace
     w.wait_types("R1", ["case.routed", "case.sla_breached", "case.sla_breached"], timeout=90)
     until = datetime.now(routed.ack_due.tzinfo) + timedelta(seconds=3)
-    wait_until(lambda: datetime.now(until.tzinfo) > until and w.poll() is not None, timeout=10)
+    wait_for(lambda: datetime.now(until.tzinfo) > until and w.poll() is not None, timeout=10)
     breaches = w.data("R1", "case.sla_breached")
     assert sorted((b.deadline, b.due) for b in breaches) == [
         ("acknowledge", routed.ack_due),

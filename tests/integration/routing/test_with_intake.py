@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from jembatan.bus.kafka import KafkaBus
 from jembatan.partner_keys import sha256_hex
 from jembatan.store.mongo import MongoStore
-from tests.integration.routing.conftest import GAMBIR, GAMBIR_KEY, PHOTO, Stack, wait_until
+from tests.integration.routing.conftest import GAMBIR_KEY, PHOTO, Stack
+from tests.tools import GAMBIR, wait_for
 
 warnings.filterwarnings("ignore", message=".*httpx2.*")
 
@@ -81,11 +82,11 @@ def test_intake_report_follows_the_agency_workflow(
         def shows(status: str) -> Any:
             return (v := intake_view())["status"] == status and v
 
-        routed = wait_until(lambda: shows("routed"), timeout=40)
+        routed = wait_for(lambda: shows("routed"), timeout=40)
         assert routed["agency_id"] == "kecamatan-gambir"
         district = routed["district_id"]
         case_id = f"case-{report_id}"
-        case = wait_until(
+        case = wait_for(
             lambda: (
                 (r := routing.get(f"/v1/cases/{case_id}", headers=GAMBIR_KEY)).status_code == 200
                 and r.json()
@@ -104,7 +105,7 @@ def test_intake_report_follows_the_agency_workflow(
             )
             assert resp.status_code == 200, resp.text
             v = resp.json()["version"]
-            wait_until(lambda s=status: shows(s), timeout=30)  # type: ignore[misc]
+            wait_for(lambda s=status: shows(s), timeout=30)  # type: ignore[misc]
         # the reporter disputes through intake: routing reopens the case in the same queue
         disputed = intake.post(
             f"/v1/reports/{report_id}/feedback",
@@ -112,13 +113,13 @@ def test_intake_report_follows_the_agency_workflow(
             json={"kind": "reopen", "reason": "masih menumpuk"},
         )
         assert disputed.status_code == 200, disputed.text
-        wait_until(
+        wait_for(
             lambda: (
                 routing.get(f"/v1/cases/{case_id}", headers=GAMBIR_KEY).json()["reopen_count"] == 1
             ),
             timeout=30,
         )
-        wait_until(lambda: shows("reopened"), timeout=30)
+        wait_for(lambda: shows("reopened"), timeout=30)
 
 
 def test_answers_and_me_too_reach_the_agency_queue(
@@ -160,7 +161,7 @@ def test_answers_and_me_too_reach_the_agency_queue(
             r = routing.get(f"/v1/cases/{case_id}", headers=GAMBIR_KEY)
             return r.status_code == 200 and r.json()
 
-        seen = wait_until(lambda: (c := case()) and c["supporters"] == 2 and c, timeout=40)
+        seen = wait_for(lambda: (c := case()) and c["supporters"] == 2 and c, timeout=40)
         assert seen["attributes"] == {"pile_size": "truck"}
         assert seen["affected"] == 3
         queue = routing.get("/v1/cases", params={"sort": "affected"}, headers=GAMBIR_KEY).json()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ from services.analytics.entrypoints import api
 from services.analytics.entrypoints.prometheus import AnalyticsCollector
 from services.analytics.service_layer.engine import AnalyticsEngine, ConcurrentUpdate
 from services.analytics.service_layer.queries import AnalyticsQueries, Geography
+from tests.tools import require_tool
 from tests.unit.analytics.simulation import AGENCIES, all_events, expected, observed, simulate
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -247,15 +246,7 @@ def test_metrics_export_has_bounded_labels(plans_client: Any) -> None:
 
 def test_promtool_check_metrics_is_clean(plans_client: Any) -> None:
     _, client, _ = plans_client
-    promtool = shutil.which("promtool") or (
-        "/usr/bin/promtool" if os.path.exists("/usr/bin/promtool") else None
-    )
-    if promtool is None:
-        message = "promtool is not installed (Debian package prometheus; `make tools`)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI needs promtool: {message}", pytrace=False)
-        print(f"\n!!! SKIPPING: {message}")
-        pytest.skip(message)
+    promtool = require_tool("promtool", "Debian package prometheus; `make tools`")
     text = client.get("/metrics").text
     assert "jembatan_analytics_" in text
     result = subprocess.run(

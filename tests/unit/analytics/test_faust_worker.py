@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 
 from services.analytics.adapters.faust_worker import FaustWorkerProcess
-
-
-def _wait(cond: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+from tests.tools import wait_for
 
 
 def test_a_crashed_worker_is_reported_and_restarted() -> None:
@@ -22,7 +15,7 @@ def test_a_crashed_worker_is_reported_and_restarted() -> None:
     )
     t = threading.Thread(target=w.run, daemon=True)
     t.start()
-    _wait(lambda: w.restarts >= 2)
+    wait_for(lambda: w.restarts >= 2, timeout=10.0)
     assert w.last_error is not None and "exited with 3" in w.last_error
     w.stop()
     t.join(10)
@@ -33,7 +26,7 @@ def test_stop_terminates_a_running_worker() -> None:
     w = FaustWorkerProcess({}, argv=[sys.executable, "-c", "import time; time.sleep(60)"])
     t = threading.Thread(target=w.run, daemon=True)
     t.start()
-    _wait(lambda: w._proc is not None and w.healthy)
+    wait_for(lambda: w._proc is not None and w.healthy, timeout=10.0)
     proc = w._proc
     w.stop()
     t.join(20)

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +11,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from jembatan.events.catalog import GeoPoint, ReportSubmitted, decode
+from jembatan.events.catalog import decode
 from jembatan.events.envelope import CloudEvent
 from jembatan.service import ServiceRuntime
 from services.routing.bootstrap import build
 from services.routing.entrypoints.container import Routing
 from services.routing.settings import RoutingSettings
+from tests import tools
 from tests.fakes import FakeBus, FakeClock, FakeEvidence, FakeStore
-
-GAMBIR = (-6.1754, 106.8272)
 
 
 @dataclass
@@ -72,23 +71,5 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield e
 
 
-def report(
-    report_id: str,
-    category: str = "garbage",
-    at: tuple[float, float] = GAMBIR,
-    district_id: str = "jakarta-pusat.gambir",
-    city_id: str = "jakarta-pusat",
-    submitted_at: datetime | None = None,
-) -> ReportSubmitted:
-    return ReportSubmitted(
-        report_id=report_id,
-        category=category,
-        description="sampah menumpuk",
-        location=GeoPoint(lat=at[0], lon=at[1]),
-        district_id=district_id,
-        city_id=city_id,
-        language="id",
-        channel="web",
-        has_contact=False,
-        submitted_at=submitted_at or datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
-    )
+#: The routing unit tests' reports arrive when their fake clock starts.
+report = functools.partial(tools.report, submitted_at=FakeClock().t)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.routing.conftest import GAMBIR, Env, report
+from tests.tools import GAMBIR
+from tests.unit.routing.conftest import Env, report
 from tests.unit.routing.test_geo import destination
 
 GAMBIR_KEY = {"Authorization": "Bearer dev-kec-gambir-e8a210"}

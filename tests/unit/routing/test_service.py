@@ -29,7 +29,8 @@ from services.routing.service_layer.metrics import RoutingMetrics
 from services.routing.service_layer.timers import SlaScanner
 from services.routing.settings import RoutingSettings
 from tests.fakes import FakeClock, FakeEvidence, FakeStore
-from tests.unit.routing.conftest import GAMBIR, Env, report, running_env
+from tests.tools import GAMBIR
+from tests.unit.routing.conftest import Env, report, running_env
 from tests.unit.routing.test_geo import destination
 
 PHOTO = MediaRef(media_id="m1", url="https://media.example/m1.jpg", content_type="image/jpeg")

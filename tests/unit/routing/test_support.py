@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from jembatan.events.catalog import ReportSupported, make_event
 from services.routing.adapters.repository import AFFECTED_MIGRATION, MIGRATIONS
 from services.routing.entrypoints.consumer import make_handler
-from tests.unit.routing.conftest import GAMBIR, Env, report
+from tests.tools import GAMBIR
+from tests.unit.routing.conftest import Env, report
 from tests.unit.routing.test_geo import destination
 
 GAMBIR_KEY = {"Authorization": "Bearer dev-kec-gambir-e8a210"}
