@@ -9,11 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jembatan.geo import Grid
+
 Language = Literal["id", "en"]
 Channel = Literal["email", "webhook", "feed", "sms", "push"]
 Audience = Literal["reporter", "subscriber", "agency", "partner", "system"]
 LANGUAGES: tuple[Language, ...] = ("id", "en")
 CHANNELS: tuple[Channel, ...] = ("email", "webhook", "feed", "sms", "push")
+
+#: Radius subscriptions are stored with the cells (about 5.5 km) their circle touches.
+AREA_GRID = Grid(cell_deg=0.05)
+MAX_RADIUS_M = 20_000.0
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from jembatan.events import catalog as ev
+from jembatan.geo import haversine_m
 from jembatan.names import NameTable, readable
-from services.notify.domain.geo import haversine_m
 from services.notify.domain.model import (
     AgencyContact,
     Audience,

@@ -19,7 +19,7 @@ from jembatan.events.catalog import GeoPoint
 from jembatan.http import ApiError
 from jembatan.netguard import Network, UnsafeTarget, check_public_url
 from services.notify.adapters.repository import NotifyRepository
-from services.notify.domain.geo import MAX_RADIUS_M
+from services.notify.domain.model import MAX_RADIUS_M
 from services.notify.domain.recipients import PARTNER_EVENT_TYPES
 from services.notify.service_layer.dispatcher import describe
 from services.notify.service_layer.subscriptions import (

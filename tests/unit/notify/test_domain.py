@@ -6,11 +6,13 @@ import random
 
 import pytest
 
-from jembatan import signing
+from jembatan import geo, signing
 from jembatan.backoff import retry_delay
 from jembatan.events import catalog as ev
-from services.notify.domain import geo, templates, tokens
+from services.notify.domain import templates, tokens
 from services.notify.domain.model import (
+    AREA_GRID,
+    MAX_RADIUS_M,
     AgencyContact,
     Contact,
     ReportSnapshot,
@@ -239,13 +241,13 @@ def test_cells_covering_contains_every_point_inside_the_circle() -> None:
     rng = random.Random(5)
     for _ in range(300):
         lat, lon = rng.uniform(-8, 8), rng.uniform(100, 120)
-        r = rng.uniform(10, geo.MAX_RADIUS_M)
-        cells = set(geo.cells_covering(lat, lon, r))
+        r = rng.uniform(10, MAX_RADIUS_M)
+        cells = set(AREA_GRID.cells_within(lat, lon, r))
         for _ in range(5):
             plat = lat + rng.uniform(-1, 1) * r / 111_000
             plon = lon + rng.uniform(-1, 1) * r / 111_000
             if geo.haversine_m(lat, lon, plat, plon) <= r:
-                assert geo.cell_of(plat, plon) in cells
+                assert AREA_GRID.cell(plat, plon) in cells
 
 
 # --- signatures -------------------------------------------------------------------------
