@@ -94,13 +94,6 @@ class Intent:
     language: Language | None = None
 
 
-def short_type(event_type: str) -> str:
-    """``org.jembatan.case.routed.v1`` -> ``case.routed``."""
-    name = event_type.removeprefix("org.jembatan.")
-    head, _, tail = name.rpartition(".")
-    return head if tail.startswith("v") and tail[1:].isdigit() else name
-
-
 def reporter_channels(contact: Contact) -> tuple[Channel, ...]:
     """The in-app feed always; email, else SMS; push when the app gave a token.
 

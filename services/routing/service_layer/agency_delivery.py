@@ -29,6 +29,7 @@ from jembatan.events.catalog import (
     EventData,
     _CaseData,
     decode,
+    short_name_of,
 )
 from jembatan.events.envelope import CloudEvent
 from jembatan.periodic import PeriodicWorker
@@ -41,11 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Event data never sent out: the reporter's own words on a reopen stay private.
 PRIVATE_FIELDS: dict[type[EventData], frozenset[str]] = {CaseReopened: frozenset({"reason"})}
-
-
-def short_type(event_type: str) -> str:
-    """``org.jembatan.case.routed.v1`` -> ``case.routed``."""
-    return event_type.removeprefix("org.jembatan.").rsplit(".", 1)[0]
 
 
 def recipients(data: _CaseData) -> list[str]:
@@ -102,7 +98,7 @@ class AgencyDeliveries:
         hidden = PRIVATE_FIELDS.get(type(data), frozenset())
         body: dict[str, Any] = {
             "event_id": event.id,
-            "type": short_type(event.type),
+            "type": short_name_of(event.type),
             "time": clock.iso(event.time),
             "case": {
                 "case_id": case["_id"],
@@ -119,7 +115,7 @@ class AgencyDeliveries:
         queued = 0
         for agency_id in targets:
             if self.deliveries.enqueue(
-                agency_id, event.id, short_type(event.type), data.case_id, body, self.now()
+                agency_id, event.id, short_name_of(event.type), data.case_id, body, self.now()
             ):
                 queued += 1
         if queued:

@@ -38,6 +38,7 @@ from jembatan.events.catalog import (
     ReportSubmitted,
     ReportSupported,
     make_event,
+    short_name_of,
 )
 from jembatan.geo import haversine_m
 from jembatan.outbox import new_document_outbox, outbox_update
@@ -652,7 +653,7 @@ class CaseService:
 
 
 def _action_of(event_type: str) -> str:
-    name = event_type.rsplit(".", 2)[-2]
+    name = short_name_of(event_type).rpartition(".")[2]
     return {
         "acknowledged": "acknowledge",
         "started": "start",
@@ -699,7 +700,7 @@ def public_view(doc: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "history": [
             {
                 "seq": h["seq"],
-                "type": h["type"].removeprefix("org.jembatan.").rsplit(".", 1)[0],
+                "type": short_name_of(h["type"]),
                 "at": h["at"],
                 "actor": h["actor"],
                 "agency_id": h["agency_id"],
