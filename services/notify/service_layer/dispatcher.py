@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
@@ -48,6 +47,7 @@ from jembatan import clock
 from jembatan.backoff import retry_delay
 from jembatan.bus.port import Bus, OutgoingRecord
 from jembatan.events.catalog import dead_letter_topic
+from jembatan.periodic import PeriodicWorker
 from jembatan.store.port import Document
 from services.notify.adapters.channels import ChannelAdapter, DeliveryError, OutboundMessage, Target
 from services.notify.adapters.metrics import NotifyMetrics
@@ -63,7 +63,12 @@ class RecipientGone(Exception):
     """Nobody to send to any more (unsubscribed, no address): the entry is skipped."""
 
 
-class Dispatcher:
+class Dispatcher(PeriodicWorker):
+    """Worker: claims and sends due deliveries, a batch after another while any is due,
+    else every ``poll_interval``; a failed pass (the store away) is retried after it."""
+
+    drain = True
+
     def __init__(
         self,
         repo: NotifyRepository,
@@ -85,7 +90,7 @@ class Dispatcher:
         """``claim_batch``: deliveries claimed in one store commit (a crash leaves at most
         that many in ``sending``); ``unit_of_work``: the store's, to make claims and local
         sends one commit each."""
-        self.name = name
+        super().__init__(name, poll_interval)
         self.repo = repo
         self.channels = channels
         self.bus = bus
@@ -93,7 +98,6 @@ class Dispatcher:
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self.poll_interval = poll_interval
         self.stuck_after = stuck_after
         self.reclaim_local_after = reclaim_local_after
         self.claim_batch = claim_batch
@@ -106,34 +110,18 @@ class Dispatcher:
             "webhooks": {"$eq": "webhook"},
             "people": {"$ne": "webhook"},
         }[lane]
-        self.healthy = True
-        self.last_error: str | None = None
-        self._stop = threading.Event()
+        self._next_stuck_check = 0.0
 
     # -- worker -----------------------------------------------------------------------
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        self._stop.clear()
-        next_stuck_check = 0.0
-        while not self._stop.is_set():
-            try:
-                busy = self.process_batch()
-                self.healthy, self.last_error = True, None
-                now = clock.now().timestamp()
-                if now >= next_stuck_check:
-                    next_stuck_check = now + 5
-                    self.reclaim_local()
-                    self.metrics.stuck.set(self.count_stuck())
-                    self.metrics.due.set(self.count_due())
-            except Exception as exc:  # store down: report not ready, try again soon
-                self.healthy = False
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("dispatcher pass failed", extra={"error": self.last_error})
-                busy = False
-            if not busy:
-                self._stop.wait(self.poll_interval)
+    def tick(self) -> bool:
+        busy = self.process_batch()
+        now = clock.now().timestamp()
+        if now >= self._next_stuck_check:
+            self._next_stuck_check = now + 5
+            self.reclaim_local()
+            self.metrics.stuck.set(self.count_stuck())
+            self.metrics.due.set(self.count_due())
+        return busy
 
     def count_due(self) -> int:
         return self.repo.deliveries.count_documents(
