@@ -46,7 +46,7 @@ def _run_all(args: argparse.Namespace) -> int:
     settings = load(CommonSettings)  # validated once here, inherited by the children
     # notify's links (confirm, unsubscribe, a report) open the pages started here
     os.environ.setdefault(
-        "JEMBATAN_PAGES_URL", f"http://{settings.http_host}:{settings.web_http_port}"
+        "JEMBATAN_NOTIFY_PAGES_URL", f"http://{settings.http_host}:{settings.web_http_port}"
     )
     env = dict(os.environ)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def build(
         store=store,
     )
     cases = CaseRepository(runtime.store)
-    rules = RuleSetRepository(runtime.store, cache_seconds=settings.rules_cache_s)
+    rules = RuleSetRepository(runtime.store, cache_seconds=settings.routing_rules_cache_s)
     keys = ApiKeyRepository(runtime.store)
     unrouted = UnroutedRepository(runtime.store)
     feed = AssignmentFeed(runtime.store)
@@ -85,9 +85,9 @@ def build(
         unrouted.ensure_indexes()
         feed.ensure_indexes()
         deliveries.ensure_indexes()
-        if settings.mode == "embedded" or settings.seed_demo:
+        if settings.mode == "embedded" or settings.routing_seed_demo:
             seed(rules, now())
-        operator_key = settings.operator_key
+        operator_key = settings.routing_operator_key
         seed_keys(
             keys,
             operator_key=operator_key.get_secret_value() if operator_key else None,
@@ -104,8 +104,8 @@ def build(
         rules,
         unrouted,
         metrics,
-        radius_m=settings.duplicate_radius_m,
-        window=timedelta(days=settings.duplicate_window_days),
+        radius_m=settings.routing_duplicate_radius_m,
+        window=timedelta(days=settings.routing_duplicate_window_days),
         evidence=evidence or IntakeEvidence(settings.intake_url),
         now=now,
         on_write=relay.wake,
@@ -122,16 +122,21 @@ def build(
         hold=relay.hold,
     )
     timers = SlaScanner(
-        cases, service, metrics, interval=settings.sla_scan_interval_s, now=now, on_write=relay.wake
+        cases,
+        service,
+        metrics,
+        interval=settings.routing_sla_scan_interval_s,
+        now=now,
+        on_write=relay.wake,
     )
     webhook_client = SignedWebhookClient(
-        timeout=settings.agency_webhook_timeout,
+        timeout=settings.routing_agency_webhook_timeout,
         allow_private=allow_private_webhooks(settings),
     )
     # Which agencies take webhooks changes rarely: a few seconds' cache keeps the consumer
     # of every case event from reading the rule set once per event.
     webhook_rules = RuleSetRepository(
-        runtime.store, cache_seconds=max(settings.rules_cache_s, WEBHOOK_RULES_CACHE_S)
+        runtime.store, cache_seconds=max(settings.routing_rules_cache_s, WEBHOOK_RULES_CACHE_S)
     )
     dispatcher = AgencyWebhookDispatcher(
         deliveries,
@@ -139,10 +144,10 @@ def build(
         webhook_rules,
         webhook_client,
         metrics,
-        attempts=settings.agency_webhook_attempts,
-        base_delay=settings.agency_webhook_base_delay,
-        max_delay=settings.agency_webhook_max_delay,
-        interval=settings.agency_webhook_interval,
+        attempts=settings.routing_agency_webhook_attempts,
+        base_delay=settings.routing_agency_webhook_base_delay,
+        max_delay=settings.routing_agency_webhook_max_delay,
+        interval=settings.routing_agency_webhook_interval,
         now=now,
     )
     webhooks = delivery_consumer(
@@ -192,7 +197,7 @@ def build(
 
     def ruleset_loaded() -> None:
         if rules.current() is None:
-            raise RuntimeError("no rule set: seed one or enable JEMBATAN_SEED_DEMO")
+            raise RuntimeError("no rule set: seed one or enable JEMBATAN_ROUTING_SEED_DEMO")
 
     checks["ruleset"] = ruleset_loaded
     install(app, runtime.metrics, checks, body_limit=settings.max_body_bytes)
@@ -203,8 +208,8 @@ def build(
 
 def allow_private_webhooks(settings: RoutingSettings) -> bool:
     """Agency webhooks on private addresses: only when set, or in embedded mode."""
-    if settings.agency_webhook_allow_private is not None:
-        return settings.agency_webhook_allow_private
+    if settings.routing_agency_webhook_allow_private is not None:
+        return settings.routing_agency_webhook_allow_private
     return settings.mode == "embedded"
 
 

@@ -43,7 +43,7 @@ def ecosystem(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ecosys
         eco.kafka_bootstrap = request.getfixturevalue("kafka_bootstrap")
         # the atomic Mongo-wire server: several processes write the same documents
         eco.mongo_url = request.getfixturevalue("mongo_atomic_url")
-        extra["JEMBATAN_SEED_DEMO"] = "true"
+        extra["JEMBATAN_ROUTING_SEED_DEMO"] = "true"
     eco.extra_env.update(extra)
     eco.start(timeout=180)
     try:

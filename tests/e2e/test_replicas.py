@@ -174,7 +174,7 @@ def replicated(tmp_path: Path, kafka_bootstrap: str, mongo_atomic_url: str) -> I
     )
     eco.extra_env.update(
         {
-            "JEMBATAN_SEED_DEMO": "true",
+            "JEMBATAN_ROUTING_SEED_DEMO": "true",
             "JEMBATAN_INTAKE_RATE_LIMIT_CAPACITY": "1000",
             "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "1000",
         }

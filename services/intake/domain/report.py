@@ -274,7 +274,6 @@ def case_event_update(
     status, agency, deadlines and evidence move only forward in event time, so an event
     arriving late does not undo a newer one.
     """
-    event_type = data.event_type
     at = _iso(data.at)  # type: ignore[attr-defined]
     entry: dict[str, Any] = {
         "event_id": event_id,

@@ -163,7 +163,9 @@ def build_router(
         if admin_token is None:
             if admin_open:
                 return
-            raise ApiError(403, "admin_disabled", "The admin API needs JEMBATAN_ADMIN_TOKEN.")
+            raise ApiError(
+                403, "admin_disabled", "The admin API needs JEMBATAN_NOTIFY_ADMIN_TOKEN."
+            )
         if not x_admin_token:
             raise ApiError(401, "unauthenticated", "X-Admin-Token is required.")
         if not hmac.compare_digest(x_admin_token, admin_token):
