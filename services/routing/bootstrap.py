@@ -6,7 +6,6 @@ consumer."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -19,7 +18,7 @@ from jembatan.config import load
 from jembatan.events.catalog import REPORTS_TOPIC
 from jembatan.http import install
 from jembatan.service import ServiceRuntime
-from jembatan.store.port import DocumentStore, StoreUnavailable
+from jembatan.store.port import DocumentStore
 from jembatan.webhooks import SignedWebhookClient
 from services.routing.adapters.agency_webhooks import DeliveryRepository, WebhookSecrets
 from services.routing.adapters.assignments import AssignmentFeed
@@ -77,7 +76,7 @@ def build(
     webhook_secrets = WebhookSecrets(runtime.store)
     deliveries = DeliveryRepository(runtime.store)
 
-    def prepare_store() -> None:
+    def prepare_store() -> None:  # the runtime waited for the store to answer
         cases.ensure_indexes()
         cases.backfill_affected()
         rules.ensure_indexes()
@@ -95,7 +94,7 @@ def build(
             now=now(),
         )
 
-    _until_store_answers(prepare_store)
+    prepare_store()
 
     metrics = RoutingMetrics(runtime.metrics)
     relay = runtime.outbox_relay(cases.c)
@@ -211,20 +210,6 @@ def allow_private_webhooks(settings: RoutingSettings) -> bool:
     if settings.routing_agency_webhook_allow_private is not None:
         return settings.routing_agency_webhook_allow_private
     return settings.mode == "embedded"
-
-
-def _until_store_answers(step: Callable[[], None], patience: float = 60.0) -> None:
-    """At start the store may still be coming up (a pod beside its database): retry a while."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            step()
-            return
-        except StoreUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("store not reachable yet; retrying the routing setup")
-            time.sleep(2)
 
 
 def serve() -> None:
