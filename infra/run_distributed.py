@@ -39,7 +39,11 @@ PORTS = {  # setting -> default, as in jembatan/config.py
     "analytics_http": 8003,
     "analytics_grpc": 50053,
 }
-SECRETS = ("JEMBATAN_OPERATOR_KEY", "JEMBATAN_INTAKE_TOKEN_SECRET", "JEMBATAN_LINK_SECRET")
+SECRETS = (
+    "JEMBATAN_ROUTING_OPERATOR_KEY",
+    "JEMBATAN_INTAKE_TOKEN_SECRET",
+    "JEMBATAN_NOTIFY_LINK_SECRET",
+)
 HOST = "127.0.0.1"
 
 
@@ -113,13 +117,13 @@ def main() -> int:
             "JEMBATAN_MODE": "distributed",
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
             "MONGO_URL": mongo,
-            "JEMBATAN_SEED_DEMO": "true",  # the Jakarta demo rules and agencies, never keys
-            "JEMBATAN_EMAIL_PROVIDER": "log",
+            "JEMBATAN_ROUTING_SEED_DEMO": "true",  # the Jakarta demo rules and agencies, never keys
+            "JEMBATAN_NOTIFY_EMAIL_PROVIDER": "log",
             "JEMBATAN_HTTP_HOST": HOST,
             "JEMBATAN_INTAKE_PUBLIC_BASE_URL": f"http://{HOST}:{first['intake_http']}",
             "JEMBATAN_ROUTING_INTAKE_URL": f"http://{HOST}:{first['intake_http']}",
-            "JEMBATAN_PUBLIC_URL": f"http://{HOST}:{first['notify_http']}",
-            "JEMBATAN_REPORT_URL_TEMPLATE": (
+            "JEMBATAN_NOTIFY_PUBLIC_URL": f"http://{HOST}:{first['notify_http']}",
+            "JEMBATAN_NOTIFY_REPORT_URL_TEMPLATE": (
                 f"http://{HOST}:{first['intake_http']}/v1/reports/{{report_id}}"
             ),
             "PYTHONUNBUFFERED": "1",
@@ -179,7 +183,7 @@ def main() -> int:
                 "Try a simulated day against replica 1:\n"
                 f"  {' '.join(f'JEMBATAN_{k.upper()}_PORT={v}' for k, v in first.items())} \\\n"
                 f"  .venv/bin/jembatan simulate --operator-key "
-                f"{keys['JEMBATAN_OPERATOR_KEY']}\nCtrl-C stops everything.",
+                f"{keys['JEMBATAN_ROUTING_OPERATOR_KEY']}\nCtrl-C stops everything.",
                 flush=True,
             )
         while not stopping:

@@ -13,9 +13,10 @@ default); each settings class lists its own in ``production_problems``.
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, ValidationError
@@ -29,6 +30,10 @@ S = TypeVar("S", bound="CommonSettings")
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JEMBATAN_", extra="ignore")
+    #: A service's own settings are named after it (``intake_*``: ``JEMBATAN_INTAKE_*``).
+    #: Routing's and notify's once went without; their classes list the fields renamed,
+    #: and ``load`` refuses the former names rather than ignore them in silence.
+    renamed_fields: ClassVar[tuple[str, ...]] = ()
 
     mode: Literal["embedded", "distributed"] = Field(
         default="embedded",
@@ -183,8 +188,24 @@ def env_name(cls: type[BaseSettings], field: str) -> str:
     return f"{prefix}{field.upper()}"
 
 
+def former_env_names(cls: type[CommonSettings]) -> dict[str, str]:
+    """Former environment variable -> the current one, for the fields a service renamed."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    service = cls.__name__.removesuffix("Settings").lower() + "_"
+    return {
+        f"{prefix}{field.removeprefix(service).upper()}": env_name(cls, field)
+        for field in cls.renamed_fields
+    }
+
+
 def load(cls: type[S], **overrides: object) -> S:
     """Build settings from the environment; exit with a readable message when invalid."""
+    former = [
+        f"  {old}: renamed {new}" for old, new in former_env_names(cls).items() if old in os.environ
+    ]
+    if former:
+        print("\n".join([f"invalid configuration for {cls.__name__}:", *former]), file=sys.stderr)
+        raise ConfigError(2)
     try:
         settings = cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -37,6 +37,7 @@ from prometheus_client import Counter, Histogram
 from jembatan.bus.port import BusUnavailable
 from jembatan.http import ApiError, ReadinessCheck
 from jembatan.metrics import LATENCY_BUCKETS, ServiceMetrics
+from jembatan.periodic import PeriodicWorker
 from jembatan.ratelimit import RateLimiter
 from jembatan.store.port import StoreUnavailable
 
@@ -299,8 +300,12 @@ class _Interceptor(grpc.ServerInterceptor):
         return stream
 
 
-class GrpcServer:
-    """A service's gRPC face, run as a worker of its ServiceRuntime."""
+class GrpcServer(PeriodicWorker):
+    """A service's gRPC face, run as a worker of its ServiceRuntime: it binds and starts
+    when the worker starts, refreshes the health service every two seconds from the
+    runtime's readiness, and shuts down gracefully when the worker stops."""
+
+    retry_on = ()  # nothing to wait out: a failure ends the run (the runtime restarts it)
 
     def __init__(
         self,
@@ -317,12 +322,9 @@ class GrpcServer:
     ) -> None:
         """``register``: (add_XServicer_to_server, servicer, full service name) triples;
         ``scopes``: full method name (``/pkg.Service/Method``) to required scope."""
-        self.name = f"grpc-{service}"
-        self.healthy = True
-        self.last_error: str | None = None
+        super().__init__(f"grpc-{service}", 2.0)
         self.address = f"{host}:{port}"
         self._readiness = readiness
-        self._stop = threading.Event()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             interceptors=[
@@ -365,24 +367,22 @@ class GrpcServer:
         for name in self._service_names:
             self.health.set(name, status)
 
-    def run(self) -> None:
-        """Bind (here, not at construction: building a service must not take its port),
-        serve, and stop gracefully."""
+    def starting(self) -> None:
+        """Bind (here, not at construction: building a service must not take its port)
+        and serve."""
         if not self._bound:
             if self.server.add_insecure_port(self.address) == 0:
                 raise OSError(f"gRPC cannot listen on {self.address}")
             self._bound = True
-        self._stop.clear()
-        self._update_health()
         self.server.start()
         log.info("gRPC listening", extra={"grpc": self.address})
-        while not self._stop.wait(2.0):
-            self._update_health()
+
+    def tick(self) -> None:
+        self._update_health()
+
+    def closing(self) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace=5).wait(10)
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def field_errors_from(exc: Exception) -> dict[str, str]:

@@ -3,7 +3,7 @@ this check notify could be made to call into the city's own network (SSRF).
 
 A name is resolved once per request and every address it resolves to must be public
 (not private, loopback, link-local, shared/CGNAT, multicast, reserved or a cloud metadata
-address) or inside an explicitly allowed network (``JEMBATAN_WEBHOOK_ALLOWED_NETWORKS``;
+address) or inside an explicitly allowed network (``JEMBATAN_NOTIFY_WEBHOOK_ALLOWED_NETWORKS``;
 tests allow 127.0.0.1). The request then goes to the address that was checked
 (``pinned_request``): the Host header and TLS (SNI and the certificate check) keep the
 name, so a second lookup that answers differently (DNS rebinding) is never made.
@@ -28,7 +28,7 @@ METADATA = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
-#: Everything, for JEMBATAN_WEBHOOK_ALLOW_PRIVATE=true (a test or a closed network).
+#: Everything, for JEMBATAN_NOTIFY_WEBHOOK_ALLOW_PRIVATE=true (a test or a closed network).
 EVERYWHERE: tuple[Network, ...] = (
     ipaddress.ip_network("0.0.0.0/0"),
     ipaddress.ip_network("::/0"),

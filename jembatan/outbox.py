@@ -33,6 +33,7 @@ from jembatan import clock
 from jembatan.bus.port import Bus, BusUnavailable
 from jembatan.events.envelope import CloudEvent
 from jembatan.metrics import ServiceMetrics
+from jembatan.periodic import PeriodicWorker
 from jembatan.store.port import Collection, Document, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,17 @@ def _event_of(entry: dict[str, Any]) -> CloudEvent:
     return CloudEvent.from_dict(json.loads(body) if isinstance(body, str) else body)
 
 
-class OutboxRelay:
-    """Publishes pending outbox events of one collection; runs as a service worker."""
+class OutboxRelay(PeriodicWorker):
+    """Publishes pending outbox events of one collection; runs as a service worker.
+
+    A full page is followed by the next at once (a backlog is drained at full speed); a
+    short one by a wait for the next write's wake or the poll (``idle_wait``), then the
+    linger. The bus or the store being away is waited out (``error_wait``); any other
+    failure ends the run and the runtime restarts the relay.
+    """
+
+    retry_on = (BusUnavailable, StoreUnavailable)
+    drain = True
 
     def __init__(
         self,
@@ -107,21 +117,15 @@ class OutboxRelay:
         that writes arriving together are published together (as Kafka's linger.ms):
         a batch costs a log sync and a store commit whatever its size, so one-document
         batches under load cost several times more per event."""
-        self.name = f"outbox-relay-{collection.name}"
+        super().__init__(f"outbox-relay-{collection.name}", idle_wait, error_wait=error_wait)
         self.collection = collection
         self.bus = bus
         self.metrics = metrics
         self.batch = batch
-        self.idle_wait = idle_wait
-        self.error_wait = error_wait
         self.linger = linger
         self.page_full = False
         self.unit_of_work = unit_of_work
         self.durable = durable  # the store's: publish only what is on disk
-        self.healthy = True
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._held = 0  # blocks inside hold(): wakes wait for the last one to end
         self._deferred = False
         self._hold_lock = threading.Lock()
@@ -146,7 +150,7 @@ class OutboxRelay:
             if self._held:
                 self._deferred = True
                 return
-        self._wake.set()
+        super().wake()
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -166,32 +170,18 @@ class OutboxRelay:
                 if fire:
                     self._deferred = False
             if fire:
-                self._wake.set()
+                super().wake()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
+    def tick(self) -> bool:
+        self.relay_once()
+        return self.page_full
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()  # a write from now on wakes the wait below
-            try:
-                self.relay_once()
-                self.healthy = True
-                self.last_error = None
-            except (BusUnavailable, StoreUnavailable) as exc:
-                self.healthy = False
-                self.last_error = str(exc)
-                log.warning("outbox relay waiting for its dependencies: %s", exc)
-                self._stop.wait(self.error_wait)
-                continue
-            if self.page_full:
-                continue  # a backlog: drain it at full speed
-            # A short page: wait for the next write's wake (deferred to the end of a
-            # consumer's batch, see hold) or the poll, rather than polling again at once
-            # for the one or two documents a busy consumer writes meanwhile.
-            self._wake.wait(self.idle_wait)
-            self._stop.wait(self.linger)
+    def idle(self) -> None:
+        # A short page: wait for the next write's wake (deferred to the end of a
+        # consumer's batch, see hold) or the poll, rather than polling again at once
+        # for the one or two documents a busy consumer writes meanwhile.
+        super().idle()
+        self.pause(self.linger)
 
     def relay_once(self) -> int:
         """Publish one batch of pending events; return how many were published."""

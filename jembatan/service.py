@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -32,9 +32,35 @@ from jembatan.config import CommonSettings
 from jembatan.http import ReadinessCheck
 from jembatan.metrics import ServiceMetrics
 from jembatan.outbox import OutboxRelay
-from jembatan.store.port import Collection, DocumentStore
+from jembatan.store.port import Collection, DocumentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: How long a starting service waits for its store and its bus (a pod may start before
+#: the database or the brokers it needs) before it gives up.
+START_PATIENCE = 60.0
+
+
+def patiently(
+    step: Callable[[], T],
+    what: str,
+    errors: tuple[type[Exception], ...],
+    patience: float = START_PATIENCE,
+    pause: float = 2.0,
+) -> T:
+    """Start-up's one way of waiting for a dependency: ``step`` again every ``pause``
+    seconds while it fails with ``errors``; after ``patience`` seconds the error goes
+    through."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return step()
+        except errors as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("%s not reachable yet; retrying", what, extra={"error": str(exc)})
+            time.sleep(pause)
 
 
 class _Server(uvicorn.Server):
@@ -108,6 +134,7 @@ class ServiceRuntime:
         self.metrics = ServiceMetrics(name)
         self.bus = bus or open_bus(settings, client_id=name)
         self.store = store or open_store(settings, name)
+        self.wait_for_store()
         self.consumer_groups = consumer_groups
         self.workers: list[Worker] = []
         self._started: set[str] = set()  # workers that have been healthy once
@@ -127,18 +154,22 @@ class ServiceRuntime:
             registry=self.metrics.registry,
         )
 
+    def wait_for_store(self, patience: float = START_PATIENCE) -> None:
+        """Return once the store answers: every service's set-up (indexes, seeds) comes
+        after it. A store still away after ``patience`` stops the start with a clear
+        message."""
+        try:
+            patiently(self.store.ping, "store", (StoreUnavailable,), patience)
+        except StoreUnavailable as exc:
+            raise SystemExit(f"{self.name}: the document store is unreachable: {exc}") from None
+
     def ensure_topics(self) -> None:
         """Create the topics this service uses when missing (idempotent; retried at start)."""
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.bus.ensure_topics(standard_topics(self.settings, self.consumer_groups))
-                return
-            except BusUnavailable:
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("bus not reachable yet; retrying topic setup")
-                time.sleep(2)
+        patiently(
+            lambda: self.bus.ensure_topics(standard_topics(self.settings, self.consumer_groups)),
+            "bus",
+            (BusUnavailable,),
+        )
 
     def add_worker(self, worker: Worker) -> None:
         self.workers.append(worker)

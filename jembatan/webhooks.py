@@ -14,16 +14,12 @@ from typing import Any
 import httpx
 
 from jembatan import signing
+from jembatan.delivery import Undelivered
 from jembatan.netguard import Network, UnsafeTarget, pinned_request, resolve_target
 
 
-class WebhookRefused(Exception):
+class WebhookRefused(Undelivered):
     """The target did not take the request; ``retryable``: trying later may help."""
-
-    def __init__(self, reason: str, retryable: bool = True) -> None:
-        self.reason = reason
-        self.retryable = retryable
-        super().__init__(reason)
 
 
 class SignedWebhookClient:

@@ -45,12 +45,12 @@ def _run_all(args: argparse.Namespace) -> int:
         os.environ.setdefault("JEMBATAN_DEV_KEYS", "true")
     if args.sla_speedup is not None:
         # a demo day in minutes: deadlines pass quickly, so routing looks for them often
-        os.environ["JEMBATAN_SLA_SPEEDUP"] = str(args.sla_speedup)
-        os.environ.setdefault("JEMBATAN_SLA_SCAN_INTERVAL_S", "1")
+        os.environ["JEMBATAN_ROUTING_SLA_SPEEDUP"] = str(args.sla_speedup)
+        os.environ.setdefault("JEMBATAN_ROUTING_SLA_SCAN_INTERVAL_S", "1")
     settings = load(CommonSettings)  # validated once here, inherited by the children
     # notify's links (confirm, unsubscribe, a report) open the pages started here
     os.environ.setdefault(
-        "JEMBATAN_PAGES_URL", f"http://{settings.http_host}:{settings.web_http_port}"
+        "JEMBATAN_NOTIFY_PAGES_URL", f"http://{settings.http_host}:{settings.web_http_port}"
     )
     env = dict(os.environ)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

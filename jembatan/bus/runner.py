@@ -35,6 +35,7 @@ from jembatan.bus.port import Bus, BusConsumer, OutgoingRecord, Record
 from jembatan.events.catalog import dead_letter_topic
 from jembatan.events.envelope import CloudEvent, EventDecodeError
 from jembatan.metrics import ServiceMetrics
+from jembatan.periodic import PassFailed, PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +60,23 @@ class RetryPolicy:
         return random.uniform(cap / 2, cap)
 
 
-class HandlerStalled(Exception):
-    pass
+class HandlerStalled(PassFailed):
+    """The handler kept failing: what was done is committed, the consumer rewound to the
+    failing record, and the runner pauses (``stall_pause``) before it tries again."""
 
 
 class _NotTogether(Exception):
     """A record of the batch cannot be handled inside the batch's unit of work."""
 
 
-class ConsumerRunner:
+class ConsumerRunner(PeriodicWorker):
+    """Worker: a pass is one poll and its batch (the poll's timeout paces the loop). A
+    stalled handler marks it unhealthy until a batch goes through; anything else
+    escapes the run (the runtime restarts it, rejoining the group)."""
+
+    retry_on = (HandlerStalled,)
+    drain = True
+
     def __init__(
         self,
         bus: Bus,
@@ -89,43 +98,47 @@ class ConsumerRunner:
         see them before); ``hold``: a block around each batch during which the service's
         outbox relay defers the wakes of the handler's writes (``OutboxRelay.hold``), so
         that the batch's events are published together rather than one by one."""
-        self.name = f"consumer-{group}"
+        retry = retry or RetryPolicy()
+        super().__init__(f"consumer-{group}", 0.0, error_wait=retry.stall_pause)
         self.bus = bus
         self.group = group
         self.topics = list(topics)
         self.handler = handler
         self.metrics = metrics
         self.types = frozenset(types) if types is not None else None
-        self.retry = retry or RetryPolicy()
+        self.retry = retry
         self.poll_timeout = poll_timeout
         self.lag_interval = lag_interval
         self.unit_of_work = unit_of_work
         self.after_commit = after_commit
         self.hold = hold or nullcontext
-        self.healthy = True
-        self.last_error: str | None = None
-        self._stop = threading.Event()
+        self._consumer: BusConsumer | None = None
+        self._next_lag = 0.0
         self._dead_letter_topic = dead_letter_topic(group)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def stop(self) -> None:
-        self._stop.set()
+    def starting(self) -> None:
+        self._consumer = self.bus.consumer(self.group, self.topics, client_id=self.group)
+        self._next_lag = 0.0
 
-    def run(self) -> None:
-        """Consume until stop(); commit what was processed and leave the group cleanly."""
-        consumer = self.bus.consumer(self.group, self.topics, client_id=self.group)
-        next_lag = 0.0
-        try:
-            while not self._stop.is_set():
-                records = consumer.poll(self.poll_timeout)
-                if records:
-                    with self.hold():
-                        self._process_batch(consumer, records)
-                if time.monotonic() >= next_lag:
-                    next_lag = time.monotonic() + self.lag_interval
-                    self._report_lag(consumer)
-        finally:
-            consumer.close()
+    def tick(self) -> bool:
+        """Consume one poll's batch (until stop(); the consumer commits what it
+        processed, and leaves the group cleanly at the end)."""
+        consumer = self._consumer
+        assert consumer is not None
+        records = consumer.poll(self.poll_timeout)
+        if records:
+            with self.hold():
+                self._process_batch(consumer, records)
+        if time.monotonic() >= self._next_lag:
+            self._next_lag = time.monotonic() + self.lag_interval
+            self._report_lag(consumer)
+        return True  # the poll waits; no pause between passes
+
+    def closing(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
 
     # -- one batch -------------------------------------------------------------------------
     def _not_for_us(self, record: Record) -> bool:
@@ -161,7 +174,7 @@ class ConsumerRunner:
             return
         done: dict[tuple[str, int], int] = {}
         for record in records:
-            if self._stop.is_set():
+            if self.stopping:
                 break
             if self._not_for_us(record):
                 done[(record.topic, record.partition)] = record.offset + 1
@@ -171,16 +184,12 @@ class ConsumerRunner:
             except HandlerStalled:
                 consumer.commit(done)
                 consumer.rewind()
-                self.healthy = False
-                self._stop.wait(self.retry.stall_pause)
-                return
+                raise  # unhealthy; the worker pauses before the next poll
             done[(record.topic, record.partition)] = record.offset + 1
         consumer.commit(done)
         self._batch_done()
 
     def _batch_done(self) -> None:
-        self.healthy = True
-        self.last_error = None
         if self.after_commit is not None:
             self.after_commit()
 
@@ -192,7 +201,7 @@ class ConsumerRunner:
         try:
             with self.unit_of_work():
                 for record in records:
-                    if self._stop.is_set():
+                    if self.stopping:
                         raise _NotTogether("stopping")
                     try:
                         event = CloudEvent.from_record(record)
@@ -234,13 +243,13 @@ class ConsumerRunner:
                 return
             except Exception as exc:  # transient until proven otherwise
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                if attempt >= self.retry.attempts or self._stop.is_set():
+                if attempt >= self.retry.attempts or self.stopping:
                     log.error(
                         "handler keeps failing; pausing the consumer",
                         extra={"group": self.group, "event_id": event.id, "error": self.last_error},
                     )
                     self.metrics.consumer_stalls.labels(self.metrics.service, self.group).inc()
-                    raise HandlerStalled() from exc
+                    raise HandlerStalled(self.last_error) from exc
                 self.metrics.handler_retries.labels(self.metrics.service, self.group).inc()
                 log.warning(
                     "handler failed; retrying",
@@ -251,7 +260,7 @@ class ConsumerRunner:
                         "error": self.last_error,
                     },
                 )
-                self._stop.wait(self.retry.delay(attempt))
+                self.pause(self.retry.delay(attempt))
                 continue
             self._count_ok(event)
             return

@@ -26,6 +26,22 @@ CONTACTS_TOPIC = "jembatan.reporter-contacts.v1"
 DEAD_LETTER_PREFIX = "jembatan.dlq."
 
 
+def short_name_of(event_type: str) -> str:
+    """``org.jembatan.case.routed.v1`` -> ``case.routed``: the name templates, feeds,
+    histories and webhooks use. A type this version does not know keeps its name without
+    the version."""
+    model = MODEL_BY_TYPE.get(event_type)
+    if model is not None:
+        return model.short_name
+    return _short(event_type)
+
+
+def _short(event_type: str) -> str:
+    name = event_type.removeprefix(TYPE_PREFIX)
+    head, _, tail = name.rpartition(".")
+    return head if tail.startswith("v") and tail[1:].isdigit() else name
+
+
 def dead_letter_topic(consumer_group: str) -> str:
     """One dead-letter topic per consumer group, so a replay goes to the one consumer."""
     return f"{DEAD_LETTER_PREFIX}{consumer_group}"
@@ -38,6 +54,18 @@ class _Data(BaseModel):
     topic: ClassVar[str] = REPORTS_TOPIC
     summary: ClassVar[str]
     producer: ClassVar[str]
+    #: ``case.routed`` for ``org.jembatan.case.routed.v1`` (set from event_type).
+    short_name: ClassVar[str]
+    #: The report's status after this event in the public life cycle; None when the event
+    #: does not move it. (A transfer is "transferred": intake's read model, which has no
+    #: such status, keeps the one it shows.)
+    report_status: ClassVar[str | None] = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "event_type" in cls.__dict__:
+            cls.short_name = _short(cls.event_type)
 
 
 class GeoPoint(BaseModel):
@@ -62,6 +90,7 @@ class Evidence(BaseModel):
 # --- report.* (produced by intake) -------------------------------------------------------
 class ReportSubmitted(_Data):
     event_type = TYPE_PREFIX + "report.submitted.v1"
+    report_status = "submitted"
     summary = "A citizen's report was accepted by intake."
     producer = "intake"
     report_id: str = Field(description="public report id")
@@ -178,6 +207,7 @@ class _CaseData(_Data):
 
 class CaseRouted(_CaseData):
     event_type = TYPE_PREFIX + "case.routed.v1"
+    report_status = "routed"
     summary = "A case was opened for the report and assigned to an agency by the rules."
     category: str
     district_id: str
@@ -191,6 +221,7 @@ class CaseRouted(_CaseData):
 
 class CaseDuplicate(_CaseData):
     event_type = TYPE_PREFIX + "case.duplicate.v1"
+    report_status = "duplicate"
     summary = "The report duplicates an open case nearby; it follows that case."
     original_case_id: str
     original_report_id: str
@@ -199,30 +230,35 @@ class CaseDuplicate(_CaseData):
 
 class CaseAcknowledged(_CaseData):
     event_type = TYPE_PREFIX + "case.acknowledged.v1"
+    report_status = "acknowledged"
     summary = "The agency acknowledged the case."
     note: str | None = None
 
 
 class CaseStarted(_CaseData):
     event_type = TYPE_PREFIX + "case.started.v1"
+    report_status = "in_progress"
     summary = "The agency started work."
     note: str | None = None
 
 
 class CaseResolved(_CaseData):
     event_type = TYPE_PREFIX + "case.resolved.v1"
+    report_status = "resolved"
     summary = "The agency resolved the case, with evidence."
     evidence: Evidence
 
 
 class CaseRejected(_CaseData):
     event_type = TYPE_PREFIX + "case.rejected.v1"
+    report_status = "rejected"
     summary = "The agency rejected the case, with a reason."
     reason: str = Field(min_length=1)
 
 
 class CaseTransferred(_CaseData):
     event_type = TYPE_PREFIX + "case.transferred.v1"
+    report_status = "transferred"
     summary = "The case moved to another agency (agency_id is the new one)."
     from_agency_id: str
     reason: str = Field(min_length=1)
@@ -232,6 +268,7 @@ class CaseTransferred(_CaseData):
 
 class CaseReopened(_CaseData):
     event_type = TYPE_PREFIX + "case.reopened.v1"
+    report_status = "reopened"
     summary = "The reporter disputed the resolution; the case is back in the agency's queue."
     reason: str = Field(
         min_length=1,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from jembatan.config import load
 from jembatan.http import install
 from jembatan.ratelimit import RateLimiter, limit_anonymous_writes
 from jembatan.service import ServiceRuntime
-from jembatan.store.port import DocumentStore, StoreUnavailable
+from jembatan.store.port import DocumentStore
 from services import demo
 from services.intake.adapters.media_store import (
     DocumentMediaStore,
@@ -189,17 +188,9 @@ def build(
 
 def serve() -> None:
     settings = load(IntakeSettings)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            runtime, app = build(settings)
-            break
-        except GeoDataError as exc:
-            raise SystemExit(f"intake: invalid JEMBATAN_INTAKE_DISTRICTS_GEOJSON: {exc}") from None
-        except StoreUnavailable as exc:  # the store may start after us: retry for a minute
-            if time.monotonic() > deadline:
-                raise SystemExit(f"intake: the document store is unreachable: {exc}") from None
-            log.warning("store not reachable yet; retrying start-up")
-            time.sleep(2)
+    try:
+        runtime, app = build(settings)  # the runtime waits for the store to answer
+    except GeoDataError as exc:
+        raise SystemExit(f"intake: invalid JEMBATAN_INTAKE_DISTRICTS_GEOJSON: {exc}") from None
     runtime.ensure_topics()
     runtime.serve(app, settings.intake_http_port)

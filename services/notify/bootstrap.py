@@ -65,23 +65,23 @@ class Notify:
 
 
 def default_channels(settings: NotifySettings, repo: NotifyRepository) -> dict[str, ChannelAdapter]:
-    provider = settings.email_provider or ("log" if settings.mode == "embedded" else "smtp")
+    provider = settings.notify_email_provider or ("log" if settings.mode == "embedded" else "smtp")
     email: ChannelAdapter = LoggingEmailChannel()
     if provider == "smtp":
         email = SmtpEmailChannel(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_from,
-            timeout=settings.smtp_timeout,
-            starttls=settings.smtp_starttls,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
+            settings.notify_smtp_host,
+            settings.notify_smtp_port,
+            settings.notify_smtp_from,
+            timeout=settings.notify_smtp_timeout,
+            starttls=settings.notify_smtp_starttls,
+            username=settings.notify_smtp_username,
+            password=settings.notify_smtp_password,
         )
     return {
         "email": email,
         "webhook": WebhookChannel(
-            timeout=settings.webhook_timeout,
-            allow_private=bool(settings.webhook_allow_private),
+            timeout=settings.notify_webhook_timeout,
+            allow_private=bool(settings.notify_webhook_allow_private),
             allowed=webhook_networks(settings),
         ),
         "feed": FeedChannel(repo.add_feed_item),
@@ -94,12 +94,12 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 
 
 def webhook_networks(settings: NotifySettings) -> tuple[Network, ...]:
-    """The non-public networks webhooks may reach: all with webhook_allow_private, else the
+    """The non-public networks webhooks may reach: all with notify_webhook_allow_private, else the
     listed ones (and, in embedded mode unless switched off, this machine)."""
-    if settings.webhook_allow_private:
+    if settings.notify_webhook_allow_private:
         return EVERYWHERE
-    listed = tuple(settings.webhook_allowed_networks)
-    if settings.mode == "embedded" and settings.webhook_allow_private is None:
+    listed = tuple(settings.notify_webhook_allowed_networks)
+    if settings.mode == "embedded" and settings.notify_webhook_allow_private is None:
         return listed + LOOPBACK
     return listed
 
@@ -121,8 +121,8 @@ def seed_demo(repo: NotifyRepository, source: Path = DEMO_AGENCIES) -> int:
 def link_secret(settings: NotifySettings, repo: NotifyRepository) -> str:
     """The configured secret, or (embedded mode, none configured) a random one kept in the
     store, so links outlive a restart and nothing in the repository can forge them."""
-    if settings.link_secret is not None:
-        return settings.link_secret.get_secret_value()
+    if settings.notify_link_secret is not None:
+        return settings.notify_link_secret.get_secret_value()
     return repo.secret("link", secrets.token_hex(32))
 
 
@@ -150,12 +150,12 @@ def build(
         seed_demo(repo)
     metrics = NotifyMetrics(runtime.metrics)
     links = Links(
-        settings.public_url.rstrip("/"),
+        settings.notify_public_url.rstrip("/"),
         link_secret(settings, repo),
-        settings.default_language,
-        settings.pages_url.rstrip("/"),
+        settings.notify_default_language,
+        settings.notify_pages_url.rstrip("/"),
     )
-    queue = MessageQueue(repo, links, metrics, settings.rate_limit_per_hour)
+    queue = MessageQueue(repo, links, metrics, settings.notify_rate_limit_per_hour)
     names_urls = settings.names_urls()
     if names is None and names_urls:
         names = PublicNames(*names_urls)
@@ -170,17 +170,20 @@ def build(
         runtime.add_worker(runner)
     # Two lanes: people's messages (email, SMS, push, feed) and partners' webhooks, each
     # with its own senders, so webhook endpoints that time out never hold a reporter's mail.
-    lanes = [("people", settings.dispatch_workers), ("webhooks", settings.webhook_dispatch_workers)]
+    lanes = [
+        ("people", settings.notify_dispatch_workers),
+        ("webhooks", settings.notify_webhook_dispatch_workers),
+    ]
     dispatchers = [
         Dispatcher(
             repo,
             adapters,
             runtime.bus,
             metrics,
-            attempts=settings.delivery_attempts,
-            base_delay=settings.delivery_base_delay,
-            max_delay=settings.delivery_max_delay,
-            poll_interval=settings.dispatch_poll_interval,
+            attempts=settings.notify_delivery_attempts,
+            base_delay=settings.notify_delivery_base_delay,
+            max_delay=settings.notify_delivery_max_delay,
+            poll_interval=settings.notify_dispatch_poll_interval,
             name=f"notify-dispatcher-{lane}-{i}",
             unit_of_work=runtime.store.unit_of_work,
             lane=lane,  # type: ignore[arg-type]
@@ -190,26 +193,26 @@ def build(
     ]
     for d in dispatchers:
         runtime.add_worker(d)
-    digest = DigestWorker(repo, queue, links, metrics, settings.digest_interval)
+    digest = DigestWorker(repo, queue, links, metrics, settings.notify_digest_interval)
     runtime.add_worker(digest)
     runtime.add_worker(
-        PendingExpiryWorker(repo, metrics, timedelta(hours=settings.contact_wait_hours))
+        PendingExpiryWorker(repo, metrics, timedelta(hours=settings.notify_contact_wait_hours))
     )
     runtime.add_worker(
         ContactEraser(
             repo,
-            retention=timedelta(days=settings.contact_retention_days),
-            max_age=timedelta(days=settings.contact_max_days),
+            retention=timedelta(days=settings.notify_contact_retention_days),
+            max_age=timedelta(days=settings.notify_contact_max_days),
         )
     )
-    if settings.sla_warning_minutes > 0:
+    if settings.notify_sla_warning_minutes > 0:
         runtime.add_worker(
             SlaWarningWorker(
                 repo,
                 queue,
                 settings.report_link_template(),
-                settings.sla_warning_minutes,
-                settings.sla_check_interval,
+                settings.notify_sla_warning_minutes,
+                settings.notify_sla_check_interval,
             )
         )
 
@@ -223,17 +226,19 @@ def build(
         build_router(
             subs,
             repo,
-            default_language=settings.default_language,
-            admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
+            default_language=settings.notify_default_language,
+            admin_token=settings.notify_admin_token.get_secret_value()
+            if settings.notify_admin_token
+            else None,
             webhook_networks=webhook_networks(settings),
-            any_webhook_target=bool(settings.webhook_allow_private),
+            any_webhook_target=bool(settings.notify_webhook_allow_private),
             verify_webhook=adapters["webhook"].verify,  # type: ignore[attr-defined]
             # the unauthenticated admin API of the local demo never faces a network
             admin_open=settings.mode == "embedded" and is_loopback_host(settings.http_host),
             rate_limited=limit_anonymous_writes(
                 RateLimiter(
-                    settings.subscription_rate_limit_capacity,
-                    settings.subscription_rate_limit_per_second,
+                    settings.notify_subscription_rate_limit_capacity,
+                    settings.notify_subscription_rate_limit_per_second,
                 ),
                 settings.trusted_proxies,
             ),

@@ -6,7 +6,6 @@ consumer."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -19,7 +18,7 @@ from jembatan.config import load
 from jembatan.events.catalog import REPORTS_TOPIC
 from jembatan.http import install
 from jembatan.service import ServiceRuntime
-from jembatan.store.port import DocumentStore, StoreUnavailable
+from jembatan.store.port import DocumentStore
 from jembatan.webhooks import SignedWebhookClient
 from services.routing.adapters.agency_webhooks import DeliveryRepository, WebhookSecrets
 from services.routing.adapters.assignments import AssignmentFeed
@@ -70,14 +69,14 @@ def build(
         store=store,
     )
     cases = CaseRepository(runtime.store)
-    rules = RuleSetRepository(runtime.store, cache_seconds=settings.rules_cache_s)
+    rules = RuleSetRepository(runtime.store, cache_seconds=settings.routing_rules_cache_s)
     keys = ApiKeyRepository(runtime.store)
     unrouted = UnroutedRepository(runtime.store)
     feed = AssignmentFeed(runtime.store)
     webhook_secrets = WebhookSecrets(runtime.store)
     deliveries = DeliveryRepository(runtime.store)
 
-    def prepare_store() -> None:
+    def prepare_store() -> None:  # the runtime waited for the store to answer
         cases.ensure_indexes()
         cases.backfill_affected()
         rules.ensure_indexes()
@@ -85,9 +84,9 @@ def build(
         unrouted.ensure_indexes()
         feed.ensure_indexes()
         deliveries.ensure_indexes()
-        if settings.mode == "embedded" or settings.seed_demo:
+        if settings.mode == "embedded" or settings.routing_seed_demo:
             seed(rules, now())
-        operator_key = settings.operator_key
+        operator_key = settings.routing_operator_key
         seed_keys(
             keys,
             operator_key=operator_key.get_secret_value() if operator_key else None,
@@ -95,7 +94,7 @@ def build(
             now=now(),
         )
 
-    _until_store_answers(prepare_store)
+    prepare_store()
 
     metrics = RoutingMetrics(runtime.metrics)
     relay = runtime.outbox_relay(cases.c)
@@ -104,17 +103,17 @@ def build(
         rules,
         unrouted,
         metrics,
-        radius_m=settings.duplicate_radius_m,
-        window=timedelta(days=settings.duplicate_window_days),
+        radius_m=settings.routing_duplicate_radius_m,
+        window=timedelta(days=settings.routing_duplicate_window_days),
         evidence=evidence or IntakeEvidence(settings.intake_url),
         now=now,
         on_write=relay.wake,
-        sla_speedup=settings.sla_speedup,
+        sla_speedup=settings.routing_sla_speedup,
     )
-    if settings.sla_speedup != 1:
+    if settings.routing_sla_speedup != 1:
         log.warning(
             "SLA clock compressed %gx (development demo): new cases' deadlines are minutes away",
-            settings.sla_speedup,
+            settings.routing_sla_speedup,
         )
     consumer = ConsumerRunner(
         runtime.bus,
@@ -128,16 +127,21 @@ def build(
         hold=relay.hold,
     )
     timers = SlaScanner(
-        cases, service, metrics, interval=settings.sla_scan_interval_s, now=now, on_write=relay.wake
+        cases,
+        service,
+        metrics,
+        interval=settings.routing_sla_scan_interval_s,
+        now=now,
+        on_write=relay.wake,
     )
     webhook_client = SignedWebhookClient(
-        timeout=settings.agency_webhook_timeout,
+        timeout=settings.routing_agency_webhook_timeout,
         allow_private=allow_private_webhooks(settings),
     )
     # Which agencies take webhooks changes rarely: a few seconds' cache keeps the consumer
     # of every case event from reading the rule set once per event.
     webhook_rules = RuleSetRepository(
-        runtime.store, cache_seconds=max(settings.rules_cache_s, WEBHOOK_RULES_CACHE_S)
+        runtime.store, cache_seconds=max(settings.routing_rules_cache_s, WEBHOOK_RULES_CACHE_S)
     )
     dispatcher = AgencyWebhookDispatcher(
         deliveries,
@@ -145,10 +149,10 @@ def build(
         webhook_rules,
         webhook_client,
         metrics,
-        attempts=settings.agency_webhook_attempts,
-        base_delay=settings.agency_webhook_base_delay,
-        max_delay=settings.agency_webhook_max_delay,
-        interval=settings.agency_webhook_interval,
+        attempts=settings.routing_agency_webhook_attempts,
+        base_delay=settings.routing_agency_webhook_base_delay,
+        max_delay=settings.routing_agency_webhook_max_delay,
+        interval=settings.routing_agency_webhook_interval,
         now=now,
     )
     webhooks = delivery_consumer(
@@ -198,7 +202,7 @@ def build(
 
     def ruleset_loaded() -> None:
         if rules.current() is None:
-            raise RuntimeError("no rule set: seed one or enable JEMBATAN_SEED_DEMO")
+            raise RuntimeError("no rule set: seed one or enable JEMBATAN_ROUTING_SEED_DEMO")
 
     checks["ruleset"] = ruleset_loaded
     install(app, runtime.metrics, checks, body_limit=settings.max_body_bytes)
@@ -209,23 +213,9 @@ def build(
 
 def allow_private_webhooks(settings: RoutingSettings) -> bool:
     """Agency webhooks on private addresses: only when set, or in embedded mode."""
-    if settings.agency_webhook_allow_private is not None:
-        return settings.agency_webhook_allow_private
+    if settings.routing_agency_webhook_allow_private is not None:
+        return settings.routing_agency_webhook_allow_private
     return settings.mode == "embedded"
-
-
-def _until_store_answers(step: Callable[[], None], patience: float = 60.0) -> None:
-    """At start the store may still be coming up (a pod beside its database): retry a while."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            step()
-            return
-        except StoreUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("store not reachable yet; retrying the routing setup")
-            time.sleep(2)
 
 
 def serve() -> None:

@@ -1,6 +1,6 @@
 """Jakarta demo data for routing: rule-set version 1 (agencies, kota, kecamatan, categories,
 rules), written into an empty store; and the keys a start may bring: the first operator
-key (``JEMBATAN_OPERATOR_KEY``, from a Secret) and, for the local demo only
+key (``JEMBATAN_ROUTING_OPERATOR_KEY``, from a Secret) and, for the local demo only
 (``JEMBATAN_DEV_KEYS``), the development keys.
 
 Demo seeding never seeds keys. A start without ``JEMBATAN_DEV_KEYS`` revokes any

@@ -918,7 +918,7 @@ class Simulation:
             **(
                 {
                     "supporters who could not follow (notify refuses this machine as a "
-                    "webhook target: JEMBATAN_WEBHOOK_ALLOWED_NETWORKS)": self.follow_refused
+                    "webhook target: JEMBATAN_NOTIFY_WEBHOOK_ALLOWED_NETWORKS)": self.follow_refused
                 }
                 if self.follow_refused
                 else {}

@@ -417,12 +417,12 @@ def bench_mode(
                 "JEMBATAN_INTAKE_RATE_LIMIT_CAPACITY": "1000000",
                 "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "1000000",
                 "JEMBATAN_LOG_LEVEL": "WARNING",
-                "JEMBATAN_SEED_DEMO": "true",
-                "JEMBATAN_ADMIN_TOKEN": ADMIN_TOKEN,
+                "JEMBATAN_ROUTING_SEED_DEMO": "true",
+                "JEMBATAN_NOTIFY_ADMIN_TOKEN": ADMIN_TOKEN,
                 # The same email channel in both modes (the embedded default): the
                 # distributed default is SMTP, and with no mail server on its port every
                 # email failed and was retried with backoff, which the drain waited for.
-                "JEMBATAN_EMAIL_PROVIDER": "log",
+                "JEMBATAN_NOTIFY_EMAIL_PROVIDER": "log",
                 **({"JEMBATAN_STORE_BACKEND": "embedded"} if mode == KAFKA_EMBEDDED else {}),
             },
         )

@@ -74,4 +74,4 @@ def test_web_may_reach_the_four_apis_and_nothing_else() -> None:
     notify = next(
         o for (k, n), o in objects.items() if k == "ConfigMap" and n.startswith("jembatan-notify")
     )
-    assert notify["data"]["JEMBATAN_PAGES_URL"].startswith("https://")
+    assert notify["data"]["JEMBATAN_NOTIFY_PAGES_URL"].startswith("https://")

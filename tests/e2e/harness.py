@@ -73,7 +73,7 @@ class Ecosystem:
                 "JEMBATAN_KAFKA_NAMESPACE": f"{self.run_id}." if self.mode == "distributed" else "",
                 "JEMBATAN_MONGO_DATABASE_PREFIX": self.run_id,
                 "JEMBATAN_TOPIC_PARTITIONS": "3",
-                "JEMBATAN_OPERATOR_KEY": self.operator_key,
+                "JEMBATAN_ROUTING_OPERATOR_KEY": self.operator_key,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -92,12 +92,14 @@ class Ecosystem:
             intake = f"http://127.0.0.1:{self.ports.get('intake_http', 0)}"
             env.update(
                 {
-                    "JEMBATAN_LINK_SECRET": self.link_secret,  # one for every replica
-                    "JEMBATAN_PUBLIC_URL": f"http://127.0.0.1:{self.ports.get('notify_http', 0)}",
-                    "JEMBATAN_REPORT_URL_TEMPLATE": intake + "/v1/reports/{report_id}",
+                    "JEMBATAN_NOTIFY_LINK_SECRET": self.link_secret,  # one for every replica
+                    "JEMBATAN_NOTIFY_PUBLIC_URL": (
+                        f"http://127.0.0.1:{self.ports.get('notify_http', 0)}"
+                    ),
+                    "JEMBATAN_NOTIFY_REPORT_URL_TEMPLATE": intake + "/v1/reports/{report_id}",
                     "JEMBATAN_INTAKE_PUBLIC_BASE_URL": intake,
                     "JEMBATAN_ROUTING_INTAKE_URL": intake,
-                    "JEMBATAN_EMAIL_PROVIDER": "log",
+                    "JEMBATAN_NOTIFY_EMAIL_PROVIDER": "log",
                 }
             )
         env.update(self.extra_env)

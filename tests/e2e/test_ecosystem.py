@@ -47,12 +47,12 @@ def ecosystem(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ecosys
         eco.kafka_bootstrap = request.getfixturevalue("kafka_bootstrap")
         # the atomic Mongo-wire server: several processes write the same documents
         eco.mongo_url = request.getfixturevalue("mongo_atomic_url")
-        extra["JEMBATAN_SEED_DEMO"] = "true"
+        extra["JEMBATAN_ROUTING_SEED_DEMO"] = "true"
         # the supporters' app of the simulation listens on this machine
-        extra["JEMBATAN_WEBHOOK_ALLOWED_NETWORKS"] = '["127.0.0.1/32"]'
+        extra["JEMBATAN_NOTIFY_WEBHOOK_ALLOWED_NETWORKS"] = '["127.0.0.1/32"]'
     else:
         # an SLA hour lasts a second: deadlines fall due within the simulated day
-        extra.update({"JEMBATAN_SLA_SPEEDUP": "3600", "JEMBATAN_SLA_SCAN_INTERVAL_S": "1"})
+        extra.update({"JEMBATAN_ROUTING_SLA_SPEEDUP": "3600", "JEMBATAN_ROUTING_SLA_SCAN_INTERVAL_S": "1"})
     eco.extra_env.update(extra)
     eco.start(timeout=180)
     try:

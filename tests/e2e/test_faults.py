@@ -29,7 +29,7 @@ from tests.e2e.harness import Ecosystem
 
 RATE = 4.0  # reports per second: modest, steady
 ENV = {
-    "JEMBATAN_SEED_DEMO": "true",
+    "JEMBATAN_ROUTING_SEED_DEMO": "true",
     "JEMBATAN_INTAKE_RATE_LIMIT_CAPACITY": "1000",
     "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "1000",
 }

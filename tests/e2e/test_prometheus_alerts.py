@@ -280,7 +280,9 @@ def ecosystem(
     proxy.start()
     eco = Ecosystem(mode="distributed", workdir=tmp_path / "eco")
     eco.kafka_bootstrap, eco.mongo_url = kafka_bootstrap, mongo_url
-    eco.extra_env.update({"JEMBATAN_EMAIL_PROVIDER": "log", "JEMBATAN_SEED_DEMO": "true"})
+    eco.extra_env.update(
+        {"JEMBATAN_NOTIFY_EMAIL_PROVIDER": "log", "JEMBATAN_ROUTING_SEED_DEMO": "true"}
+    )
     eco.service_env["routing"] = {
         "MONGO_URL": mongo_url.replace(hostport, f"127.0.0.1:{proxy.port}", 1)
     }

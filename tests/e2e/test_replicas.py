@@ -174,11 +174,11 @@ def replicated(tmp_path: Path, kafka_bootstrap: str, mongo_atomic_url: str) -> I
     )
     eco.extra_env.update(
         {
-            "JEMBATAN_SEED_DEMO": "true",
+            "JEMBATAN_ROUTING_SEED_DEMO": "true",
             "JEMBATAN_INTAKE_RATE_LIMIT_CAPACITY": "1000",
             "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "1000",
             # the simulation's supporters' app (report followers) listens on this machine
-            "JEMBATAN_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+            "JEMBATAN_NOTIFY_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
         }
     )
     eco.start(timeout=240)

@@ -271,28 +271,28 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     eco.extra_env.update(
         {
             "JEMBATAN_INTAKE_PUBLIC_BASE_URL": f"http://127.0.0.1:{eco.ports['intake_http']}",
-            "JEMBATAN_PUBLIC_URL": f"http://127.0.0.1:{eco.ports['notify_http']}",
+            "JEMBATAN_NOTIFY_PUBLIC_URL": f"http://127.0.0.1:{eco.ports['notify_http']}",
             "JEMBATAN_MAX_BODY_BYTES": str(BODY_LIMIT),
             # this test process is the proxy in front of the services
             "JEMBATAN_TRUSTED_PROXIES": '["127.0.0.1/32"]',
             "JEMBATAN_INTAKE_RATE_LIMIT_CAPACITY": str(INTAKE_BURST),
             "JEMBATAN_INTAKE_RATE_LIMIT_PER_SECOND": "0.5",
-            "JEMBATAN_SUBSCRIPTION_RATE_LIMIT_CAPACITY": str(SUBSCRIBE_BURST),
+            "JEMBATAN_NOTIFY_SUBSCRIPTION_RATE_LIMIT_CAPACITY": str(SUBSCRIBE_BURST),
             "JEMBATAN_GRPC_CALL_BURST": str(GRPC_BURST),
             "JEMBATAN_GRPC_CALLS_PER_SECOND": "1",
             "JEMBATAN_GRPC_STREAMS_PER_KEY": str(GRPC_STREAMS),
             "JEMBATAN_INTAKE_MEDIA_MAX_BYTES": str(MEDIA_LIMIT),
-            "JEMBATAN_EMAIL_PROVIDER": "smtp",
-            "JEMBATAN_SMTP_HOST": "127.0.0.1",
-            "JEMBATAN_SMTP_PORT": str(smtp.port),
+            "JEMBATAN_NOTIFY_EMAIL_PROVIDER": "smtp",
+            "JEMBATAN_NOTIFY_SMTP_HOST": "127.0.0.1",
+            "JEMBATAN_NOTIFY_SMTP_PORT": str(smtp.port),
             "JEMBATAN_INTAKE_PARTNER_KEYS": json.dumps(keys),
             "JEMBATAN_ANALYTICS_PARTNER_KEYS": json.dumps(keys),
             "JEMBATAN_DEV_KEYS": "false",
             # webhook targets on this machine are the test's receivers: 127.0.0.1 only
-            "JEMBATAN_WEBHOOK_ALLOW_PRIVATE": "false",
-            "JEMBATAN_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-            "JEMBATAN_DELIVERY_BASE_DELAY": "0.2",
-            "JEMBATAN_WEBHOOK_TIMEOUT": "2",
+            "JEMBATAN_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "false",
+            "JEMBATAN_NOTIFY_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+            "JEMBATAN_NOTIFY_DELIVERY_BASE_DELAY": "0.2",
+            "JEMBATAN_NOTIFY_WEBHOOK_TIMEOUT": "2",
         }
     )
     eco.start(timeout=180)

@@ -72,7 +72,11 @@ def test_the_image_refuses_to_start_on_defaults(service: str, tmp_path: Path) ->
     assert "KAFKA_BOOTSTRAP_SERVERS" in done.stderr and "MONGO_URL" in done.stderr
     assert "Traceback" not in done.stderr
     if service == "notify":
-        for name in ("JEMBATAN_LINK_SECRET", "JEMBATAN_PUBLIC_URL", "JEMBATAN_SMTP_HOST"):
+        for name in (
+            "JEMBATAN_NOTIFY_LINK_SECRET",
+            "JEMBATAN_NOTIFY_PUBLIC_URL",
+            "JEMBATAN_NOTIFY_SMTP_HOST",
+        ):
             assert name in done.stderr
     if service == "intake":
         assert "JEMBATAN_INTAKE_PUBLIC_BASE_URL" in done.stderr
@@ -81,9 +85,9 @@ def test_the_image_refuses_to_start_on_defaults(service: str, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("service", "setting", "value"),
     [
-        ("routing", "JEMBATAN_OPERATOR_KEY", DEV_OPERATOR),
+        ("routing", "JEMBATAN_ROUTING_OPERATOR_KEY", DEV_OPERATOR),
         ("routing", "JEMBATAN_DEV_KEYS", "true"),
-        ("routing", "JEMBATAN_SLA_SPEEDUP", "3600"),  # a demo's compressed SLA clock
+        ("routing", "JEMBATAN_ROUTING_SLA_SPEEDUP", "3600"),  # a demo's compressed SLA clock
         ("intake", "JEMBATAN_INTAKE_OPEN311_API_KEYS", f'["{DEV_OPEN311}"]'),
         (
             "intake",
@@ -95,7 +99,7 @@ def test_the_image_refuses_to_start_on_defaults(service: str, tmp_path: Path) ->
             "JEMBATAN_ANALYTICS_PARTNER_KEYS",
             f'[{{"partner_id": "p", "key_sha256": "{sha256_hex(DEV_PARTNER)}"}}]',
         ),
-        ("notify", "JEMBATAN_LINK_SECRET", PUBLISHED_LINK_SECRET),
+        ("notify", "JEMBATAN_NOTIFY_LINK_SECRET", PUBLISHED_LINK_SECRET),
     ],
 )
 def test_published_keys_secrets_and_demo_settings_are_refused(
@@ -117,12 +121,12 @@ def test_published_keys_secrets_and_demo_settings_are_refused(
 def test_an_invalid_secret_is_named_not_printed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("JEMBATAN_LINK_SECRET", "short-secret")  # under the minimum length
-    monkeypatch.setenv("JEMBATAN_SMTP_PORT", "not-a-port-s3cr3t")
+    monkeypatch.setenv("JEMBATAN_NOTIFY_LINK_SECRET", "short-secret")  # under the minimum length
+    monkeypatch.setenv("JEMBATAN_NOTIFY_SMTP_PORT", "not-a-port-s3cr3t")
     with pytest.raises(ConfigError):
         load(NotifySettings)
     err = capsys.readouterr().err
-    assert "JEMBATAN_LINK_SECRET" in err and "JEMBATAN_SMTP_PORT" in err
+    assert "JEMBATAN_NOTIFY_LINK_SECRET" in err and "JEMBATAN_NOTIFY_SMTP_PORT" in err
     assert "short-secret" not in err and "s3cr3t" not in err
 
 
@@ -156,7 +160,7 @@ def test_a_store_seeded_with_development_keys_stops_honouring_them(tmp_path: Pat
     runtime.close()  # type: ignore[attr-defined]
 
     operator_key = "op-" + "k" * 30
-    runtime, client = _routing(tmp_path, operator_key=operator_key)
+    runtime, client = _routing(tmp_path, routing_operator_key=operator_key)
     with client:
         assert client.get("/v1/admin/keys", headers=dev_auth).status_code == 401
         mine = {"Authorization": f"Bearer {operator_key}"}

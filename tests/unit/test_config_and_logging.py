@@ -76,3 +76,26 @@ def test_kafka_security_options_need_every_sasl_setting(monkeypatch: pytest.Monk
         "sasl_plain_password": "s3cret",
     }
     assert "s3cret" not in repr(load(CommonSettings))
+
+
+def test_a_former_setting_name_stops_the_process_naming_the_new_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.notify.settings import NotifySettings
+    from services.routing.settings import RoutingSettings
+
+    monkeypatch.setenv("JEMBATAN_ROUTING_DUPLICATE_RADIUS_M", "80")
+    monkeypatch.setenv("JEMBATAN_NOTIFY_SMTP_PORT", "2525")
+    routing, notify = load(RoutingSettings), load(NotifySettings)
+    assert routing.routing_duplicate_radius_m == 80 and notify.notify_smtp_port == 2525
+    monkeypatch.setenv("JEMBATAN_DUPLICATE_RADIUS_M", "80")
+    monkeypatch.setenv("JEMBATAN_SMTP_PORT", "2525")
+    for cls, old, new in (
+        (RoutingSettings, "JEMBATAN_DUPLICATE_RADIUS_M", "JEMBATAN_ROUTING_DUPLICATE_RADIUS_M"),
+        (NotifySettings, "JEMBATAN_SMTP_PORT", "JEMBATAN_NOTIFY_SMTP_PORT"),
+    ):
+        with pytest.raises(ConfigError):
+            load(cls)
+        assert f"{old}: renamed {new}" in capsys.readouterr().err
+    # names that never changed are no former names
+    assert load(CommonSettings).mode == "embedded"

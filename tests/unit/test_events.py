@@ -143,3 +143,29 @@ def test_docs_mention_every_field_of_every_type() -> None:
         section = text.split(f"### `{model.event_type}`", 1)[1].split("\n### ", 1)[0]
         for field in model.model_fields:
             assert f"| `{field}` |" in section
+
+
+def test_every_type_knows_its_short_name_and_the_status_it_leads_to() -> None:
+    for model in catalog.EVENT_MODELS:
+        assert model.event_type == f"{catalog.TYPE_PREFIX}{model.short_name}.v1"
+        assert catalog.short_name_of(model.event_type) == model.short_name
+    statuses = {m.short_name: m.report_status for m in catalog.EVENT_MODELS}
+    assert statuses == {
+        "report.submitted": "submitted",
+        "report.feedback": None,
+        "report.supported": None,
+        "report.moderated": None,
+        "reporter.contact": None,
+        "report.reopen_reason": None,
+        "case.routed": "routed",
+        "case.duplicate": "duplicate",
+        "case.acknowledged": "acknowledged",
+        "case.started": "in_progress",
+        "case.resolved": "resolved",
+        "case.rejected": "rejected",
+        "case.transferred": "transferred",
+        "case.reopened": "reopened",
+        "case.sla_breached": None,
+    }
+    # a type a later version adds keeps its name without the version
+    assert catalog.short_name_of("org.jembatan.case.merged.v2") == "case.merged"

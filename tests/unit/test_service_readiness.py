@@ -120,3 +120,29 @@ def test_a_bus_ping_that_hangs_counts_as_down() -> None:
     wait_for(lambda: check.value() == 0.0, "unanswered for longer than the timeout", timeout=5)
     release.set()
     wait_for(lambda: check.value() == 1.0, "it answered: up again", timeout=5)
+
+
+def test_start_up_waits_for_the_store_one_way() -> None:
+    from jembatan.service import patiently
+
+    store = SwitchableStore()
+    answers = iter([StoreUnavailable("starting"), StoreUnavailable("starting"), None])
+
+    def ping() -> str:
+        failure = next(answers)
+        if failure is not None:
+            raise failure
+        return "answered"
+
+    assert patiently(ping, "store", (StoreUnavailable,), patience=5, pause=0.01) == "answered"
+    store.down = True
+    with pytest.raises(StoreUnavailable):  # past its patience the error goes through
+        patiently(store.ping, "store", (StoreUnavailable,), patience=0, pause=0.01)
+    store.down = False
+    with pytest.raises(KeyError):  # anything else is no reason to wait
+        patiently(lambda: {}["x"], "store", (StoreUnavailable,), patience=5)
+
+    runtime = ServiceRuntime("svc", CommonSettings(), bus=SwitchableBus(), store=store)  # type: ignore[arg-type]
+    store.down = True
+    with pytest.raises(SystemExit, match="svc: the document store is unreachable: store away"):
+        runtime.wait_for_store(patience=0)

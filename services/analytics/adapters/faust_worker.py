@@ -11,15 +11,17 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping, Sequence
+
+from jembatan.periodic import PassFailed, PeriodicWorker
 
 log = logging.getLogger(__name__)
 
 
-class FaustWorkerProcess:
-    name = "faust-worker"
+class FaustWorkerProcess(PeriodicWorker):
+    """Worker: starts the child, watches it every half second, and after it exits marks
+    itself unhealthy and starts it again after ``restart_pause``."""
 
     def __init__(
         self,
@@ -27,29 +29,29 @@ class FaustWorkerProcess:
         restart_pause: float = 3.0,
         argv: Sequence[str] = (sys.executable, "-m", "services.analytics.adapters.faust_app"),
     ) -> None:
+        super().__init__("faust-worker", 0.5, error_wait=restart_pause)
         self.env = dict(env) if env is not None else dict(os.environ)
         self.argv = list(argv)
         self.restart_pause = restart_pause
         self.healthy = False
         self.last_error: str | None = "starting"
         self.restarts = 0
-        self._stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def run(self) -> None:
-        while not self._stop.is_set():
+    def tick(self) -> None:
+        if self._proc is None or self._proc.returncode is not None:
             env = {**self.env, "JEMBATAN_ANALYTICS_SUPERVISOR_PID": str(os.getpid())}
             self._proc = subprocess.Popen(self.argv, env=env)
-            self.healthy, self.last_error = True, None
-            while self._proc.poll() is None and not self._stop.wait(0.5):
-                pass
-            if self._stop.is_set():
-                break
-            code = self._proc.returncode
-            self.healthy, self.last_error = False, f"faust worker exited with {code}"
+            return
+        code = self._proc.poll()
+        if code is not None:
+            reason = f"faust worker exited with {code}"
+            self.healthy, self.last_error = False, reason  # before the count watchers read
             self.restarts += 1
             log.error("faust worker exited; restarting", extra={"code": code})
-            self._stop.wait(self.restart_pause)
+            raise PassFailed(reason)
+
+    def closing(self) -> None:
         self._terminate()
 
     def _terminate(self) -> None:
@@ -63,6 +65,3 @@ class FaustWorkerProcess:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-
-    def stop(self) -> None:
-        self._stop.set()

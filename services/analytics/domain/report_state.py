@@ -27,12 +27,10 @@ from jembatan import clock
 from jembatan.events.catalog import (
     CaseAcknowledged,
     CaseDuplicate,
-    CaseRejected,
     CaseReopened,
     CaseResolved,
     CaseRouted,
     CaseSlaBreached,
-    CaseStarted,
     CaseTransferred,
     EventData,
     ReportFeedback,
@@ -199,28 +197,6 @@ class ReportState:
         )
 
 
-def _status_of(data: EventData) -> str | None:
-    if isinstance(data, ReportSubmitted):
-        return "submitted"
-    if isinstance(data, CaseRouted):
-        return "routed"
-    if isinstance(data, CaseDuplicate):
-        return "duplicate"
-    if isinstance(data, CaseTransferred):
-        return "transferred"
-    if isinstance(data, CaseAcknowledged):
-        return "acknowledged"
-    if isinstance(data, CaseStarted):
-        return "in_progress"
-    if isinstance(data, CaseResolved):
-        return "resolved"
-    if isinstance(data, CaseReopened):
-        return "reopened"
-    if isinstance(data, CaseRejected):
-        return "rejected"
-    return None
-
-
 def fold(state: ReportState | None, event_id: str, data: EventData) -> ReportState:
     """The state after one more event; the same object when the event was applied before.
 
@@ -232,7 +208,7 @@ def fold(state: ReportState | None, event_id: str, data: EventData) -> ReportSta
     if event_id in state.applied:
         return state
     changes: dict[str, Any] = {"applied": state.applied | {event_id}}
-    status = _status_of(data)
+    status = data.report_status
 
     if isinstance(data, ReportSubmitted):
         at = clock.iso(data.submitted_at)

@@ -31,18 +31,6 @@ STATUSES = (
 )
 CLOSED_STATUSES = frozenset({"resolved", "rejected", "closed"})
 
-_CASE_STATUS = {
-    ev.CaseRouted.event_type: "routed",
-    ev.CaseDuplicate.event_type: "duplicate",
-    ev.CaseAcknowledged.event_type: "acknowledged",
-    ev.CaseStarted.event_type: "in_progress",
-    ev.CaseResolved.event_type: "resolved",
-    ev.CaseRejected.event_type: "rejected",
-    ev.CaseTransferred.event_type: None,  # keeps the status, changes the agency
-    ev.CaseReopened.event_type: "reopened",
-    ev.CaseSlaBreached.event_type: None,
-}
-
 
 def new_report_id() -> str:
     """``JKT-`` + 10 symbols of a 32-letter alphabet: 50 random bits, drawn at once (one
@@ -286,11 +274,10 @@ def case_event_update(
     status, agency, deadlines and evidence move only forward in event time, so an event
     arriving late does not undo a newer one.
     """
-    event_type = data.event_type
     at = _iso(data.at)  # type: ignore[attr-defined]
     entry: dict[str, Any] = {
         "event_id": event_id,
-        "type": event_type.removeprefix(ev.TYPE_PREFIX).rsplit(".", 1)[0],
+        "type": data.short_name,
         "at": at,
         "agency_id": data.agency_id,  # type: ignore[attr-defined]
     }
@@ -298,7 +285,8 @@ def case_event_update(
         value = getattr(data, name, None)
         if value and not (name == "reason" and entry["type"] in _PRIVATE_REASON_TYPES):
             entry[name] = value
-    new_status = _CASE_STATUS.get(event_type)
+    # A status the citizen's view has no name for (a transfer) keeps the one it shows.
+    new_status = data.report_status if data.report_status in STATUSES else None
     if new_status:
         entry["status"] = new_status
     sets: dict[str, Any] = {"updated_at": now_iso}

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from jembatan.delivery import Undelivered
 from jembatan.netguard import Network
 from jembatan.webhooks import SignedWebhookClient, WebhookRefused
 from services.notify.domain.model import mask_email, mask_phone, mask_token
@@ -26,11 +27,8 @@ from services.notify.domain.model import mask_email, mask_phone, mask_token
 log = logging.getLogger(__name__)
 
 
-class DeliveryError(Exception):
-    def __init__(self, reason: str, retryable: bool = True) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
+class DeliveryError(Undelivered):
+    """A channel's message did not get through (``retryable``: trying later may help)."""
 
 
 @dataclass(frozen=True)

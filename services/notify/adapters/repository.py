@@ -22,8 +22,13 @@ from typing import Any
 
 from jembatan import clock
 from jembatan.store.port import Document, DocumentStore, DuplicateKey
-from services.notify.domain import geo
-from services.notify.domain.model import AgencyContact, Contact, ReportSnapshot, Subscription
+from services.notify.domain.model import (
+    AREA_GRID,
+    AgencyContact,
+    Contact,
+    ReportSnapshot,
+    Subscription,
+)
 
 ACTIVE_DELIVERY = ("pending", "sending", "sent")
 
@@ -166,7 +171,7 @@ class NotifyRepository:
     # -- subscriptions ----------------------------------------------------------------
     def add_subscription(self, doc: Document) -> None:
         if doc.get("lat") is not None and doc.get("radius_m") is not None:
-            doc["cells"] = geo.cells_covering(doc["lat"], doc["lon"], doc["radius_m"])
+            doc["cells"] = AREA_GRID.cells_within(doc["lat"], doc["lon"], doc["radius_m"])
         self.subscriptions.insert_one(doc)
 
     def subscription_doc(self, sub_id: str) -> Document | None:
@@ -190,7 +195,7 @@ class NotifyRepository:
         branches: list[Document] = []
         if area and report is not None:
             branches.append({"kind": "area", "district_id": report.district_id})
-            branches.append({"kind": "area", "cells": geo.cell_of(report.lat, report.lon)})
+            branches.append({"kind": "area", "cells": AREA_GRID.cell(report.lat, report.lon)})
         if follow:
             branches.append({"kind": "report", "report_id": report_id})
         branches.append({"kind": "events"})

@@ -9,11 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jembatan.geo import Grid
+
 Language = Literal["id", "en"]
 Channel = Literal["email", "webhook", "feed", "sms", "push"]
 Audience = Literal["reporter", "subscriber", "agency", "partner", "system"]
 LANGUAGES: tuple[Language, ...] = ("id", "en")
 CHANNELS: tuple[Channel, ...] = ("email", "webhook", "feed", "sms", "push")
+
+#: Radius subscriptions are stored with the cells (about 5.5 km) their circle touches.
+AREA_GRID = Grid(cell_deg=0.05)
+MAX_RADIUS_M = 20_000.0
 
 
 @dataclass(frozen=True)
@@ -86,13 +92,6 @@ class Intent:
     template: str | None
     params: dict[str, Any] = field(default_factory=dict)
     language: Language | None = None
-
-
-def short_type(event_type: str) -> str:
-    """``org.jembatan.case.routed.v1`` -> ``case.routed``."""
-    name = event_type.removeprefix("org.jembatan.")
-    head, _, tail = name.rpartition(".")
-    return head if tail.startswith("v") and tail[1:].isdigit() else name
 
 
 def reporter_channels(contact: Contact) -> tuple[Channel, ...]:

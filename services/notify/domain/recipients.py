@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from jembatan.events import catalog as ev
+from jembatan.geo import haversine_m
 from jembatan.names import NameTable, readable
-from services.notify.domain.geo import haversine_m
 from services.notify.domain.model import (
     AgencyContact,
     Audience,
@@ -27,7 +27,6 @@ from services.notify.domain.model import (
     Intent,
     ReportSnapshot,
     Subscription,
-    short_type,
 )
 from services.notify.domain.templates import NAMED_IDS
 
@@ -71,7 +70,7 @@ NAMED_KINDS = {
 }
 AGENCY_EVENTS = frozenset({"case.routed", "case.transferred", "case.reopened", "case.sla_breached"})
 PARTNER_EVENT_TYPES = frozenset(
-    short_type(m.event_type) for m in ev.EVENT_MODELS if m.topic == ev.REPORTS_TOPIC
+    m.short_name for m in ev.EVENT_MODELS if m.topic == ev.REPORTS_TOPIC
 )
 
 
@@ -111,7 +110,7 @@ def event_params(
         "supporters": 0,
         "deadline": "-",
         "due": "-",
-        "status": short_type(data.event_type),
+        "status": data.short_name,
         "moderation": "-",
     }
     fields = data.model_dump()
@@ -194,7 +193,7 @@ def decide(
     names: Mapping[str, NameTable] | None = None,
 ) -> list[Intent]:
     """The messages one event causes (the reporter's language is resolved later)."""
-    event = short_type(data.event_type)
+    event = data.short_name
     report_id: str = data.report_id  # type: ignore[attr-defined]
     params = event_params(data, report, report_url_template, names)
     intents: list[Intent] = []

@@ -19,7 +19,7 @@ from jembatan.events.catalog import GeoPoint
 from jembatan.http import ApiError
 from jembatan.netguard import Network, UnsafeTarget, check_public_url
 from services.notify.adapters.repository import NotifyRepository
-from services.notify.domain.geo import MAX_RADIUS_M
+from services.notify.domain.model import MAX_RADIUS_M
 from services.notify.domain.recipients import PARTNER_EVENT_TYPES
 from services.notify.service_layer.dispatcher import describe
 from services.notify.service_layer.subscriptions import (
@@ -163,7 +163,9 @@ def build_router(
         if admin_token is None:
             if admin_open:
                 return
-            raise ApiError(403, "admin_disabled", "The admin API needs JEMBATAN_ADMIN_TOKEN.")
+            raise ApiError(
+                403, "admin_disabled", "The admin API needs JEMBATAN_NOTIFY_ADMIN_TOKEN."
+            )
         if not x_admin_token:
             raise ApiError(401, "unauthenticated", "X-Admin-Token is required.")
         if not hmac.compare_digest(x_admin_token, admin_token):

@@ -38,15 +38,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from jembatan import clock
-from jembatan.backoff import retry_delay
 from jembatan.bus.port import Bus, OutgoingRecord
+from jembatan.delivery import DeliveryLoop, RetryPolicy, Undelivered
 from jembatan.events.catalog import dead_letter_topic
 from jembatan.store.port import Document
 from services.notify.adapters.channels import ChannelAdapter, DeliveryError, OutboundMessage, Target
@@ -63,7 +62,13 @@ class RecipientGone(Exception):
     """Nobody to send to any more (unsubscribed, no address): the entry is skipped."""
 
 
-class Dispatcher:
+class Dispatcher(DeliveryLoop[Document]):
+    """Worker: claims and sends due deliveries, a batch after another while any is due,
+    else every ``poll_interval``; a failed pass (the store away) is retried after it.
+    A batch is claimed in one commit (``process_batch``), not one claim per send."""
+
+    drain = True
+
     def __init__(
         self,
         repo: NotifyRepository,
@@ -85,15 +90,11 @@ class Dispatcher:
         """``claim_batch``: deliveries claimed in one store commit (a crash leaves at most
         that many in ``sending``); ``unit_of_work``: the store's, to make claims and local
         sends one commit each."""
-        self.name = name
+        super().__init__(name, poll_interval, RetryPolicy(attempts, base_delay, max_delay))
         self.repo = repo
         self.channels = channels
         self.bus = bus
         self.metrics = metrics
-        self.attempts = attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.poll_interval = poll_interval
         self.stuck_after = stuck_after
         self.reclaim_local_after = reclaim_local_after
         self.claim_batch = claim_batch
@@ -106,34 +107,18 @@ class Dispatcher:
             "webhooks": {"$eq": "webhook"},
             "people": {"$ne": "webhook"},
         }[lane]
-        self.healthy = True
-        self.last_error: str | None = None
-        self._stop = threading.Event()
+        self._next_stuck_check = 0.0
 
     # -- worker -----------------------------------------------------------------------
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        self._stop.clear()
-        next_stuck_check = 0.0
-        while not self._stop.is_set():
-            try:
-                busy = self.process_batch()
-                self.healthy, self.last_error = True, None
-                now = clock.now().timestamp()
-                if now >= next_stuck_check:
-                    next_stuck_check = now + 5
-                    self.reclaim_local()
-                    self.metrics.stuck.set(self.count_stuck())
-                    self.metrics.due.set(self.count_due())
-            except Exception as exc:  # store down: report not ready, try again soon
-                self.healthy = False
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("dispatcher pass failed", extra={"error": self.last_error})
-                busy = False
-            if not busy:
-                self._stop.wait(self.poll_interval)
+    def tick(self) -> bool:
+        busy = self.process_batch()
+        now = clock.now().timestamp()
+        if now >= self._next_stuck_check:
+            self._next_stuck_check = now + 5
+            self.reclaim_local()
+            self.metrics.stuck.set(self.count_stuck())
+            self.metrics.due.set(self.count_due())
+        return busy
 
     def count_due(self) -> int:
         return self.repo.deliveries.count_documents(
@@ -247,19 +232,27 @@ class Dispatcher:
             try:
                 adapter.send(target, message)
             except DeliveryError as exc:
-                self._failed(doc, exc)
+                self.undelivered(doc, exc)
                 return
             except Exception as exc:  # an adapter bug: a retryable failure, never a crash
                 log.exception("channel adapter raised", extra={"channel": channel})
-                self._failed(doc, DeliveryError(f"{type(exc).__name__}"))
+                self.undelivered(doc, DeliveryError(f"{type(exc).__name__}"))
                 return
-            now = clock.now()
             self.repo.finish(
-                doc["_id"], {"status": "sent", "sent_at": clock.iso(now), "last_error": None}
+                doc["_id"],
+                {"status": "sent", "sent_at": clock.iso(clock.now()), "last_error": None},
             )
+        self.delivered(doc)
+
+    def attempt_number(self, doc: Document) -> int:
+        return int(doc["attempts"])
+
+    def delivered(self, doc: Document) -> None:
+        """Counted and logged (the log entry is written with the send, in _deliver)."""
+        channel = doc["channel"]
         self.metrics.deliveries.labels(channel, "sent").inc()
         try:
-            latency = (now - clock.parse(doc["event_time"])).total_seconds()
+            latency = (clock.now() - clock.parse(doc["event_time"])).total_seconds()
             self.metrics.latency.labels(channel).observe(max(0.0, latency))
         except (KeyError, ValueError):
             pass
@@ -274,37 +267,35 @@ class Dispatcher:
             },
         )
 
-    def _failed(self, doc: Document, exc: DeliveryError) -> None:
-        channel = doc["channel"]
-        attempts = int(doc["attempts"])
+    def undelivered(self, doc: Document, failure: Undelivered) -> None:
         log.warning(
             "delivery failed",
             extra={
-                "delivery_channel": channel,
+                "delivery_channel": doc["channel"],
                 "event_id": doc["event_id"],
-                "attempt": attempts,
-                "reason": exc.reason,
-                "retryable": exc.retryable,
+                "attempt": int(doc["attempts"]),
+                "reason": failure.reason,
+                "retryable": failure.retryable,
             },
         )
-        if exc.retryable and attempts < self.attempts:
-            delay = retry_delay(attempts, self.base_delay, self.max_delay)
-            self.repo.finish(
-                doc["_id"],
-                {
-                    "status": "pending",
-                    "last_error": exc.reason,
-                    "next_attempt_at": clock.iso(clock.now() + timedelta(seconds=delay)),
-                },
-            )
-            self.metrics.retries.labels(channel).inc()
-            return
-        reason = f"{exc.reason} after {attempts} attempt(s)"
-        if channel == "webhook":
+        super().undelivered(doc, failure)
+
+    def retry_later(self, doc: Document, failure: Undelivered, at: datetime) -> None:
+        fields = {
+            "status": "pending",
+            "last_error": failure.reason,
+            "next_attempt_at": clock.iso(at),
+        }
+        self.repo.finish(doc["_id"], fields)
+        self.metrics.retries.labels(doc["channel"]).inc()
+
+    def give_up(self, doc: Document, failure: Undelivered) -> None:
+        reason = f"{failure.reason} after {int(doc['attempts'])} attempt(s)"
+        if doc["channel"] == "webhook":
             self._dead_letter(doc, reason)
         else:
             self.repo.finish(doc["_id"], {"status": "failed", "last_error": reason})
-            self.metrics.deliveries.labels(channel, "failed").inc()
+            self.metrics.deliveries.labels(doc["channel"], "failed").inc()
 
     def _dead_letter(self, doc: Document, reason: str) -> None:
         body = json.dumps(

@@ -15,7 +15,7 @@ from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
 from jembatan.names import LANGUAGES, PublicNames
 from services.notify.adapters.repository import NotifyRepository
-from services.notify.domain.model import Contact, ReportSnapshot, short_type
+from services.notify.domain.model import Contact, ReportSnapshot
 from services.notify.domain.recipients import AGENCY_EVENTS, AREA_EVENTS, FOLLOW_EVENTS, decide
 from services.notify.service_layer.messages import MessageQueue, address_key
 
@@ -56,7 +56,7 @@ class NotifyHandlers:
                     "deliveries withheld after moderation",
                     extra={"report_id": report_id, "count": withheld},
                 )
-        name = short_type(data.event_type)
+        name = data.short_name
         report = self.repo.report(report_id)
         subs = self.repo.candidate_subscriptions(
             name, report, report_id, area=name in AREA_EVENTS, follow=name in FOLLOW_EVENTS
@@ -112,7 +112,7 @@ class NotifyHandlers:
         fields: dict[str, object] = {
             "case_id": getattr(data, "case_id", None),
             "agency_id": getattr(data, "agency_id", None),
-            "status": short_type(data.event_type),
+            "status": data.short_name,
             "status_at": clock.iso(data.at),  # type: ignore[attr-defined]
         }
         if isinstance(data, _DEADLINE_EVENTS):

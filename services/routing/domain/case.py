@@ -29,6 +29,7 @@ from jembatan.events.catalog import (
     Evidence,
     MediaRef,
 )
+from jembatan.geo import Grid
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.sla import Sla
 
@@ -45,6 +46,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "resolved": ("reopen",),
     "rejected": (),
 }
+#: Cells of about 111 m: the default 50 m duplicate radius looks at a cell and its 8
+#: neighbours (anywhere up to 80° latitude); near the poles the search is capped.
+CASE_GRID = Grid(cell_deg=0.001, max_span=64)
 #: Where each action leads.
 TARGET: dict[str, str] = {
     "acknowledge": "acknowledged",

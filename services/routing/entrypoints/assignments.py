@@ -28,8 +28,7 @@ from services.routing.adapters.repository import CaseRepository
 FEED_GROUP = "routing-assignments"
 #: Event types that put a case in an agency's queue, with their short names.
 ASSIGNMENT_TYPES: dict[str, str] = {
-    m.event_type: m.event_type.removeprefix("org.jembatan.").rsplit(".", 1)[0]
-    for m in (CaseRouted, CaseTransferred, CaseReopened)
+    m.event_type: m.short_name for m in (CaseRouted, CaseTransferred, CaseReopened)
 }
 
 

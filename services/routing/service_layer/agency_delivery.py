@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from jembatan import clock
-from jembatan.backoff import retry_delay
+from jembatan.delivery import DeliveryLoop, RetryPolicy, Undelivered
 from jembatan.events.catalog import (
     CaseDuplicate,
     CaseReopened,
@@ -29,9 +29,9 @@ from jembatan.events.catalog import (
     EventData,
     _CaseData,
     decode,
+    short_name_of,
 )
 from jembatan.events.envelope import CloudEvent
-from jembatan.periodic import PeriodicWorker
 from jembatan.webhooks import SignedWebhookClient, WebhookRefused
 from services.routing.adapters.agency_webhooks import DeliveryRepository, WebhookSecrets
 from services.routing.adapters.repository import CaseRepository, RuleSetRepository
@@ -41,11 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Event data never sent out: the reporter's own words on a reopen stay private.
 PRIVATE_FIELDS: dict[type[EventData], frozenset[str]] = {CaseReopened: frozenset({"reason"})}
-
-
-def short_type(event_type: str) -> str:
-    """``org.jembatan.case.routed.v1`` -> ``case.routed``."""
-    return event_type.removeprefix("org.jembatan.").rsplit(".", 1)[0]
 
 
 def recipients(data: _CaseData) -> list[str]:
@@ -102,7 +97,7 @@ class AgencyDeliveries:
         hidden = PRIVATE_FIELDS.get(type(data), frozenset())
         body: dict[str, Any] = {
             "event_id": event.id,
-            "type": short_type(event.type),
+            "type": short_name_of(event.type),
             "time": clock.iso(event.time),
             "case": {
                 "case_id": case["_id"],
@@ -119,7 +114,7 @@ class AgencyDeliveries:
         queued = 0
         for agency_id in targets:
             if self.deliveries.enqueue(
-                agency_id, event.id, short_type(event.type), data.case_id, body, self.now()
+                agency_id, event.id, short_name_of(event.type), data.case_id, body, self.now()
             ):
                 queued += 1
         if queued:
@@ -136,7 +131,7 @@ class AgencyDeliveries:
         return False
 
 
-class AgencyWebhookDispatcher(PeriodicWorker):
+class AgencyWebhookDispatcher(DeliveryLoop[dict[str, Any]]):
     """Worker: sends due deliveries; retries with bounded backoff, then gives up (failed)."""
 
     def __init__(
@@ -156,69 +151,60 @@ class AgencyWebhookDispatcher(PeriodicWorker):
         now: Callable[[], datetime] = clock.now,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__("agency-webhooks", interval)
+        super().__init__(
+            "agency-webhooks",
+            interval,
+            RetryPolicy(attempts, base_delay, max_delay),
+            now=now,
+            rng=rng or random.Random(),
+        )
         self.deliveries = deliveries
         self.secrets = secrets
         self.rules = rules
         self.client = client
         self.metrics = metrics
-        self.attempts = attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
         self.lease = lease
         self.batch = batch
-        self.now = now
-        self.rng = rng or random.Random()
-
-    def tick(self) -> int:
-        return self.send_due()
 
     def closing(self) -> None:
         self.client.close()
 
-    def send_due(self) -> int:
-        """One pass over the due deliveries; how many were delivered."""
-        delivered = 0
+    def claims(self) -> Iterator[dict[str, Any]]:
         for doc in self.deliveries.due(self.now(), self.batch):
             now = self.now()
             claimed = self.deliveries.claim(doc, now, now + timedelta(seconds=self.lease))
-            if claimed is None:
-                continue  # another replica took this attempt
-            if self._attempt(claimed):
-                delivered += 1
-        return delivered
+            if claimed is not None:  # else another replica took this attempt
+                yield claimed
 
-    def _attempt(self, d: dict[str, Any]) -> bool:
-        attempt = int(d["attempts"])
-        try:
-            url, secret = self._target(d["agency_id"])
-            self.client.post(url, secret, d["body"].encode(), d["_id"], d["event_type"])
-        except WebhookRefused as exc:
-            now = self.now()
-            if exc.retryable and attempt < self.attempts:
-                delay = retry_delay(attempt, self.base_delay, self.max_delay, self.rng)
-                fields = {
-                    "next_at": clock.iso(now + timedelta(seconds=delay)),
-                    "last_error": exc.reason,
-                }
-                outcome = "retry"
-            else:
-                fields = {"status": "failed", "last_error": exc.reason, "failed_at": clock.iso(now)}
-                outcome = "failed"
-                log.warning(
-                    "agency webhook delivery failed",
-                    extra={"agency_id": d["agency_id"], "delivery": d["_id"], "why": exc.reason},
-                )
-            self.deliveries.finish(d["_id"], attempt, fields)
-            self.metrics.agency_deliveries.labels(outcome).inc()
-            return False
-        self.deliveries.finish(
-            d["_id"],
-            attempt,
-            {"status": "delivered", "delivered_at": clock.iso(self.now()), "last_error": None},
-        )
+    def attempt_number(self, delivery: dict[str, Any]) -> int:
+        return int(delivery["attempts"])
+
+    def send(self, d: dict[str, Any]) -> None:
+        url, secret = self._target(d["agency_id"])
+        self.client.post(url, secret, d["body"].encode(), d["_id"], d["event_type"])
+
+    def delivered(self, d: dict[str, Any]) -> None:
+        fields = {"status": "delivered", "delivered_at": clock.iso(self.now()), "last_error": None}
+        self.deliveries.finish(d["_id"], int(d["attempts"]), fields)
         self.metrics.agency_deliveries.labels("delivered").inc()
-        return True
+
+    def retry_later(self, d: dict[str, Any], failure: Undelivered, at: datetime) -> None:
+        fields = {"next_at": clock.iso(at), "last_error": failure.reason}
+        self.deliveries.finish(d["_id"], int(d["attempts"]), fields)
+        self.metrics.agency_deliveries.labels("retry").inc()
+
+    def give_up(self, d: dict[str, Any], failure: Undelivered) -> None:
+        log.warning(
+            "agency webhook delivery failed",
+            extra={"agency_id": d["agency_id"], "delivery": d["_id"], "why": failure.reason},
+        )
+        fields = {
+            "status": "failed",
+            "last_error": failure.reason,
+            "failed_at": clock.iso(self.now()),
+        }
+        self.deliveries.finish(d["_id"], int(d["attempts"]), fields)
+        self.metrics.agency_deliveries.labels("failed").inc()
 
     def _target(self, agency_id: str) -> tuple[str, str]:
         """The agency's webhook address and secret now (they may have changed since)."""

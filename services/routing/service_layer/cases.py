@@ -38,7 +38,9 @@ from jembatan.events.catalog import (
     ReportSubmitted,
     ReportSupported,
     make_event,
+    short_name_of,
 )
+from jembatan.geo import haversine_m
 from jembatan.outbox import new_document_outbox, outbox_update
 from jembatan.store.port import Document, DuplicateKey
 from services.routing.adapters.evidence import EvidenceMedia
@@ -51,10 +53,10 @@ from services.routing.adapters.repository import (
     case_state_fields,
     merge_updates,
 )
-from services.routing.domain import geo
 from services.routing.domain.calendar import CalendarError, WorkingCalendar
 from services.routing.domain.case import (
     ALLOWED,
+    CASE_GRID,
     OPEN_STATUSES,
     Case,
     CaseError,
@@ -259,7 +261,7 @@ class CaseService:
             "district_id": report.district_id,
             "city_id": report.city_id,
             "location": {"lat": loc.lat, "lon": loc.lon},
-            "cell": geo.cell_key(loc.lat, loc.lon),
+            "cell": CASE_GRID.cell(loc.lat, loc.lon),
             # The citizen's answers to the category's questions, for the agency.
             "attributes": dict(report.attributes),
             "submitted_at": clock.iso(report.submitted_at),
@@ -287,7 +289,7 @@ class CaseService:
         candidates = self.cases.find(
             {
                 "category": report.category,
-                "cell": {"$in": geo.cells_within(lat, lon, self.radius_m)},
+                "cell": {"$in": CASE_GRID.cells_within(lat, lon, self.radius_m)},
                 "status": {"$in": list(OPEN_STATUSES)},
                 "duplicate_of": None,
                 "submitted_at": {"$gte": clock.iso(since)},
@@ -297,7 +299,7 @@ class CaseService:
         for doc in candidates:
             if doc["_id"] == case_id:
                 continue
-            d = geo.haversine_m(lat, lon, doc["location"]["lat"], doc["location"]["lon"])
+            d = haversine_m(lat, lon, doc["location"]["lat"], doc["location"]["lon"])
             if d <= self.radius_m and (
                 best is None or (d, doc["submitted_at"]) < (best[1], best[0]["submitted_at"])
             ):
@@ -656,7 +658,7 @@ class CaseService:
 
 
 def _action_of(event_type: str) -> str:
-    name = event_type.rsplit(".", 2)[-2]
+    name = short_name_of(event_type).rpartition(".")[2]
     return {
         "acknowledged": "acknowledge",
         "started": "start",
@@ -703,7 +705,7 @@ def public_view(doc: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "history": [
             {
                 "seq": h["seq"],
-                "type": h["type"].removeprefix("org.jembatan.").rsplit(".", 1)[0],
+                "type": short_name_of(h["type"]),
                 "at": h["at"],
                 "actor": h["actor"],
                 "agency_id": h["agency_id"],

@@ -10,13 +10,13 @@ The same worker finishes any duplicate sync a crash left pending.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from jembatan import clock
 from jembatan.events.catalog import REPORTS_TOPIC, CaseSlaBreached, make_event
 from jembatan.outbox import outbox_update
+from jembatan.periodic import PeriodicWorker
 from services.routing.adapters.repository import CaseRepository, merge_updates
 from services.routing.domain.case import OPEN_STATUSES
 from services.routing.service_layer.cases import SOURCE, CaseService, history_entry
@@ -31,7 +31,10 @@ DEADLINES = (
 )
 
 
-class SlaScanner:
+class SlaScanner(PeriodicWorker):
+    """Worker: a scan every ``interval`` seconds; a failed scan (a store outage) marks it
+    unhealthy and the next round tries again."""
+
     def __init__(
         self,
         cases: CaseRepository,
@@ -43,33 +46,17 @@ class SlaScanner:
         now: Callable[[], datetime] = clock.now,
         on_write: Callable[[], None] = lambda: None,
     ) -> None:
-        self.name = "sla-timers"
+        super().__init__("sla-timers", interval)
         self.cases = cases
         self.service = service
         self.metrics = metrics
-        self.interval = interval
         self.batch = batch
         self.now = now
         self.on_write = on_write
-        self.healthy = True
-        self.last_error: str | None = None
-        self._stop = threading.Event()
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.scan_once()
-                self.service.sync_pending()
-                self.healthy = True
-                self.last_error = None
-            except Exception as exc:  # store outage: report unhealthy, try again next round
-                self.healthy = False
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("SLA scan failed: %s", exc)
-            self._stop.wait(self.interval)
+    def tick(self) -> None:
+        self.scan_once()
+        self.service.sync_pending()
 
     def scan_once(self) -> int:
         """Claim and announce every breached deadline found now; how many this replica won."""

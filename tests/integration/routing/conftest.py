@@ -126,9 +126,9 @@ def stack(kafka_bootstrap: str, mongo_url: str, unique_name: str) -> Iterator[St
         mongo_url=mongo_url,
         kafka_namespace=unique_name + ".",
         mongo_database_prefix=unique_name,
-        seed_demo=True,
+        routing_seed_demo=True,
         dev_keys=True,  # built by hand: the production gate (jembatan.config.load) is not run
-        sla_scan_interval_s=0.3,
+        routing_sla_scan_interval_s=0.3,
         topic_partitions=3,
     )
     bus = KafkaBus(kafka_bootstrap, client_id="routing-test", namespace=unique_name + ".")

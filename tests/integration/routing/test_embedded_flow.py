@@ -19,7 +19,7 @@ def test_embedded_report_to_resolution(tmp_path: Path) -> None:
     settings = RoutingSettings(
         mode="embedded",
         data_dir=tmp_path,
-        sla_scan_interval_s=0.2,
+        routing_sla_scan_interval_s=0.2,
         topic_partitions=2,
         dev_keys=True,
     )

@@ -129,10 +129,10 @@ class PlnSystem:
 
 
 WEBHOOK_SETTINGS = {
-    "agency_webhook_allow_private": True,  # the fake PLN listens on loopback
-    "agency_webhook_base_delay": 0.2,
-    "agency_webhook_max_delay": 1.0,
-    "agency_webhook_interval": 0.2,
+    "routing_agency_webhook_allow_private": True,  # the fake PLN listens on loopback
+    "routing_agency_webhook_base_delay": 0.2,
+    "routing_agency_webhook_max_delay": 1.0,
+    "routing_agency_webhook_interval": 0.2,
 }
 
 
@@ -143,7 +143,7 @@ def routing_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
         settings = RoutingSettings(
             mode="embedded",
             data_dir=tmp_path,
-            sla_scan_interval_s=0.5,
+            routing_sla_scan_interval_s=0.5,
             dev_keys=True,  # built by hand: the development operator key of the demo
             **WEBHOOK_SETTINGS,
         )

@@ -6,11 +6,13 @@ import random
 
 import pytest
 
-from jembatan import signing
+from jembatan import geo, signing
 from jembatan.backoff import retry_delay
 from jembatan.events import catalog as ev
-from services.notify.domain import geo, templates, tokens
+from services.notify.domain import templates, tokens
 from services.notify.domain.model import (
+    AREA_GRID,
+    MAX_RADIUS_M,
     AgencyContact,
     Contact,
     ReportSnapshot,
@@ -18,7 +20,6 @@ from services.notify.domain.model import (
     mask_email,
     mask_phone,
     reporter_channels,
-    short_type,
 )
 from services.notify.domain.recipients import (
     AGENCY_EVENTS,
@@ -52,7 +53,7 @@ def test_every_life_cycle_event_type_has_a_message_template() -> None:
     for model in ev.EVENT_MODELS:
         if model.topic != ev.REPORTS_TOPIC:
             continue
-        name = short_type(model.event_type)
+        name = model.short_name
         assert {f"reporter.{name}", f"agency.{name}"} & kinds, f"no template for {name}"
     for name in REPORTER_EVENTS:
         assert f"reporter.{name}" in kinds
@@ -60,7 +61,7 @@ def test_every_life_cycle_event_type_has_a_message_template() -> None:
         assert f"agency.{name}" in kinds
 
 
-@pytest.mark.parametrize("data", e.all_report_events(), ids=lambda d: short_type(d.event_type))
+@pytest.mark.parametrize("data", e.all_report_events(), ids=lambda d: d.short_name)
 @pytest.mark.parametrize("language", ["id", "en"])
 def test_templates_render_with_the_event_params(data: ev.EventData, language: str) -> None:
     params = event_params(data, SNAP, URL)
@@ -177,7 +178,7 @@ def test_agency_hears_new_transfer_reopen_breach(data: ev.EventData) -> None:
     got = decide(data, SNAP, [], AGENCY, URL)
     agency = [i for i in got if i.audience == "agency"]
     assert [(i.recipient, i.channels) for i in agency] == [(f"agency:{e.AGENCY}", ("email",))]
-    assert agency[0].template == f"agency.{short_type(data.event_type)}"
+    assert agency[0].template == f"agency.{data.short_name}"
 
 
 def test_agency_not_told_of_other_steps_and_reporter_not_of_breach() -> None:
@@ -187,7 +188,7 @@ def test_agency_not_told_of_other_steps_and_reporter_not_of_breach() -> None:
 
 def test_reporter_hears_every_status_change_but_not_twice_for_a_reopen() -> None:
     for data in e.all_report_events():
-        name = short_type(data.event_type)
+        name = data.short_name
         got = [i for i in decide(data, SNAP, [], None, URL) if i.audience == "reporter"]
         assert len(got) == (0 if name == "case.sla_breached" else 1), name
     assert not [
@@ -239,13 +240,13 @@ def test_cells_covering_contains_every_point_inside_the_circle() -> None:
     rng = random.Random(5)
     for _ in range(300):
         lat, lon = rng.uniform(-8, 8), rng.uniform(100, 120)
-        r = rng.uniform(10, geo.MAX_RADIUS_M)
-        cells = set(geo.cells_covering(lat, lon, r))
+        r = rng.uniform(10, MAX_RADIUS_M)
+        cells = set(AREA_GRID.cells_within(lat, lon, r))
         for _ in range(5):
             plat = lat + rng.uniform(-1, 1) * r / 111_000
             plon = lon + rng.uniform(-1, 1) * r / 111_000
             if geo.haversine_m(lat, lon, plat, plon) <= r:
-                assert geo.cell_of(plat, plon) in cells
+                assert AREA_GRID.cell(plat, plon) in cells
 
 
 # --- signatures -------------------------------------------------------------------------

@@ -25,10 +25,10 @@ def test_links_open_the_pages_when_their_url_is_set() -> None:
 def test_report_links_follow_the_pages_unless_a_template_is_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("JEMBATAN_PAGES_URL", "https://lapor.example/")
+    monkeypatch.setenv("JEMBATAN_NOTIFY_PAGES_URL", "https://lapor.example/")
     assert NotifySettings().report_link_template() == "https://lapor.example/reports/{report_id}"
-    monkeypatch.setenv("JEMBATAN_REPORT_URL_TEMPLATE", "https://app.example/r/{report_id}")
+    monkeypatch.setenv("JEMBATAN_NOTIFY_REPORT_URL_TEMPLATE", "https://app.example/r/{report_id}")
     assert NotifySettings().report_link_template() == "https://app.example/r/{report_id}"
-    monkeypatch.delenv("JEMBATAN_PAGES_URL")
-    monkeypatch.delenv("JEMBATAN_REPORT_URL_TEMPLATE")
+    monkeypatch.delenv("JEMBATAN_NOTIFY_PAGES_URL")
+    monkeypatch.delenv("JEMBATAN_NOTIFY_REPORT_URL_TEMPLATE")
     assert NotifySettings().report_link_template().endswith("/v1/reports/{report_id}")

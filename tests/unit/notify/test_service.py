@@ -30,13 +30,13 @@ class World:
     def __init__(self, **overrides: Any) -> None:
         self.settings = NotifySettings(
             mode="embedded",
-            link_secret=SECRET,
-            delivery_base_delay=0.001,
-            delivery_max_delay=0.01,
-            delivery_attempts=4,
-            public_url="http://notify.test",
-            report_url_template="http://intake.test/r/{report_id}",
-            **{"webhook_allow_private": True, **overrides},  # p.test is a made-up name
+            notify_link_secret=SECRET,
+            notify_delivery_base_delay=0.001,
+            notify_delivery_max_delay=0.01,
+            notify_delivery_attempts=4,
+            notify_public_url="http://notify.test",
+            notify_report_url_template="http://intake.test/r/{report_id}",
+            **{"notify_webhook_allow_private": True, **overrides},  # p.test is a made-up name
         )
         self.store, self.bus = FakeStore(), FakeBus()
         self.catalogue_calls: list[str] = []
@@ -427,14 +427,14 @@ def test_agency_contact_is_used_for_new_cases(w: World) -> None:
 def test_admin_api_is_closed_in_distributed_mode_without_a_token() -> None:
     store, bus = FakeStore(), FakeBus()
     _, app = build(
-        NotifySettings(mode="distributed", admin_token=None),
+        NotifySettings(mode="distributed", notify_admin_token=None),
         bus=bus,  # type: ignore[arg-type]
         store=store,
     )  # type: ignore[arg-type]
     client = TestClient(app)
     assert client.get("/v1/deliveries").status_code == 403
     _, app = build(
-        NotifySettings(mode="distributed", admin_token="a" * 20),
+        NotifySettings(mode="distributed", notify_admin_token="a" * 20),
         bus=bus,  # type: ignore[arg-type]
         store=store,
     )  # type: ignore[arg-type]
@@ -445,7 +445,7 @@ def test_admin_api_is_closed_in_distributed_mode_without_a_token() -> None:
 
 
 def test_rate_limit_queues_a_digest() -> None:
-    w = World(rate_limit_per_hour=2)
+    w = World(notify_rate_limit_per_hour=2)
     _confirmed_email_sub(w, district_id=e.DISTRICT)
     w.drain()
     confirm_mails = len(w.sent("email"))
@@ -559,7 +559,9 @@ def test_email_provider_defaults_by_mode() -> None:
         default_channels(NotifySettings(mode="distributed"), repo)["email"], SmtpEmailChannel
     )
     assert isinstance(
-        default_channels(NotifySettings(mode="embedded", email_provider="smtp"), repo)["email"],
+        default_channels(NotifySettings(mode="embedded", notify_email_provider="smtp"), repo)[
+            "email"
+        ],
         SmtpEmailChannel,
     )
 
@@ -585,7 +587,9 @@ def test_private_webhook_targets_are_refused_in_distributed_mode() -> None:
     from services.notify.adapters.channels import OutboundMessage, Target, WebhookChannel
 
     _, app = build(
-        NotifySettings(mode="distributed", admin_token="a" * 20), bus=FakeBus(), store=FakeStore()
+        NotifySettings(mode="distributed", notify_admin_token="a" * 20),
+        bus=FakeBus(),
+        store=FakeStore(),
     )  # type: ignore[arg-type]
     client = TestClient(app)
     for url in (

@@ -7,7 +7,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.routing.domain import geo
+from jembatan import geo
+from services.routing.domain.case import CASE_GRID
 
 
 def destination(
@@ -34,8 +35,8 @@ def test_haversine_known_distances() -> None:
 
 
 def test_default_radius_uses_the_cell_and_its_8_neighbours_in_jakarta() -> None:
-    cells = geo.cells_within(-6.2, 106.8, 50)
-    assert len(cells) == 9 and geo.cell_key(-6.2, 106.8) in cells
+    cells = CASE_GRID.cells_within(-6.2, 106.8, 50)
+    assert len(cells) == 9 and CASE_GRID.cell(-6.2, 106.8) in cells
 
 
 @settings(max_examples=500, deadline=None)
@@ -51,4 +52,4 @@ def test_every_point_within_the_radius_is_in_a_searched_cell(
 ) -> None:
     lat2, lon2 = destination(lat, lon, bearing, radius * fraction)
     assert geo.haversine_m(lat, lon, lat2, lon2) <= radius * fraction + 1e-6 * radius + 1e-6
-    assert geo.cell_key(lat2, lon2) in geo.cells_within(lat, lon, radius)
+    assert CASE_GRID.cell(lat2, lon2) in CASE_GRID.cells_within(lat, lon, radius)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jembatan.clock import iso
+from jembatan import geo
 from jembatan.events.catalog import MediaRef, ReportFeedback
 from jembatan.metrics import ServiceMetrics
 from services.routing.adapters.repository import (
@@ -20,7 +21,6 @@ from services.routing.adapters.repository import (
     RuleSetRepository,
     UnroutedRepository,
 )
-from services.routing.domain import geo
 from services.routing.domain.rules import RuleSet
 from services.routing.domain.sla import Sla
 from services.routing.seed import demo_ruleset
