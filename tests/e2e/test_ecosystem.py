@@ -52,7 +52,9 @@ def ecosystem(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ecosys
         extra["JEMBATAN_NOTIFY_WEBHOOK_ALLOWED_NETWORKS"] = '["127.0.0.1/32"]'
     else:
         # an SLA hour lasts a second: deadlines fall due within the simulated day
-        extra.update({"JEMBATAN_ROUTING_SLA_SPEEDUP": "3600", "JEMBATAN_ROUTING_SLA_SCAN_INTERVAL_S": "1"})
+        extra.update(
+            {"JEMBATAN_ROUTING_SLA_SPEEDUP": "3600", "JEMBATAN_ROUTING_SLA_SCAN_INTERVAL_S": "1"}
+        )
     eco.extra_env.update(extra)
     eco.start(timeout=180)
     try:

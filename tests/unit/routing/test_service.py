@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jembatan.clock import iso
 from jembatan import geo
+from jembatan.clock import iso
 from jembatan.events.catalog import MediaRef, ReportFeedback
 from jembatan.metrics import ServiceMetrics
 from services.routing.adapters.repository import (
