@@ -45,10 +45,10 @@ from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from jembatan.grpc_gen.jembatan.v1 import common_pb2, reports_pb2, reports_pb2_grpc
 from pydantic import ValidationError
 
 from jembatan import clock
+from jembatan.grpc_gen.jembatan.v1 import common_pb2, reports_pb2, reports_pb2_grpc
 from jembatan.grpc_server import (
     GrpcServer,
     current_principal,
