@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from PIL import Image
+from pydantic import SecretStr
 
 from services.intake.bootstrap import build
 from services.intake.settings import IntakeSettings
@@ -50,7 +51,7 @@ class Held:
 
 def _app(tmp_path: Path) -> FastAPI:
     settings = IntakeSettings(
-        mode="embedded", data_dir=tmp_path, intake_open311_api_keys=[OPEN311_KEY]
+        mode="embedded", data_dir=tmp_path, intake_open311_api_keys=[SecretStr(OPEN311_KEY)]
     )
     _, app = build(settings, bus=FakeBus(), store=FakeStore())  # type: ignore[arg-type]
     return app

@@ -164,7 +164,7 @@ def test_a_retried_submission_returns_the_same_report_and_token(world: World) ->
         first.doc["_id"],
         first.tracking_token,
     )
-    assert len(world.repo.reports.scan()) == 1
+    assert len(world.store.collection("reports").scan()) == 1
     with pytest.raises(IntakeError) as exc:
         world.submit(key="k-1", description="another problem entirely")
     expect(exc, "invalid", "idempotency_key_reused")
@@ -182,7 +182,7 @@ def test_a_submission_is_refused_field_by_field(world: World) -> None:
     assert expect(exc, "invalid", "invalid_request").fields == {
         "photos.0": "unknown media id; upload it first with POST /v1/media"
     }
-    assert world.repo.reports.scan() == [] and world.writes == []
+    assert world.store.collection("reports").scan() == [] and world.writes == []
 
 
 # --- "me too" and duplicates ------------------------------------------------------------
