@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import Any
 
+from jembatan import clock
 from jembatan.events.envelope import CloudEvent
 from jembatan.outbox import outbox_update
 from jembatan.store.port import Collection, Document, DocumentStore, DuplicateKey
@@ -212,10 +213,10 @@ def _search_filter(c: ReportCriteria) -> dict[str, Any]:
         x0, y0, x1, y1 = c.bbox
         clauses.append({"location.lon": {"$gte": x0, "$lte": x1}})
         clauses.append({"location.lat": {"$gte": y0, "$lte": y1}})
-    if c.submitted_since:
-        clauses.append({"submitted_at": {"$gte": c.submitted_since}})
-    if c.submitted_until:
-        clauses.append({"submitted_at": {"$lt": c.submitted_until}})
+    if c.since:
+        clauses.append({"submitted_at": {"$gte": clock.iso(c.since)}})
+    if c.until:
+        clauses.append({"submitted_at": {"$lt": clock.iso(c.until)}})
     if c.before:
         at, rid = c.before
         clauses.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class ReportCriteria:
     statuses: Sequence[str] = ()
     ids: Sequence[str] = ()
     bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
-    submitted_since: str | None = None  # ISO time, inclusive
-    submitted_until: str | None = None  # ISO time, exclusive
+    since: datetime | None = None  # submitted at or after
+    until: datetime | None = None  # submitted before
     #: a page's position: reports strictly before this (submitted_at, _id), newest first
     before: tuple[str, str] | None = None

@@ -13,10 +13,10 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -184,6 +184,17 @@ def _check_jurisdiction(access: Open311Access, jurisdiction_id: str | None, fmt:
         )
 
 
+def _format(fmt: str, access: Open311Dep, jurisdiction_id: str | None = None) -> str:
+    """The answer's format (.json or .xml), once the jurisdiction asked for is this one."""
+    fmt = _fmt(fmt)
+    _check_jurisdiction(access, jurisdiction_id, fmt)
+    return fmt
+
+
+#: A route's ``{fmt}``, checked with its ``jurisdiction_id`` (every GET takes both).
+Format = Annotated[str, Depends(_format)]
+
+
 def _questions(service: IntakeService, code: str) -> list[Any]:
     return service.definitions.attributes(code) if service.definitions else []
 
@@ -278,11 +289,7 @@ def discovery(fmt: str, request: Request) -> Response:
 
 
 @router.get("/services.{fmt}", responses=_RESPONSES)
-def list_services(
-    fmt: str, service: ServiceDep, access: Open311Dep, jurisdiction_id: str | None = None
-) -> Response:
-    fmt = _fmt(fmt)
-    _check_jurisdiction(access, jurisdiction_id, fmt)
+def list_services(fmt: Format, service: ServiceDep) -> Response:
     entries = [_service_entry(service, c) for c in service.categories]
     return render(fmt, "services", "service", entries)
 
@@ -290,13 +297,9 @@ def list_services(
 @router.get("/services/{service_code}.{fmt}", responses=_RESPONSES)
 def service_definition(
     service_code: str,
-    fmt: str,
+    fmt: Format,
     service: ServiceDep,
-    access: Open311Dep,
-    jurisdiction_id: str | None = None,
 ) -> Response:
-    fmt = _fmt(fmt)
-    _check_jurisdiction(access, jurisdiction_id, fmt)
     if _category(service, service_code) is None:
         raise Open311Error(404, f"service_code {service_code[:64]!r} not found", fmt)
     attributes = [open311_attribute(a) for a in _questions(service, service_code)]
@@ -471,10 +474,8 @@ def _create_request(
 
 @router.get("/requests.{fmt}", responses=_RESPONSES)
 def list_requests(
-    fmt: str,
+    fmt: Format,
     service: ServiceDep,
-    access: Open311Dep,
-    jurisdiction_id: str | None = None,
     service_request_id: str | None = None,
     service_code: str | None = None,
     start_date: str | None = None,
@@ -485,8 +486,6 @@ def list_requests(
 ) -> Response:
     """Newest first. Paging (an extension of the spec): ``page`` (from 1) and
     ``page_size`` (1-1000, default 1000); without them the first 1000 match."""
-    fmt = _fmt(fmt)
-    _check_jurisdiction(access, jurisdiction_id, fmt)
     size = _bounded_int(page_size, "page_size", 1, MAX_RESULTS, MAX_RESULTS, fmt)
     number = _bounded_int(page, "page", 1, MAX_PAGE, 1, fmt)
     ids = _csv(service_request_id)
@@ -529,13 +528,9 @@ def list_requests(
 @router.get("/requests/{request_id}.{fmt}", responses=_RESPONSES)
 def get_request(
     request_id: str,
-    fmt: str,
+    fmt: Format,
     service: ServiceDep,
-    access: Open311Dep,
-    jurisdiction_id: str | None = None,
 ) -> Response:
-    fmt = _fmt(fmt)
-    _check_jurisdiction(access, jurisdiction_id, fmt)
     doc = call(lambda: service.get(request_id), fmt)
     return render(fmt, "service_requests", "request", [_request_entry(service, doc)])
 
@@ -543,13 +538,9 @@ def get_request(
 @router.get("/tokens/{token}.{fmt}", responses=_RESPONSES)
 def get_token(
     token: str,
-    fmt: str,
+    fmt: Format,
     service: ServiceDep,
-    access: Open311Dep,
-    jurisdiction_id: str | None = None,
 ) -> Response:
-    fmt = _fmt(fmt)
-    _check_jurisdiction(access, jurisdiction_id, fmt)
     doc = call(lambda: service.get(token), fmt)
     return render(
         fmt, "service_requests", "request", [{"service_request_id": doc["_id"], "token": token}]

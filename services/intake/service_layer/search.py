@@ -6,12 +6,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from jembatan import clock
 from jembatan.store.port import Document
 from services.intake.domain.search import ReportCriteria
 from services.intake.service_layer.core import IntakeCore
@@ -21,18 +19,12 @@ MAX_PAGE = 100
 
 
 @dataclass(frozen=True)
-class SearchQuery:
-    district_ids: Sequence[str] = ()
-    categories: Sequence[str] = ()
-    statuses: Sequence[str] = ()
-    ids: Sequence[str] = ()
-    bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
-    since: datetime | None = None
-    until: datetime | None = None
+class SearchQuery(ReportCriteria):
+    """The criteria, and the page asked for."""
+
     limit: int = 20
     cursor: str | None = None
     offset: int = 0  # Open311 page/page_size (bounded by the caller); REST uses the cursor
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def encode_cursor(doc: Mapping[str, Any]) -> str:
@@ -54,16 +46,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 class SearchCases(IntakeCore):
     def search(self, q: SearchQuery) -> tuple[list[Document], str | None]:
         limit = max(1, min(q.limit, 1000))
-        criteria = ReportCriteria(
-            district_ids=q.district_ids,
-            categories=q.categories,
-            statuses=q.statuses,
-            ids=q.ids,
-            bbox=q.bbox,
-            submitted_since=clock.iso(q.since) if q.since else None,
-            submitted_until=clock.iso(q.until) if q.until else None,
-            before=decode_cursor(q.cursor) if q.cursor else None,
-        )
+        criteria = replace(q, before=decode_cursor(q.cursor) if q.cursor else None)
         docs = self.repo.search(criteria, limit + 1, skip=q.offset)
         next_cursor = encode_cursor(docs[limit - 1]) if len(docs) > limit else None
         return docs[:limit], next_cursor
