@@ -28,19 +28,21 @@ class Open311Access:
     jurisdiction: str
 
 
-def _service(request: Request) -> IntakeService:
+# async: a read of app.state needs no trip through the thread pool (FastAPI runs a sync
+# dependency in a worker thread, once per request)
+async def _service(request: Request) -> IntakeService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def _definitions(request: Request) -> ServiceDefinitions:
+async def _definitions(request: Request) -> ServiceDefinitions:
     return request.app.state.definitions  # type: ignore[no-any-return]
 
 
-def _catalogue(request: Request) -> Catalogue:
+async def _catalogue(request: Request) -> Catalogue:
     return request.app.state.catalogue  # type: ignore[no-any-return]
 
 
-def _open311(request: Request) -> Open311Access:
+async def _open311(request: Request) -> Open311Access:
     return request.app.state.open311  # type: ignore[no-any-return]
 
 

@@ -184,7 +184,7 @@ def _check_jurisdiction(access: Open311Access, jurisdiction_id: str | None, fmt:
         )
 
 
-def _format(fmt: str, access: Open311Dep, jurisdiction_id: str | None = None) -> str:
+async def _format(fmt: str, access: Open311Dep, jurisdiction_id: str | None = None) -> str:
     """The answer's format (.json or .xml), once the jurisdiction asked for is this one."""
     fmt = _fmt(fmt)
     _check_jurisdiction(access, jurisdiction_id, fmt)
