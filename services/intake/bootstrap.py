@@ -43,6 +43,7 @@ from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_ru
 from services.intake.entrypoints.dependencies import Catalogue, Open311Access
 from services.intake.entrypoints.errors import install_error_handlers
 from services.intake.entrypoints.grpc_api import grpc_server
+from services.intake.entrypoints.open311_format import install_open311_errors
 from services.intake.entrypoints.operators import install_operator_keys, operator_keys
 from services.intake.service_layer.core import Category
 from services.intake.service_layer.definitions import ServiceDefinitions
@@ -162,7 +163,7 @@ def build(
         body_limits={"/v1/media": settings.intake_media_max_bytes + media_api.UPLOAD_FRAMING_BYTES},
     )
     install_error_handlers(app)
-    open311.install_open311_errors(app)
+    install_open311_errors(app)
     install_operator_keys(app, operator_keys(settings))
     # what the routers' dependencies read (entrypoints.dependencies)
     app.state.service = service

@@ -9,14 +9,12 @@ on POST and never output.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -30,6 +28,17 @@ from services.intake.entrypoints.dependencies import (
     Open311Dep,
     RateLimited,
     ServiceDep,
+)
+from services.intake.entrypoints.open311_format import (
+    Open311Error,
+    bounded_int,
+    check_format,
+    csv_values,
+    parse_time,
+    render,
+    w3c,
+    xml_response,
+    xml_value,
 )
 from services.intake.service_layer.commands import SubmitReport
 from services.intake.service_layer.core import Category
@@ -45,133 +54,10 @@ CHANGESET = "2026-11-28T00:00:00Z"
 MAX_RESULTS = 1000
 MAX_PAGE = 1000  # page * page_size stays within 1000 * 1000 reports of the date range
 DEFAULT_DAYS = 90
-FORMATS = ("json", "xml")
 OPEN_STATUSES = tuple(s for s in rules.STATUSES if s not in rules.CLOSED_STATUSES)
 _DOC_CONTENT: dict[str, Any] = {"content": {"application/json": {}, "text/xml": {}}}
 _ERR: dict[str, Any] = {**_DOC_CONTENT, "description": "Open311 error list"}
 _RESPONSES: dict[int | str, dict[str, Any]] = {200: _DOC_CONTENT, 400: _ERR, 404: _ERR}
-
-
-class Open311Error(Exception):
-    def __init__(self, status: int, description: str, fmt: str = "json") -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.fmt = fmt if fmt in FORMATS else "json"
-
-
-#: What XML 1.0 cannot carry even escaped: C0 controls but tab, newline and carriage
-#: return; lone surrogates; U+FFFE and U+FFFF.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-#: What UTF-8 cannot encode (JSON is sent as UTF-8).
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def xml_text(value: str) -> str:
-    """``value`` with every character XML 1.0 forbids replaced by U+FFFD: one stored report
-    with a control character must not make the answer (or a whole listing) unreadable."""
-    return _NOT_XML.sub("\ufffd", value)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with lone surrogates (accepted by JSON's \\u escapes, not by UTF-8)
-    replaced by U+FFFD, in every string of nested lists and dicts."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {json_safe(k): json_safe(v) for k, v in value.items()}
-    return value
-
-
-def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
-    el = ET.SubElement(parent, tag)
-    if isinstance(value, list):
-        child_tag = {"formats": "format", "keywords": "keyword"}.get(tag, "item")
-        for v in value:
-            _xml_value(el, child_tag, v)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _xml_value(el, k, v)
-    elif isinstance(value, bool):
-        el.text = "true" if value else "false"
-    elif value is not None:
-        el.text = xml_text(str(value))
-
-
-def render(fmt: str, root: str, item: str | None, payload: Any, status: int = 200) -> Response:
-    """JSON as the spec shows it; XML with ``root`` wrapping ``item`` elements (or one object)."""
-    if fmt == "json":
-        return Response(
-            json.dumps(json_safe(payload), ensure_ascii=False),
-            status_code=status,
-            media_type="application/json",
-        )
-    top = ET.Element(root)
-    if item is None:
-        for k, v in payload.items():
-            _xml_value(top, k, v)
-    else:
-        for entry in payload:
-            el = ET.SubElement(top, item)
-            for k, v in entry.items():
-                _xml_value(el, k, v)
-    body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
-    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
-
-
-def error_response(exc: Open311Error) -> Response:
-    return render(
-        exc.fmt,
-        "errors",
-        "error",
-        [{"code": exc.status, "description": exc.description}],
-        exc.status,
-    )
-
-
-def install_open311_errors(app: FastAPI) -> None:
-    @app.exception_handler(Open311Error)
-    async def open311_error(_: Request, exc: Open311Error) -> Response:
-        return error_response(exc)
-
-
-def _fmt(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise Open311Error(404, f"unknown format {fmt[:20]!r}: use .json or .xml")
-    return fmt
-
-
-def _parse_time(value: str, name: str, fmt: str) -> datetime:
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
-        return dt.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise Open311Error(400, f"{name} must be a W3C date-time (ISO 8601)", fmt) from None
-
-
-def _w3c(iso: str | None) -> str | None:
-    if not iso:
-        return None
-    return clock.parse(iso).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _bounded_int(value: str | None, name: str, low: int, high: int, default: int, fmt: str) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise Open311Error(400, f"{name} must be a whole number", fmt) from None
-    if not low <= number <= high:
-        raise Open311Error(400, f"{name} must be between {low} and {high}", fmt)
-    return number
-
-
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 router = APIRouter(prefix=PREFIX, tags=["open311"])
@@ -186,7 +72,7 @@ def _check_jurisdiction(access: Open311Access, jurisdiction_id: str | None, fmt:
 
 async def _format(fmt: str, access: Open311Dep, jurisdiction_id: str | None = None) -> str:
     """The answer's format (.json or .xml), once the jurisdiction asked for is this one."""
-    fmt = _fmt(fmt)
+    fmt = check_format(fmt)
     _check_jurisdiction(access, jurisdiction_id, fmt)
     return fmt
 
@@ -232,9 +118,9 @@ def _request_entry(service: IntakeService, stored: Mapping[str, Any]) -> dict[st
         "description": doc.get("description"),
         "agency_responsible": doc.get("agency_id") or "",
         "service_notice": "",
-        "requested_datetime": _w3c(doc.get("submitted_at")),
-        "updated_datetime": _w3c(doc.get("updated_at")),
-        "expected_datetime": _w3c(doc.get("resolve_due")),
+        "requested_datetime": w3c(doc.get("submitted_at")),
+        "updated_datetime": w3c(doc.get("updated_at")),
+        "expected_datetime": w3c(doc.get("resolve_due")),
         "address": doc.get("address") or "",
         "address_id": "",
         "zipcode": "",
@@ -258,7 +144,7 @@ def call(fn: Callable[[], T], fmt: str) -> T:
 
 @router.get("/discovery.{fmt}", responses=_RESPONSES)
 def discovery(fmt: str, request: Request) -> Response:
-    fmt = _fmt(fmt)
+    fmt = check_format(fmt)
     base = str(request.base_url).rstrip("/") + PREFIX
     payload: dict[str, Any] = {
         "changeset": CHANGESET,
@@ -277,14 +163,13 @@ def discovery(fmt: str, request: Request) -> Response:
     if fmt == "xml":
         top = ET.Element("discovery")
         for k in ("changeset", "contact", "key_service"):
-            _xml_value(top, k, payload[k])
+            xml_value(top, k, payload[k])
         eps = ET.SubElement(top, "endpoints")
         for ep in payload["endpoints"]:
             el = ET.SubElement(eps, "endpoint")
             for k, v in ep.items():
-                _xml_value(el, k, v)
-        body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
-        return Response(body, media_type="text/xml; charset=utf-8")
+                xml_value(el, k, v)
+        return xml_response(top)
     return render(fmt, "discovery", None, payload)
 
 
@@ -311,7 +196,7 @@ def service_definition(
             {"service_code": service_code, "attributes": attributes},
         )
     top = ET.Element("service_definition")
-    _xml_value(top, "service_code", service_code)
+    xml_value(top, "service_code", service_code)
     attrs = ET.SubElement(top, "attributes")
     for attr in attributes:
         el = ET.SubElement(attrs, "attribute")
@@ -319,11 +204,10 @@ def service_definition(
             if k == "values":
                 values = ET.SubElement(el, "values")
                 for item in v:
-                    _xml_value(values, "value", item)
+                    xml_value(values, "value", item)
             else:
-                _xml_value(el, k, v)
-    body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
-    return Response(body, media_type="text/xml; charset=utf-8")
+                xml_value(el, k, v)
+    return xml_response(top)
 
 
 @router.post(
@@ -375,7 +259,7 @@ def service_definition(
 async def create_request(
     fmt: str, request: Request, service: ServiceDep, access: Open311Dep
 ) -> Response:
-    fmt = _fmt(fmt)
+    fmt = check_format(fmt)
     try:
         form = await request.form()
     except BodyTooLarge as exc:
@@ -486,24 +370,24 @@ def list_requests(
 ) -> Response:
     """Newest first. Paging (an extension of the spec): ``page`` (from 1) and
     ``page_size`` (1-1000, default 1000); without them the first 1000 match."""
-    size = _bounded_int(page_size, "page_size", 1, MAX_RESULTS, MAX_RESULTS, fmt)
-    number = _bounded_int(page, "page", 1, MAX_PAGE, 1, fmt)
-    ids = _csv(service_request_id)
+    size = bounded_int(page_size, "page_size", 1, MAX_RESULTS, MAX_RESULTS, fmt)
+    number = bounded_int(page, "page", 1, MAX_PAGE, 1, fmt)
+    ids = csv_values(service_request_id)
     if ids:
         if len(ids) > MAX_RESULTS:
             raise Open311Error(400, f"at most {MAX_RESULTS} service_request_id values", fmt)
         q = SearchQuery(ids=ids, limit=MAX_RESULTS)
     else:
         statuses: list[str] = []
-        for s in _csv(status):
+        for s in csv_values(status):
             if s == "open":
                 statuses += OPEN_STATUSES
             elif s == "closed":
                 statuses += sorted(rules.CLOSED_STATUSES)
             else:
                 raise Open311Error(400, "status must be open, closed or both", fmt)
-        end = _parse_time(end_date, "end_date", fmt) if end_date else None
-        start = _parse_time(start_date, "start_date", fmt) if start_date else None
+        end = parse_time(end_date, "end_date", fmt) if end_date else None
+        start = parse_time(start_date, "start_date", fmt) if start_date else None
         if start is None:
             try:
                 start = (end or clock.now()) - timedelta(days=DEFAULT_DAYS)
@@ -514,7 +398,7 @@ def list_requests(
         if end is not None and end - start > timedelta(days=DEFAULT_DAYS):
             raise Open311Error(400, f"the date range may span {DEFAULT_DAYS} days at most", fmt)
         q = SearchQuery(
-            categories=_csv(service_code),
+            categories=csv_values(service_code),
             statuses=statuses,
             since=start,
             until=end + timedelta(microseconds=1) if end and end.year < 9999 else None,
