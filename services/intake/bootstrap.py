@@ -30,20 +30,25 @@ from services.intake.adapters.repository import (
 )
 from services.intake.adapters.updates import UpdateFeed
 from services.intake.domain.geo import DistrictLocator, GeoDataError
-from services.intake.entrypoints.admin_api import build_admin_router
-from services.intake.entrypoints.api import UPLOAD_FRAMING_BYTES, build_router
-from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
-from services.intake.entrypoints.grpc_api import grpc_server
-from services.intake.entrypoints.moderation import build_moderation_router
-from services.intake.entrypoints.open311 import build_open311_router, install_open311_errors
-from services.intake.entrypoints.operators import install_operator_keys, operator_keys
-from services.intake.service_layer.definitions import ServiceDefinitions
-from services.intake.service_layer.services import (
-    Category,
-    ContactEraser,
-    IntakeMetrics,
-    IntakeService,
+from services.intake.entrypoints import (
+    admin_api,
+    catalogue_api,
+    media_api,
+    moderation,
+    open311,
+    reports_api,
 )
+from services.intake.entrypoints.consumer import READ_MODEL_GROUP, read_model_runner
+from services.intake.entrypoints.dependencies import Catalogue, Open311Access
+from services.intake.entrypoints.errors import install_error_handlers
+from services.intake.entrypoints.grpc_api import grpc_server
+from services.intake.entrypoints.open311_format import install_open311_errors
+from services.intake.entrypoints.operators import install_operator_keys, operator_keys
+from services.intake.service_layer.core import Category
+from services.intake.service_layer.definitions import ServiceDefinitions
+from services.intake.service_layer.erasure import ContactEraser
+from services.intake.service_layer.metrics import IntakeMetrics
+from services.intake.service_layer.services import IntakeService
 from services.intake.settings import IntakeSettings
 
 log = logging.getLogger(__name__)
@@ -154,31 +159,34 @@ def build(
         runtime.readiness(),
         body_limit=settings.max_body_bytes,
         # a photo and the multipart framing around it
-        body_limits={"/v1/media": settings.intake_media_max_bytes + UPLOAD_FRAMING_BYTES},
+        body_limits={"/v1/media": settings.intake_media_max_bytes + media_api.UPLOAD_FRAMING_BYTES},
     )
+    install_error_handlers(app)
     install_open311_errors(app)
-    app.include_router(
-        build_router(
-            service,
-            locator,
-            anonymous_writes,
-            cities=load_cities(settings),
-            districts_geojson=settings.intake_districts_geojson.read_bytes(),
-        )
-    )
     install_operator_keys(app, operator_keys(settings))
-    app.include_router(build_admin_router(definitions))
-    app.include_router(build_moderation_router(service))
-    app.include_router(
-        build_open311_router(
-            service,
-            open311_keys(settings),
-            settings.intake_open311_jurisdiction,
-            anonymous_writes,
-        )
-    )
-    app.state.runtime = runtime
+    # what the routers' dependencies read (entrypoints.dependencies)
     app.state.service = service
+    app.state.definitions = definitions
+    app.state.rate_limit = anonymous_writes
+    app.state.catalogue = Catalogue(
+        cities=load_cities(settings),
+        districts_geojson=settings.intake_districts_geojson.read_bytes(),
+    )
+    app.state.open311 = Open311Access(
+        api_keys=frozenset(k for k in open311_keys(settings) if k),
+        jurisdiction=settings.intake_open311_jurisdiction,
+    )
+    for router in (
+        media_api.router,
+        reports_api.router,
+        reports_api.open_data_router,
+        catalogue_api.router,
+        admin_api.router,
+        moderation.router,
+        open311.router,
+    ):
+        app.include_router(router)
+    app.state.runtime = runtime
     app.state.relay = relay
     app.state.read_model = runner
     app.state.grpc = grpc

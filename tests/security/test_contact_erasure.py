@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from jembatan import clock
 from jembatan.store.embedded import EmbeddedStore
 from services.intake.bootstrap import build as build_intake
-from services.intake.service_layer.services import ContactEraser as IntakeEraser
+from services.intake.service_layer.erasure import ContactEraser as IntakeEraser
 from services.intake.settings import IntakeSettings
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.model import Contact

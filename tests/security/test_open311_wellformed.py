@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.intake.entrypoints.open311 import json_safe, render, xml_text
+from services.intake.entrypoints.open311_format import json_safe, render, xml_text
 from tests.security.conftest import Running
 
 ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=60)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import Any
 
+from jembatan import clock
+from jembatan.events.envelope import CloudEvent
+from jembatan.outbox import outbox_update
 from jembatan.store.port import Collection, Document, DocumentStore, DuplicateKey
+from services.intake.domain.report import CaseEventChange
+from services.intake.domain.search import ReportCriteria
+
+#: (topic, event) pairs a change announces through the report's outbox.
+Announcements = Sequence[tuple[str, CloudEvent]]
 
 REPORTS = "reports"
 MEDIA = "media"
@@ -41,16 +49,102 @@ class ReportRepository:
     def by_idempotency_key(self, key_sha256: str) -> Document | None:
         return self.reports.find_one({"idempotency_key_sha256": key_sha256})
 
-    def update_if_version(
+    # -- changes of one report: each guarded by its version, written with its events -----
+    def _change_if_version(
         self,
         report_id: str,
         version: int,
-        update: Mapping[str, Any],
-        extra_filter: Mapping[str, Any] | None = None,
+        fields: Mapping[str, Any],
+        events: Announcements,
+        at: str,
+        *,
+        push: Mapping[str, Any] | None = None,
+        add_to_set: Mapping[str, Any] | None = None,
+        guard: Mapping[str, Any] | None = None,
     ) -> Document | None:
-        filter_: dict[str, Any] = {"_id": report_id, "version": version}
-        filter_.update(extra_filter or {})
-        return self.reports.find_one_and_update(filter_, update)
+        """The report after the change, or None when its version moved on (or ``guard``
+        no longer holds): the caller reads it again and retries. The change and the
+        events it announces are one atomic write (the outbox), bumping the version."""
+        box = outbox_update(events, seq_start=version * 10) if events else {}
+        update: dict[str, Any] = {
+            "$set": {**fields, **box.get("$set", {}), "updated_at": at},
+            "$inc": {**box.get("$inc", {}), "version": 1},
+        }
+        if push:
+            update["$push"] = dict(push)
+        if add_to_set:
+            update["$addToSet"] = dict(add_to_set)
+        return self.reports.find_one_and_update(
+            {"_id": report_id, "version": version, **(guard or {})}, update
+        )
+
+    def record_feedback(
+        self,
+        report_id: str,
+        version: int,
+        changes: Mapping[str, Any],
+        entry: Mapping[str, Any],
+        events: Announcements,
+        at: str,
+    ) -> Document | None:
+        """The reporter's confirm, reopen or rating: its changes and timeline entry."""
+        return self._change_if_version(
+            report_id, version, changes, events, at, push={"timeline": dict(entry)}
+        )
+
+    def add_supporter(
+        self,
+        report_id: str,
+        version: int,
+        supporter_hash: str,
+        supporters: int,
+        events: Announcements,
+        at: str,
+    ) -> Document | None:
+        """One more "me too", unless this supporter already gave theirs."""
+        return self._change_if_version(
+            report_id,
+            version,
+            {"supporters": supporters},
+            events,
+            at,
+            add_to_set={"supporter_hashes": supporter_hash},
+            guard={"supporter_hashes": {"$ne": supporter_hash}},
+        )
+
+    def record_moderation(
+        self,
+        report_id: str,
+        version: int,
+        hidden: Mapping[str, Any],
+        audit: Mapping[str, Any],
+        events: Announcements,
+        at: str,
+    ) -> Document | None:
+        """What is hidden now (replaced whole) and the action's audit entry."""
+        return self._change_if_version(
+            report_id,
+            version,
+            {"hidden": dict(hidden)},
+            events,
+            at,
+            push={"moderation_log": dict(audit)},
+        )
+
+    def record_case_event(
+        self, report_id: str, version: int, change: CaseEventChange, at: str
+    ) -> Document | None:
+        """A case event applied once: guarded by its id among the applied ones."""
+        return self._change_if_version(
+            report_id,
+            version,
+            change.fields,
+            (),
+            at,
+            push={"timeline": change.timeline_entry},
+            add_to_set={"applied_events": change.event_id},
+            guard={"applied_events": {"$ne": change.event_id}},
+        )
 
     def erase_contacts(self, done_before: str, submitted_before: str, now: str) -> int:
         """Empty the contact of reports closed or rejected before ``done_before``, and of
@@ -68,10 +162,21 @@ class ReportRepository:
                 ).matched
         return erased
 
-    def search(self, filter_: Mapping[str, Any], limit: int, skip: int = 0) -> list[Document]:
+    def search(self, criteria: ReportCriteria, limit: int, skip: int = 0) -> list[Document]:
+        """Reports matching ``criteria``, newest first (``_id`` breaking ties)."""
         return self.reports.find(
-            filter_, sort=[("submitted_at", -1), ("_id", -1)], limit=limit, skip=skip
+            _search_filter(criteria),
+            sort=[("submitted_at", -1), ("_id", -1)],
+            limit=limit,
+            skip=skip,
         )
+
+    # -- media --------------------------------------------------------------------------
+    def add_media(self, meta: Document) -> None:
+        self.media.insert_one(meta)
+
+    def find_media(self, media_id: str) -> Document | None:
+        return self.media.find_one({"_id": media_id})
 
     def link_duplicate(self, original_id: str, duplicate_id: str) -> None:
         """Record on the original that routing linked another report to it (idempotent:
@@ -92,6 +197,32 @@ class ReportRepository:
         )
         assert doc is not None
         return str(doc["value"])
+
+
+def _search_filter(c: ReportCriteria) -> dict[str, Any]:
+    clauses: list[dict[str, Any]] = []
+    for field_name, values in (
+        ("district_id", c.district_ids),
+        ("category", c.categories),
+        ("status", c.statuses),
+        ("_id", c.ids),
+    ):
+        if values:
+            clauses.append({field_name: {"$in": list(values)}})
+    if c.bbox:
+        x0, y0, x1, y1 = c.bbox
+        clauses.append({"location.lon": {"$gte": x0, "$lte": x1}})
+        clauses.append({"location.lat": {"$gte": y0, "$lte": y1}})
+    if c.since:
+        clauses.append({"submitted_at": {"$gte": clock.iso(c.since)}})
+    if c.until:
+        clauses.append({"submitted_at": {"$lt": clock.iso(c.until)}})
+    if c.before:
+        at, rid = c.before
+        clauses.append(
+            {"$or": [{"submitted_at": {"$lt": at}}, {"submitted_at": at, "_id": {"$lt": rid}}]}
+        )
+    return {"$and": clauses} if clauses else {}
 
 
 SERVICE_DEFINITIONS = "service_definitions"

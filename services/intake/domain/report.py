@@ -9,6 +9,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jembatan.events import catalog as ev
@@ -227,7 +228,7 @@ class FeedbackRefused(Exception):
 def feedback_changes(
     doc: Mapping[str, Any], kind: str, at_iso: str, reason: str | None, rating: int | None
 ) -> dict[str, Any]:
-    """The $set of a valid feedback on the report, or FeedbackRefused with why not."""
+    """The fields a valid feedback changes in the report, or FeedbackRefused with why not."""
     status = doc.get("status")
     fb = doc.get("feedback") or {}
     if kind == "confirm":
@@ -265,10 +266,20 @@ def _iso(value: Any) -> str:
     return clock.iso(value) if not isinstance(value, str) else value
 
 
+@dataclass(frozen=True)
+class CaseEventChange:
+    """What one case event changes in the report: ``fields`` to set, one timeline entry,
+    and the event's id (recorded as applied, so it is applied once)."""
+
+    event_id: str
+    fields: dict[str, Any]
+    timeline_entry: dict[str, Any]
+
+
 def case_event_update(
     doc: Mapping[str, Any], event_id: str, data: ev.EventData, now_iso: str
-) -> dict[str, Any]:
-    """The update that applies one case event to the report (to be guarded by event id).
+) -> CaseEventChange:
+    """The change that applies one case event to the report (to be guarded by event id).
 
     Order-tolerant: the timeline keeps every event (sorted by time when read), while
     status, agency, deadlines and evidence move only forward in event time, so an event
@@ -320,9 +331,4 @@ def case_event_update(
             "case_id": data.original_case_id,
             "distance_m": data.distance_m,
         }
-    return {
-        "$set": sets,
-        "$push": {"timeline": entry},
-        "$addToSet": {"applied_events": event_id},
-        "$inc": {"version": 1},
-    }
+    return CaseEventChange(event_id=event_id, fields=sets, timeline_entry=entry)

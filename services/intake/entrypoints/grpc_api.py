@@ -59,9 +59,11 @@ from jembatan.metrics import ServiceMetrics
 from jembatan.partner_keys import PartnerKey, PartnerKeys, dev_partner_keys
 from services.demo import DEV_KEYS_FILE
 from services.intake.domain import report as rules
-from services.intake.entrypoints.api import api_error
+from services.intake.entrypoints.errors import api_error
 from services.intake.service_layer.commands import SubmitReport
-from services.intake.service_layer.services import IntakeError, IntakeService, SearchQuery
+from services.intake.service_layer.errors import IntakeError
+from services.intake.service_layer.search import SearchQuery
+from services.intake.service_layer.services import IntakeService
 from services.intake.settings import PARTNER_SCOPES, IntakeSettings
 
 log = logging.getLogger(__name__)

@@ -9,22 +9,44 @@ on POST and never output.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from jembatan import clock
 from jembatan.http import BodyTooLarge
 from services.intake.domain import report as rules
 from services.intake.domain.attributes import open311_attribute
+from services.intake.entrypoints.dependencies import (
+    Open311Access,
+    Open311Dep,
+    RateLimited,
+    ServiceDep,
+)
+from services.intake.entrypoints.open311_format import (
+    Open311Error,
+    bounded_int,
+    check_format,
+    csv_values,
+    parse_time,
+    render,
+    w3c,
+    xml_response,
+    xml_value,
+)
 from services.intake.service_layer.commands import SubmitReport
-from services.intake.service_layer.services import IntakeError, IntakeService, SearchQuery
+from services.intake.service_layer.core import Category
+from services.intake.service_layer.errors import IntakeError
+from services.intake.service_layer.search import SearchQuery
+from services.intake.service_layer.services import IntakeService
+
+T = TypeVar("T")
 
 PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -32,475 +54,378 @@ CHANGESET = "2026-11-28T00:00:00Z"
 MAX_RESULTS = 1000
 MAX_PAGE = 1000  # page * page_size stays within 1000 * 1000 reports of the date range
 DEFAULT_DAYS = 90
-FORMATS = ("json", "xml")
 OPEN_STATUSES = tuple(s for s in rules.STATUSES if s not in rules.CLOSED_STATUSES)
 _DOC_CONTENT: dict[str, Any] = {"content": {"application/json": {}, "text/xml": {}}}
 _ERR: dict[str, Any] = {**_DOC_CONTENT, "description": "Open311 error list"}
 _RESPONSES: dict[int | str, dict[str, Any]] = {200: _DOC_CONTENT, 400: _ERR, 404: _ERR}
 
 
-class Open311Error(Exception):
-    def __init__(self, status: int, description: str, fmt: str = "json") -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.fmt = fmt if fmt in FORMATS else "json"
+router = APIRouter(prefix=PREFIX, tags=["open311"])
 
 
-#: What XML 1.0 cannot carry even escaped: C0 controls but tab, newline and carriage
-#: return; lone surrogates; U+FFFE and U+FFFF.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-#: What UTF-8 cannot encode (JSON is sent as UTF-8).
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def xml_text(value: str) -> str:
-    """``value`` with every character XML 1.0 forbids replaced by U+FFFD: one stored report
-    with a control character must not make the answer (or a whole listing) unreadable."""
-    return _NOT_XML.sub("\ufffd", value)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with lone surrogates (accepted by JSON's \\u escapes, not by UTF-8)
-    replaced by U+FFFD, in every string of nested lists and dicts."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {json_safe(k): json_safe(v) for k, v in value.items()}
-    return value
-
-
-def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
-    el = ET.SubElement(parent, tag)
-    if isinstance(value, list):
-        child_tag = {"formats": "format", "keywords": "keyword"}.get(tag, "item")
-        for v in value:
-            _xml_value(el, child_tag, v)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _xml_value(el, k, v)
-    elif isinstance(value, bool):
-        el.text = "true" if value else "false"
-    elif value is not None:
-        el.text = xml_text(str(value))
-
-
-def render(fmt: str, root: str, item: str | None, payload: Any, status: int = 200) -> Response:
-    """JSON as the spec shows it; XML with ``root`` wrapping ``item`` elements (or one object)."""
-    if fmt == "json":
-        return Response(
-            json.dumps(json_safe(payload), ensure_ascii=False),
-            status_code=status,
-            media_type="application/json",
+def _check_jurisdiction(access: Open311Access, jurisdiction_id: str | None, fmt: str) -> None:
+    if jurisdiction_id and jurisdiction_id != access.jurisdiction:
+        raise Open311Error(
+            404, f"unknown jurisdiction_id (this server is {access.jurisdiction})", fmt
         )
-    top = ET.Element(root)
-    if item is None:
-        for k, v in payload.items():
-            _xml_value(top, k, v)
-    else:
-        for entry in payload:
-            el = ET.SubElement(top, item)
-            for k, v in entry.items():
-                _xml_value(el, k, v)
-    body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
-    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
 
 
-def error_response(exc: Open311Error) -> Response:
-    return render(
-        exc.fmt,
-        "errors",
-        "error",
-        [{"code": exc.status, "description": exc.description}],
-        exc.status,
-    )
-
-
-def install_open311_errors(app: FastAPI) -> None:
-    @app.exception_handler(Open311Error)
-    async def open311_error(_: Request, exc: Open311Error) -> Response:
-        return error_response(exc)
-
-
-def _fmt(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise Open311Error(404, f"unknown format {fmt[:20]!r}: use .json or .xml")
+async def _format(fmt: str, access: Open311Dep, jurisdiction_id: str | None = None) -> str:
+    """The answer's format (.json or .xml), once the jurisdiction asked for is this one."""
+    fmt = check_format(fmt)
+    _check_jurisdiction(access, jurisdiction_id, fmt)
     return fmt
 
 
-def _parse_time(value: str, name: str, fmt: str) -> datetime:
+#: A route's ``{fmt}``, checked with its ``jurisdiction_id`` (every GET takes both).
+Format = Annotated[str, Depends(_format)]
+
+
+def _questions(service: IntakeService, code: str) -> list[Any]:
+    return service.definitions.attributes(code) if service.definitions else []
+
+
+def _category(service: IntakeService, code: str) -> Category | None:
+    return next((c for c in service.categories if c.id == code), None)
+
+
+def _service_entry(service: IntakeService, c: Category) -> dict[str, Any]:
+    return {
+        "service_code": c.id,
+        "service_name": c.name.get("en") or c.id,
+        "description": c.name.get("id") or "",
+        "metadata": bool(_questions(service, c.id)),
+        "type": "realtime",
+        "keywords": c.group or "",
+        "group": c.group or "",
+    }
+
+
+def _request_entry(service: IntakeService, stored: Mapping[str, Any]) -> dict[str, Any]:
+    doc = rules.public_view(stored) | {"_id": stored["_id"]}  # what moderation left public
+    c = _category(service, doc["category"])
+    status = "closed" if doc.get("status") in rules.CLOSED_STATUSES else "open"
+    notes = doc.get("status") or ""
+    if doc.get("resolution"):
+        notes = f"{notes}: {doc['resolution']['note']}"
+    photos = doc.get("photos") or []
+    return {
+        "service_request_id": doc["_id"],
+        "status": status,
+        "status_notes": notes,
+        "service_name": (c.name.get("en") if c else None) or doc["category"],
+        "service_code": doc["category"],
+        "description": doc.get("description"),
+        "agency_responsible": doc.get("agency_id") or "",
+        "service_notice": "",
+        "requested_datetime": w3c(doc.get("submitted_at")),
+        "updated_datetime": w3c(doc.get("updated_at")),
+        "expected_datetime": w3c(doc.get("resolve_due")),
+        "address": doc.get("address") or "",
+        "address_id": "",
+        "zipcode": "",
+        "lat": doc["location"]["lat"],
+        "long": doc["location"]["lon"],
+        "media_url": photos[0]["url"] if photos else "",
+    }
+
+
+def call(fn: Callable[[], T], fmt: str) -> T:
+    """The service layer's refusal in Open311's error shape (its one translation)."""
     try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
-        return dt.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise Open311Error(400, f"{name} must be a W3C date-time (ISO 8601)", fmt) from None
+        return fn()
+    except IntakeError as exc:
+        status = 404 if exc.kind == "not_found" else 400
+        detail = exc.message
+        if exc.fields:
+            detail += " " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+        raise Open311Error(status, detail, fmt) from None
 
 
-def _w3c(iso: str | None) -> str | None:
-    if not iso:
-        return None
-    return clock.parse(iso).strftime("%Y-%m-%dT%H:%M:%SZ")
+@router.get("/discovery.{fmt}", responses=_RESPONSES)
+def discovery(fmt: str, request: Request) -> Response:
+    fmt = check_format(fmt)
+    base = str(request.base_url).rstrip("/") + PREFIX
+    payload: dict[str, Any] = {
+        "changeset": CHANGESET,
+        "contact": "Jembatan operators",
+        "key_service": "Ask the operators of this Jembatan instance for an api_key.",
+        "endpoints": [
+            {
+                "specification": SPEC,
+                "url": base,
+                "changeset": CHANGESET,
+                "type": "production",
+                "formats": ["text/xml", "application/json"],
+            }
+        ],
+    }
+    if fmt == "xml":
+        top = ET.Element("discovery")
+        for k in ("changeset", "contact", "key_service"):
+            xml_value(top, k, payload[k])
+        eps = ET.SubElement(top, "endpoints")
+        for ep in payload["endpoints"]:
+            el = ET.SubElement(eps, "endpoint")
+            for k, v in ep.items():
+                xml_value(el, k, v)
+        return xml_response(top)
+    return render(fmt, "discovery", None, payload)
 
 
-def _bounded_int(value: str | None, name: str, low: int, high: int, default: int, fmt: str) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise Open311Error(400, f"{name} must be a whole number", fmt) from None
-    if not low <= number <= high:
-        raise Open311Error(400, f"{name} must be between {low} and {high}", fmt)
-    return number
+@router.get("/services.{fmt}", responses=_RESPONSES)
+def list_services(fmt: Format, service: ServiceDep) -> Response:
+    entries = [_service_entry(service, c) for c in service.categories]
+    return render(fmt, "services", "service", entries)
 
 
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
+@router.get("/services/{service_code}.{fmt}", responses=_RESPONSES)
+def service_definition(
+    service_code: str,
+    fmt: Format,
+    service: ServiceDep,
+) -> Response:
+    if _category(service, service_code) is None:
+        raise Open311Error(404, f"service_code {service_code[:64]!r} not found", fmt)
+    attributes = [open311_attribute(a) for a in _questions(service, service_code)]
+    if fmt == "json":
+        return render(
+            fmt,
+            "service_definition",
+            None,
+            {"service_code": service_code, "attributes": attributes},
+        )
+    top = ET.Element("service_definition")
+    xml_value(top, "service_code", service_code)
+    attrs = ET.SubElement(top, "attributes")
+    for attr in attributes:
+        el = ET.SubElement(attrs, "attribute")
+        for k, v in attr.items():
+            if k == "values":
+                values = ET.SubElement(el, "values")
+                for item in v:
+                    xml_value(values, "value", item)
+            else:
+                xml_value(el, k, v)
+    return xml_response(top)
 
 
-def build_open311_router(
-    service: IntakeService,
-    api_keys: Sequence[str],
-    jurisdiction: str,
-    rate_limited: Callable[[Request], Awaitable[None]],
-) -> APIRouter:
-    router = APIRouter(prefix=PREFIX, tags=["open311"])
-    categories = {c.id: c for c in service.categories}
-    keys = frozenset(k for k in api_keys if k)
-
-    def check_jurisdiction(jurisdiction_id: str | None, fmt: str) -> None:
-        if jurisdiction_id and jurisdiction_id != jurisdiction:
-            raise Open311Error(404, f"unknown jurisdiction_id (this server is {jurisdiction})", fmt)
-
-    def questions(code: str) -> list[Any]:
-        return service.definitions.attributes(code) if service.definitions else []
-
-    def service_entry(c: Any) -> dict[str, Any]:
-        return {
-            "service_code": c.id,
-            "service_name": c.name.get("en") or c.id,
-            "description": c.name.get("id") or "",
-            "metadata": bool(questions(c.id)),
-            "type": "realtime",
-            "keywords": c.group or "",
-            "group": c.group or "",
-        }
-
-    def request_entry(stored: Mapping[str, Any]) -> dict[str, Any]:
-        doc = rules.public_view(stored) | {"_id": stored["_id"]}  # what moderation left public
-        c = categories.get(doc["category"])
-        status = "closed" if doc.get("status") in rules.CLOSED_STATUSES else "open"
-        notes = doc.get("status") or ""
-        if doc.get("resolution"):
-            notes = f"{notes}: {doc['resolution']['note']}"
-        photos = doc.get("photos") or []
-        return {
-            "service_request_id": doc["_id"],
-            "status": status,
-            "status_notes": notes,
-            "service_name": (c.name.get("en") if c else None) or doc["category"],
-            "service_code": doc["category"],
-            "description": doc.get("description"),
-            "agency_responsible": doc.get("agency_id") or "",
-            "service_notice": "",
-            "requested_datetime": _w3c(doc.get("submitted_at")),
-            "updated_datetime": _w3c(doc.get("updated_at")),
-            "expected_datetime": _w3c(doc.get("resolve_due")),
-            "address": doc.get("address") or "",
-            "address_id": "",
-            "zipcode": "",
-            "lat": doc["location"]["lat"],
-            "long": doc["location"]["lon"],
-            "media_url": photos[0]["url"] if photos else "",
-        }
-
-    def call(fn: Any, fmt: str) -> Any:
-        try:
-            return fn()
-        except IntakeError as exc:
-            status = 404 if exc.kind == "not_found" else 400
-            detail = exc.message
-            if exc.fields:
-                detail += " " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
-            raise Open311Error(status, detail, fmt) from None
-
-    @router.get("/discovery.{fmt}", responses=_RESPONSES)
-    def discovery(fmt: str, request: Request) -> Response:
-        fmt = _fmt(fmt)
-        base = str(request.base_url).rstrip("/") + PREFIX
-        payload: dict[str, Any] = {
-            "changeset": CHANGESET,
-            "contact": "Jembatan operators",
-            "key_service": "Ask the operators of this Jembatan instance for an api_key.",
-            "endpoints": [
-                {
-                    "specification": SPEC,
-                    "url": base,
-                    "changeset": CHANGESET,
-                    "type": "production",
-                    "formats": ["text/xml", "application/json"],
-                }
-            ],
-        }
-        if fmt == "xml":
-            top = ET.Element("discovery")
-            for k in ("changeset", "contact", "key_service"):
-                _xml_value(top, k, payload[k])
-            eps = ET.SubElement(top, "endpoints")
-            for ep in payload["endpoints"]:
-                el = ET.SubElement(eps, "endpoint")
-                for k, v in ep.items():
-                    _xml_value(el, k, v)
-            body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
-            return Response(body, media_type="text/xml; charset=utf-8")
-        return render(fmt, "discovery", None, payload)
-
-    @router.get("/services.{fmt}", responses=_RESPONSES)
-    def list_services(fmt: str, jurisdiction_id: str | None = None) -> Response:
-        fmt = _fmt(fmt)
-        check_jurisdiction(jurisdiction_id, fmt)
-        return render(fmt, "services", "service", [service_entry(c) for c in service.categories])
-
-    @router.get("/services/{service_code}.{fmt}", responses=_RESPONSES)
-    def service_definition(
-        service_code: str, fmt: str, jurisdiction_id: str | None = None
-    ) -> Response:
-        fmt = _fmt(fmt)
-        check_jurisdiction(jurisdiction_id, fmt)
-        if service_code not in categories:
-            raise Open311Error(404, f"service_code {service_code[:64]!r} not found", fmt)
-        attributes = [open311_attribute(a) for a in questions(service_code)]
-        if fmt == "json":
-            return render(
-                fmt,
-                "service_definition",
-                None,
-                {"service_code": service_code, "attributes": attributes},
-            )
-        top = ET.Element("service_definition")
-        _xml_value(top, "service_code", service_code)
-        attrs = ET.SubElement(top, "attributes")
-        for attr in attributes:
-            el = ET.SubElement(attrs, "attribute")
-            for k, v in attr.items():
-                if k == "values":
-                    values = ET.SubElement(el, "values")
-                    for item in v:
-                        _xml_value(values, "value", item)
-                else:
-                    _xml_value(el, k, v)
-        body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
-        return Response(body, media_type="text/xml; charset=utf-8")
-
-    @router.post(
-        "/requests.{fmt}",
-        status_code=201,
-        responses={
-            200: _DOC_CONTENT,
-            201: _DOC_CONTENT,
-            400: _ERR,
-            403: _ERR,
-            404: _ERR,
-            413: _ERR,
-            429: _ERR,
-        },
-        dependencies=[Depends(rate_limited)],
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "application/x-www-form-urlencoded": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                k: {"type": "string"}
-                                for k in (
-                                    "api_key",
-                                    "jurisdiction_id",
-                                    "service_code",
-                                    "lat",
-                                    "long",
-                                    "address_string",
-                                    "address_id",
-                                    "email",
-                                    "device_id",
-                                    "account_id",
-                                    "first_name",
-                                    "last_name",
-                                    "phone",
-                                    "description",
-                                    "media_url",
-                                )
-                            },
-                            "required": ["api_key", "service_code"],
-                        }
+@router.post(
+    "/requests.{fmt}",
+    status_code=201,
+    responses={
+        200: _DOC_CONTENT,
+        201: _DOC_CONTENT,
+        400: _ERR,
+        403: _ERR,
+        404: _ERR,
+        413: _ERR,
+        429: _ERR,
+    },
+    dependencies=[RateLimited],
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            k: {"type": "string"}
+                            for k in (
+                                "api_key",
+                                "jurisdiction_id",
+                                "service_code",
+                                "lat",
+                                "long",
+                                "address_string",
+                                "address_id",
+                                "email",
+                                "device_id",
+                                "account_id",
+                                "first_name",
+                                "last_name",
+                                "phone",
+                                "description",
+                                "media_url",
+                            )
+                        },
+                        "required": ["api_key", "service_code"],
                     }
                 }
             }
-        },
-    )
-    async def create_request(fmt: str, request: Request) -> Response:
-        fmt = _fmt(fmt)
-        try:
-            form = await request.form()
-        except BodyTooLarge as exc:
-            raise Open311Error(413, str(exc.detail), fmt) from None
-        except Exception:
-            raise Open311Error(
-                400, "the body must be application/x-www-form-urlencoded", fmt
-            ) from None
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        answers: dict[str, Any] = {}
-        for k in form:
-            if k.startswith("attribute[") and k.endswith("]"):
-                values = [v for v in form.getlist(k) if isinstance(v, str)]
-                answers[k[len("attribute[") : -1]] = values if len(values) > 1 else values[0]
-            elif k.startswith("attribute[") and k.endswith("][]"):  # PHP-style multi values
-                values = [v for v in form.getlist(k) if isinstance(v, str)]
-                answers[k[len("attribute[") : -3]] = values
-        key = fields.get("api_key") or request.query_params.get("api_key")
-        if not key or key not in keys:
-            raise Open311Error(403, "invalid or missing api_key", fmt)
-        check_jurisdiction(fields.get("jurisdiction_id"), fmt)
-        code = fields.get("service_code", "")
-        if code not in categories:
-            raise Open311Error(400, "service_code is missing or unknown; see services", fmt)
-        lat, lon = fields.get("lat"), fields.get("long")
-        if not (lat and lon):
+        }
+    },
+)
+async def create_request(
+    fmt: str, request: Request, service: ServiceDep, access: Open311Dep
+) -> Response:
+    fmt = check_format(fmt)
+    try:
+        form = await request.form()
+    except BodyTooLarge as exc:
+        raise Open311Error(413, str(exc.detail), fmt) from None
+    except Exception:
+        raise Open311Error(400, "the body must be application/x-www-form-urlencoded", fmt) from None
+    # only the body read awaits: submitting reads and writes the store, which blocks, so
+    # it runs in the thread pool and other requests go on meanwhile
+    return await run_in_threadpool(_create_request, service, access, fmt, form, request)
+
+
+def _create_request(
+    service: IntakeService, access: Open311Access, fmt: str, form: FormData, request: Request
+) -> Response:
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    answers: dict[str, Any] = {}
+    for k in form:
+        if k.startswith("attribute[") and k.endswith("]"):
+            values = [v for v in form.getlist(k) if isinstance(v, str)]
+            answers[k[len("attribute[") : -1]] = values if len(values) > 1 else values[0]
+        elif k.startswith("attribute[") and k.endswith("][]"):  # PHP-style multi values
+            values = [v for v in form.getlist(k) if isinstance(v, str)]
+            answers[k[len("attribute[") : -3]] = values
+    key = fields.get("api_key") or request.query_params.get("api_key")
+    if not key or key not in access.api_keys:
+        raise Open311Error(403, "invalid or missing api_key", fmt)
+    _check_jurisdiction(access, fields.get("jurisdiction_id"), fmt)
+    code = fields.get("service_code", "")
+    category = _category(service, code)
+    if category is None:
+        raise Open311Error(400, "service_code is missing or unknown; see services", fmt)
+    lat, lon = fields.get("lat"), fields.get("long")
+    if not (lat and lon):
+        raise Open311Error(
+            400,
+            "lat and long are required: an address alone cannot be placed in a district",
+            fmt,
+        )
+    try:
+        location = {"lat": float(lat), "lon": float(lon)}
+    except ValueError:
+        raise Open311Error(400, "lat and long must be decimal degrees", fmt) from None
+    name = " ".join(p for p in (fields.get("first_name"), fields.get("last_name")) if p)
+    contact = {
+        "name": name or None,
+        "email": fields.get("email") or None,
+        "phone": fields.get("phone") or None,
+    }
+    photos = []
+    if fields.get("media_url"):
+        media_id = service.media_id_of_url(fields["media_url"])
+        if media_id is None:
             raise Open311Error(
                 400,
-                "lat and long are required: an address alone cannot be placed in a district",
+                "media_url: only photos uploaded to this server are accepted "
+                f"({service.public_base_url}/v1/media/<id>, from POST /v1/media); "
+                "other URLs are never fetched",
                 fmt,
             )
-        try:
-            location = {"lat": float(lat), "lon": float(lon)}
-        except ValueError:
-            raise Open311Error(400, "lat and long must be decimal degrees", fmt) from None
-        name = " ".join(p for p in (fields.get("first_name"), fields.get("last_name")) if p)
-        contact = {
-            "name": name or None,
-            "email": fields.get("email") or None,
-            "phone": fields.get("phone") or None,
-        }
-        photos = []
-        if fields.get("media_url"):
-            media_id = service.media_id_of_url(fields["media_url"])
-            if media_id is None:
-                raise Open311Error(
-                    400,
-                    "media_url: only photos uploaded to this server are accepted "
-                    f"({service.public_base_url}/v1/media/<id>, from POST /v1/media); "
-                    "other URLs are never fetched",
-                    fmt,
-                )
-            photos.append(media_id)
-        raw = {
-            "category": code,
-            "photos": photos,
-            "attributes": answers,
-            "description": fields.get("description") or categories[code].name.get("en", code),
-            "location": location,
-            "address": fields.get("address_string") or None,
-            "contact": contact if any(contact.values()) else None,
-            "language": "en"
-            if request.headers.get("accept-language", "").startswith("en")
-            else "id",
-        }
-        try:
-            cmd = SubmitReport.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise Open311Error(400, f"invalid request: {problems}", fmt) from None
-        result = call(
-            lambda: service.submit(cmd, "open311", request.headers.get("idempotency-key") or None),
-            fmt,
+        photos.append(media_id)
+    raw = {
+        "category": code,
+        "photos": photos,
+        "attributes": answers,
+        "description": fields.get("description") or category.name.get("en", code),
+        "location": location,
+        "address": fields.get("address_string") or None,
+        "contact": contact if any(contact.values()) else None,
+        "language": "en" if request.headers.get("accept-language", "").startswith("en") else "id",
+    }
+    try:
+        cmd = SubmitReport.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        return render(
-            fmt,
-            "service_requests",
-            "request",
-            [
-                {
-                    "service_request_id": result.doc["_id"],
-                    "service_notice": "",
-                    "account_id": None,
-                }
-            ],
-            status=201 if result.created else 200,
+        raise Open311Error(400, f"invalid request: {problems}", fmt) from None
+    result = call(
+        lambda: service.submit(cmd, "open311", request.headers.get("idempotency-key") or None),
+        fmt,
+    )
+    return render(
+        fmt,
+        "service_requests",
+        "request",
+        [
+            {
+                "service_request_id": result.doc["_id"],
+                "service_notice": "",
+                "account_id": None,
+            }
+        ],
+        status=201 if result.created else 200,
+    )
+
+
+@router.get("/requests.{fmt}", responses=_RESPONSES)
+def list_requests(
+    fmt: Format,
+    service: ServiceDep,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: str | None = None,
+    page: str | None = None,
+    page_size: str | None = None,
+) -> Response:
+    """Newest first. Paging (an extension of the spec): ``page`` (from 1) and
+    ``page_size`` (1-1000, default 1000); without them the first 1000 match."""
+    size = bounded_int(page_size, "page_size", 1, MAX_RESULTS, MAX_RESULTS, fmt)
+    number = bounded_int(page, "page", 1, MAX_PAGE, 1, fmt)
+    ids = csv_values(service_request_id)
+    if ids:
+        if len(ids) > MAX_RESULTS:
+            raise Open311Error(400, f"at most {MAX_RESULTS} service_request_id values", fmt)
+        q = SearchQuery(ids=ids, limit=MAX_RESULTS)
+    else:
+        statuses: list[str] = []
+        for s in csv_values(status):
+            if s == "open":
+                statuses += OPEN_STATUSES
+            elif s == "closed":
+                statuses += sorted(rules.CLOSED_STATUSES)
+            else:
+                raise Open311Error(400, "status must be open, closed or both", fmt)
+        end = parse_time(end_date, "end_date", fmt) if end_date else None
+        start = parse_time(start_date, "start_date", fmt) if start_date else None
+        if start is None:
+            try:
+                start = (end or clock.now()) - timedelta(days=DEFAULT_DAYS)
+            except OverflowError:
+                raise Open311Error(400, "end_date is out of range", fmt) from None
+        if end is not None and end < start:
+            raise Open311Error(400, "end_date is before start_date", fmt)
+        if end is not None and end - start > timedelta(days=DEFAULT_DAYS):
+            raise Open311Error(400, f"the date range may span {DEFAULT_DAYS} days at most", fmt)
+        q = SearchQuery(
+            categories=csv_values(service_code),
+            statuses=statuses,
+            since=start,
+            until=end + timedelta(microseconds=1) if end and end.year < 9999 else None,
+            limit=size,
+            offset=(number - 1) * size,
         )
+    docs, _ = call(lambda: service.search(q), fmt)
+    return render(fmt, "service_requests", "request", [_request_entry(service, d) for d in docs])
 
-    @router.get("/requests.{fmt}", responses=_RESPONSES)
-    def list_requests(
-        fmt: str,
-        jurisdiction_id: str | None = None,
-        service_request_id: str | None = None,
-        service_code: str | None = None,
-        start_date: str | None = None,
-        end_date: str | None = None,
-        status: str | None = None,
-        page: str | None = None,
-        page_size: str | None = None,
-    ) -> Response:
-        """Newest first. Paging (an extension of the spec): ``page`` (from 1) and
-        ``page_size`` (1-1000, default 1000); without them the first 1000 match."""
-        fmt = _fmt(fmt)
-        check_jurisdiction(jurisdiction_id, fmt)
-        size = _bounded_int(page_size, "page_size", 1, MAX_RESULTS, MAX_RESULTS, fmt)
-        number = _bounded_int(page, "page", 1, MAX_PAGE, 1, fmt)
-        ids = _csv(service_request_id)
-        if ids:
-            if len(ids) > MAX_RESULTS:
-                raise Open311Error(400, f"at most {MAX_RESULTS} service_request_id values", fmt)
-            q = SearchQuery(ids=ids, limit=MAX_RESULTS)
-        else:
-            statuses: list[str] = []
-            for s in _csv(status):
-                if s == "open":
-                    statuses += OPEN_STATUSES
-                elif s == "closed":
-                    statuses += sorted(rules.CLOSED_STATUSES)
-                else:
-                    raise Open311Error(400, "status must be open, closed or both", fmt)
-            end = _parse_time(end_date, "end_date", fmt) if end_date else None
-            start = _parse_time(start_date, "start_date", fmt) if start_date else None
-            if start is None:
-                try:
-                    start = (end or clock.now()) - timedelta(days=DEFAULT_DAYS)
-                except OverflowError:
-                    raise Open311Error(400, "end_date is out of range", fmt) from None
-            if end is not None and end < start:
-                raise Open311Error(400, "end_date is before start_date", fmt)
-            if end is not None and end - start > timedelta(days=DEFAULT_DAYS):
-                raise Open311Error(400, f"the date range may span {DEFAULT_DAYS} days at most", fmt)
-            q = SearchQuery(
-                categories=_csv(service_code),
-                statuses=statuses,
-                since=start,
-                until=end + timedelta(microseconds=1) if end and end.year < 9999 else None,
-                limit=size,
-                offset=(number - 1) * size,
-            )
-        docs, _ = call(lambda: service.search(q), fmt)
-        return render(fmt, "service_requests", "request", [request_entry(d) for d in docs])
 
-    @router.get("/requests/{request_id}.{fmt}", responses=_RESPONSES)
-    def get_request(request_id: str, fmt: str, jurisdiction_id: str | None = None) -> Response:
-        fmt = _fmt(fmt)
-        check_jurisdiction(jurisdiction_id, fmt)
-        doc = call(lambda: service.get(request_id), fmt)
-        return render(fmt, "service_requests", "request", [request_entry(doc)])
+@router.get("/requests/{request_id}.{fmt}", responses=_RESPONSES)
+def get_request(
+    request_id: str,
+    fmt: Format,
+    service: ServiceDep,
+) -> Response:
+    doc = call(lambda: service.get(request_id), fmt)
+    return render(fmt, "service_requests", "request", [_request_entry(service, doc)])
 
-    @router.get("/tokens/{token}.{fmt}", responses=_RESPONSES)
-    def get_token(token: str, fmt: str, jurisdiction_id: str | None = None) -> Response:
-        fmt = _fmt(fmt)
-        check_jurisdiction(jurisdiction_id, fmt)
-        doc = call(lambda: service.get(token), fmt)
-        return render(
-            fmt, "service_requests", "request", [{"service_request_id": doc["_id"], "token": token}]
-        )
 
-    return router
+@router.get("/tokens/{token}.{fmt}", responses=_RESPONSES)
+def get_token(
+    token: str,
+    fmt: Format,
+    service: ServiceDep,
+) -> Response:
+    doc = call(lambda: service.get(token), fmt)
+    return render(
+        fmt, "service_requests", "request", [{"service_request_id": doc["_id"], "token": token}]
+    )

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from jembatan.partner_keys import sha256_hex
-from services.intake.service_layer.services import SearchQuery
+from services.intake.service_layer.search import SearchQuery
 from tests.integration.intake.conftest import GAMBIR, TEBET, Intake, report_body
 
 KEY = "open-data-operator"

@@ -111,12 +111,12 @@ def routed(at: datetime) -> ev.CaseRouted:
 def test_case_events_move_status_forward_only() -> None:
     d = doc()
     upd = rules.case_event_update(d, "e1", routed(T0 + timedelta(minutes=1)), "now")
-    assert upd["$set"]["status"] == "routed"
-    assert upd["$set"]["agency_id"] == "dinas-sda"
-    assert upd["$set"]["priority"] == "high"
-    assert upd["$set"]["resolve_due"] == clock.iso(T0 + timedelta(minutes=1, days=2))
-    assert upd["$addToSet"] == {"applied_events": "e1"}
-    assert upd["$push"]["timeline"]["type"] == "case.routed"
+    assert upd.fields["status"] == "routed"
+    assert upd.fields["agency_id"] == "dinas-sda"
+    assert upd.fields["priority"] == "high"
+    assert upd.fields["resolve_due"] == clock.iso(T0 + timedelta(minutes=1, days=2))
+    assert upd.event_id == "e1"
+    assert upd.timeline_entry["type"] == "case.routed"
     # a late event (older than the current status) only adds to the timeline
     d2 = doc(status="resolved", status_at=clock.iso(T0 + timedelta(hours=5)))
     ack = ev.CaseAcknowledged(
@@ -127,8 +127,8 @@ def test_case_events_move_status_forward_only() -> None:
         at=T0 + timedelta(hours=1),
     )
     late = rules.case_event_update(d2, "e2", ack, "now")
-    assert "status" not in late["$set"]
-    assert late["$push"]["timeline"]["status"] == "acknowledged"
+    assert "status" not in late.fields
+    assert late.timeline_entry["status"] == "acknowledged"
 
 
 def test_resolution_evidence() -> None:
@@ -142,9 +142,9 @@ def test_resolution_evidence() -> None:
         evidence=ev.Evidence(note="pumped", media=[media]),
     )
     upd = rules.case_event_update(doc(), "e3", resolved, "now")
-    assert upd["$set"]["status"] == "resolved"
-    assert upd["$set"]["resolution"]["note"] == "pumped"
-    assert upd["$set"]["resolution"]["media"][0]["media_id"] == "m1"
+    assert upd.fields["status"] == "resolved"
+    assert upd.fields["resolution"]["note"] == "pumped"
+    assert upd.fields["resolution"]["media"][0]["media_id"] == "m1"
 
 
 def test_duplicate_transfer_and_sla_breach() -> None:
@@ -158,8 +158,8 @@ def test_duplicate_transfer_and_sla_breach() -> None:
         distance_m=42.0,
     )
     upd = rules.case_event_update(doc(), "d1", dup, "now")
-    assert upd["$set"]["status"] == "duplicate"
-    assert upd["$set"]["duplicate_of"] == {
+    assert upd.fields["status"] == "duplicate"
+    assert upd.fields["duplicate_of"] == {
         "report_id": "JKT-BBBBBBBBBB",
         "case_id": "C1",
         "distance_m": 42.0,
@@ -174,9 +174,9 @@ def test_duplicate_transfer_and_sla_breach() -> None:
         resolve_due=T0 + timedelta(days=1),
     )
     upd = rules.case_event_update(doc(status="routed"), "d2", moved, "now")
-    assert upd["$set"]["agency_id"] == "pln"
-    assert "status" not in upd["$set"]  # a transfer keeps the status
-    assert upd["$set"]["resolve_due"] == clock.iso(T0 + timedelta(days=1))
+    assert upd.fields["agency_id"] == "pln"
+    assert "status" not in upd.fields  # a transfer keeps the status
+    assert upd.fields["resolve_due"] == clock.iso(T0 + timedelta(days=1))
     breach = ev.CaseSlaBreached(
         **base,
         agency_id="pln",
@@ -185,5 +185,5 @@ def test_duplicate_transfer_and_sla_breach() -> None:
         due=T0 + timedelta(hours=3),
     )
     upd = rules.case_event_update(doc(status="routed"), "d3", breach, "now")
-    assert "status" not in upd["$set"]
-    assert upd["$push"]["timeline"]["deadline"] == "acknowledge"
+    assert "status" not in upd.fields
+    assert upd.timeline_entry["deadline"] == "acknowledge"
