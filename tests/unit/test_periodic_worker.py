@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 
 from jembatan.periodic import PassFailed, PeriodicWorker
-from tests.tools import wait_until
+from tests.tools import wait_for
 
 
 class Scripted(PeriodicWorker):
@@ -58,11 +58,11 @@ def test_a_failed_pass_marks_it_unhealthy_until_a_pass_succeeds() -> None:
 
     w = Scripted([_boom, held], error_wait=0.05)
     with running(w):
-        wait_until(lambda: w.passes == 2, timeout=5, every=0.01)
+        wait_for(lambda: w.passes == 2, timeout=5, every=0.01)
         # the second pass is running: the first one's failure is what readiness shows
         assert not w.healthy and w.last_error == "RuntimeError: store away"
         gate.set()
-        wait_until(lambda: w.healthy, timeout=5, every=0.01)
+        wait_for(lambda: w.healthy, timeout=5, every=0.01)
         assert w.last_error is None
     assert w.events == ["starting", "closing"]
 
@@ -73,7 +73,7 @@ def test_a_described_failure_keeps_its_own_words() -> None:
 
     w = Scripted([stalled], error_wait=60)
     with running(w):
-        wait_until(lambda: not w.healthy, timeout=5, every=0.01)
+        wait_for(lambda: not w.healthy, timeout=5, every=0.01)
         assert w.last_error == "handler keeps failing: KeyError: 'x'"
 
 
@@ -82,20 +82,20 @@ def test_stop_cuts_the_interval_and_the_failure_pause_short() -> None:
         w = Scripted(list(steps), interval=60, error_wait=60)
         started = time.monotonic()
         with running(w):
-            wait_until(lambda w=w: w.passes == 1, timeout=5, every=0.01)
+            wait_for(lambda w=w: w.passes == 1, timeout=5, every=0.01)
         assert time.monotonic() - started < 5 and w.events == ["starting", "closing"]
 
 
 def test_a_wake_runs_a_pass_now_but_does_not_cut_a_failure_pause() -> None:
     w = Scripted([lambda: None], interval=60)
     with running(w):
-        wait_until(lambda: w.passes == 1, timeout=5, every=0.01)
+        wait_for(lambda: w.passes == 1, timeout=5, every=0.01)
         w.wake()
-        wait_until(lambda: w.passes == 2, timeout=5, every=0.01)
+        wait_for(lambda: w.passes == 2, timeout=5, every=0.01)
 
     failing = Scripted([_boom], interval=0.01, error_wait=60)
     with running(failing):
-        wait_until(lambda: not failing.healthy, timeout=5, every=0.01)
+        wait_for(lambda: not failing.healthy, timeout=5, every=0.01)
         failing.wake()
         # a wake arriving during the pause is no reason to hammer a failing dependency
         assert not wait_for_change(lambda: failing.passes, within=0.3)
@@ -116,11 +116,11 @@ def test_a_draining_worker_runs_passes_back_to_back_while_work_waits() -> None:
 
     w = Drainer([lambda: True, lambda: True, lambda: False], interval=60)
     with running(w):
-        wait_until(lambda: w.passes == 3, timeout=2, every=0.01)
+        wait_for(lambda: w.passes == 3, timeout=2, every=0.01)
         assert not wait_for_change(lambda: w.passes, within=0.2)  # then it idles
     not_draining = Scripted([lambda: True], interval=60)
     with running(not_draining):
-        wait_until(lambda: not_draining.passes == 1, timeout=2, every=0.01)
+        wait_for(lambda: not_draining.passes == 1, timeout=2, every=0.01)
         assert not wait_for_change(lambda: not_draining.passes, within=0.2)
 
 

@@ -478,8 +478,8 @@ def create_app(
         value_type=None,
         help="Counters per district / city / agency, with per-source-partition high-water marks.",
     )
-    states.progress = state_progress
-    aggregates.progress = aggregate_progress
+    cast(DurableTable, states).progress = state_progress
+    cast(DurableTable, aggregates).progress = aggregate_progress
     af = AnalyticsFaust(app, source, deltas, dead_letters, states, aggregates)
 
     def fatal(exc: BaseException) -> None:
