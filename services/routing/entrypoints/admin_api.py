@@ -9,14 +9,15 @@ change based on a version that is no longer current.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jembatan import clock
-from jembatan.http import ApiError
+from jembatan.http import ApiError, IfMatch, if_match_version
 from jembatan.netguard import UnsafeTarget
 from services.routing.domain.calendar import (
     DEFAULT_HOURS,
@@ -33,22 +34,19 @@ from services.routing.domain.rules import (
     District,
     RoutingRule,
     RuleSet,
-    RuleSetInvalid,
     agency_to_dict,
     rule_to_dict,
     ruleset_to_dict,
     sorted_rules,
 )
 from services.routing.domain.sla import Sla
-from services.routing.entrypoints.auth import OperatorPrincipal
-from services.routing.entrypoints.container import Routing
-from services.routing.service_layer.admin import NoRuleSet, RuleSetConflict, StillInUse
-from services.routing.service_layer.cases import public_view
+from services.routing.entrypoints.auth import OperatorDep, Principal
+from services.routing.entrypoints.container import Routing, RoutingDep
+from services.routing.entrypoints.views import public_view
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
     403: {"description": "not an operator key"},
@@ -137,61 +135,43 @@ class MatchBody(BaseModel):
     district_id: str
 
 
-def _routing(request: Request) -> Routing:
-    return request.app.state.routing  # type: ignore[no-any-return]
+@dataclass
+class RuleSetEdit:
+    """An operator's change of the rule set, from one request: validated and stored as
+    the next version (``If-Match``: the version it must be based on); the answer names
+    the new version, also as the ETag."""
 
+    routing: Routing
+    who: Principal
+    response: Response
+    if_match: str | None
 
-def _base(if_match: str | None) -> int | None:
-    if not if_match:
-        return None
-    try:
-        return int(if_match.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise ApiError(400, "invalid_if_match", "If-Match must be a rule-set version.") from None
-
-
-def _current(r: Routing) -> RuleSet:
-    try:
-        return r.admin.current()
-    except NoRuleSet:
-        raise ApiError(503, "no_ruleset", "No rule set yet; seed one first.") from None
-
-
-def _change(
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: str | None,
-    action: str,
-    target: str,
-    change: Callable[[RuleSet], RuleSet],
-    details: dict[str, Any],
-) -> dict[str, Any]:
-    r = _routing(request)
-    try:
-        rs = r.admin.change(
-            who.actor, action, target, change, base_version=_base(if_match), details=details
+    def __call__(
+        self,
+        action: str,
+        target: str,
+        change: Callable[[RuleSet], RuleSet],
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        rs = self.routing.admin.change(
+            self.who.actor,
+            action,
+            target,
+            change,
+            base_version=if_match_version(self.if_match, "a rule-set version"),
+            details=details or {},
         )
-    except NoRuleSet:
-        raise ApiError(503, "no_ruleset", "No rule set yet; seed one first.") from None
-    except RuleSetInvalid as exc:
-        raise ApiError(
-            422,
-            "invalid_ruleset",
-            "The change would make the rule set invalid.",
-            fields=exc.problems,
-        ) from None
-    except RuleSetConflict as exc:
-        raise ApiError(
-            409,
-            "ruleset_changed",
-            f"The rule set is now at version {exc.current}; reload and retry.",
-            extra={"current_version": exc.current},
-        ) from None
-    except StillInUse as exc:
-        raise ApiError(409, "in_use", str(exc)) from None
-    response.headers["ETag"] = f'"{rs.version}"'
-    return {"version": rs.version, "action": action, "target": target}
+        self.response.headers["ETag"] = f'"{rs.version}"'
+        return {"version": rs.version, "action": action, "target": target}
+
+
+def rule_set_edit(
+    r: RoutingDep, who: OperatorDep, response: Response, if_match: IfMatch = None
+) -> RuleSetEdit:
+    return RuleSetEdit(r, who, response, if_match)
+
+
+RuleSetEditDep = Annotated[RuleSetEdit, Depends(rule_set_edit)]
 
 
 def _missing(kind: str, item: str) -> ApiError:
@@ -200,24 +180,24 @@ def _missing(kind: str, item: str) -> ApiError:
 
 # --- the rule set and its history ---------------------------------------------------------
 @router.get("/ruleset", responses=ERRORS)
-def ruleset(request: Request, response: Response, who: OperatorPrincipal) -> dict[str, Any]:
-    rs = _current(_routing(request))
+def ruleset(r: RoutingDep, response: Response, who: OperatorDep) -> dict[str, Any]:
+    rs = r.admin.current()
     response.headers["ETag"] = f'"{rs.version}"'
     return ruleset_to_dict(rs)
 
 
 @router.get("/ruleset/versions", responses=ERRORS)
 def versions(
-    request: Request, who: OperatorPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    r: RoutingDep, who: OperatorDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
     """The audit trail: who changed what, when, and which version it made."""
-    docs = _routing(request).rules.history(limit)
+    docs = r.rules.history(limit)
     return {"items": [{"version": d["version"], **d.get("change", {})} for d in docs]}
 
 
 @router.get("/ruleset/versions/{version}", responses=ERRORS)
-def version(version: int, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
-    doc = _routing(request).rules.get(version)
+def version(version: int, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
+    doc = r.rules.get(version)
     if doc is None:
         raise _missing("version", str(version))
     doc.pop("_id", None)
@@ -225,17 +205,17 @@ def version(version: int, request: Request, who: OperatorPrincipal) -> dict[str,
 
 
 @router.post("/match", responses=ERRORS)
-def match(body: MatchBody, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+def match(body: MatchBody, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
     """Dry run: which rule the current version applies to a category in a kecamatan."""
-    rs = _current(_routing(request))
+    rs = r.admin.current()
     rule = rs.match(body.category, body.district_id)
     return {"version": rs.version, "rule": rule_to_dict(rule) if rule else None}
 
 
 # --- agencies -------------------------------------------------------------------------------
 @router.get("/agencies", responses=ERRORS)
-def agencies(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
-    rs = _current(_routing(request))
+def agencies(r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
+    rs = r.admin.current()
     return {
         "version": rs.version,
         "items": [agency_to_dict(a) for a in sorted(rs.agencies.values(), key=lambda a: a.id)],
@@ -246,17 +226,15 @@ def agencies(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
 def put_agency(
     agency_id: Id,
     body: AgencyBody,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    r: RoutingDep,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
     agency = Agency(
         agency_id, body.name, body.type, Contact(body.contact.channel, body.contact.address)
     )
     if body.contact.channel == "webhook":
         try:
-            _routing(request).webhook_client.check_target(body.contact.address)
+            r.webhook_client.check_target(body.contact.address)
         except UnsafeTarget as exc:
             raise ApiError(
                 422,
@@ -264,11 +242,7 @@ def put_agency(
                 f"The webhook address is refused: {exc}.",
                 fields={"contact.address": str(exc)},
             ) from None
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "put_agency",
         agency_id,
         lambda rs: rs.with_agency(agency),
@@ -279,28 +253,25 @@ def put_agency(
 @router.delete("/agencies/{agency_id}", responses=ERRORS)
 def delete_agency(
     agency_id: Id,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    r: RoutingDep,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
-    r = _routing(request)
-    if agency_id not in _current(r).agencies:
+    if agency_id not in r.admin.current().agencies:
         raise _missing("agency", agency_id)
 
     def change(rs: RuleSet) -> RuleSet:
         r.admin.ensure_no_open_cases(agency_id)
         return rs.without_agency(agency_id)
 
-    done = _change(request, response, who, if_match, "delete_agency", agency_id, change, {})
+    done = edit("delete_agency", agency_id, change)
     r.webhook_secrets.delete(agency_id)  # its system's signing secret goes with it
     return done
 
 
 # --- kota (district groups) and kecamatan ---------------------------------------------------
 @router.get("/cities", responses=ERRORS)
-def cities(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
-    rs = _current(_routing(request))
+def cities(r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
+    rs = r.admin.current()
     return {
         "version": rs.version,
         "items": [{"id": c.id, "name": c.name} for c in rs.cities.values()],
@@ -311,16 +282,9 @@ def cities(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
 def put_city(
     city_id: Id,
     body: CityBody,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "put_city",
         city_id,
         lambda rs: rs.with_city(City(city_id, body.name)),
@@ -331,18 +295,12 @@ def put_city(
 @router.delete("/cities/{city_id}", responses=ERRORS)
 def delete_city(
     city_id: Id,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    r: RoutingDep,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
-    if city_id not in _current(_routing(request)).cities:
+    if city_id not in r.admin.current().cities:
         raise _missing("city", city_id)
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "delete_city",
         city_id,
         lambda rs: rs.without_city(city_id),
@@ -351,8 +309,8 @@ def delete_city(
 
 
 @router.get("/districts", responses=ERRORS)
-def districts(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
-    rs = _current(_routing(request))
+def districts(r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
+    rs = r.admin.current()
     return {
         "version": rs.version,
         "items": [
@@ -365,17 +323,10 @@ def districts(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
 def put_district(
     district_id: Id,
     body: DistrictBody,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
     district = District(district_id, body.name, body.city_id)
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "put_district",
         district_id,
         lambda rs: rs.with_district(district),
@@ -386,18 +337,12 @@ def put_district(
 @router.delete("/districts/{district_id}", responses=ERRORS)
 def delete_district(
     district_id: Id,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    r: RoutingDep,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
-    if district_id not in _current(_routing(request)).districts:
+    if district_id not in r.admin.current().districts:
         raise _missing("district", district_id)
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "delete_district",
         district_id,
         lambda rs: rs.without_district(district_id),
@@ -408,12 +353,12 @@ def delete_district(
 # --- rules ------------------------------------------------------------------------------------
 @router.get("/rules", responses=ERRORS)
 def rules(
-    request: Request,
-    who: OperatorPrincipal,
+    r: RoutingDep,
+    who: OperatorDep,
     category: str | None = None,
     agency_id: str | None = None,
 ) -> dict[str, Any]:
-    rs = _current(_routing(request))
+    rs = r.admin.current()
     items = [
         rule_to_dict(x)
         for x in sorted_rules(rs.rules)
@@ -424,8 +369,8 @@ def rules(
 
 
 @router.get("/rules/{rule_id}", responses=ERRORS)
-def get_rule(rule_id: Id, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
-    rs = _current(_routing(request))
+def get_rule(rule_id: Id, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
+    rs = r.admin.current()
     for x in rs.rules:
         if x.id == rule_id:
             return {"version": rs.version, **rule_to_dict(x)}
@@ -436,10 +381,7 @@ def get_rule(rule_id: Id, request: Request, who: OperatorPrincipal) -> dict[str,
 def put_rule(
     rule_id: Id,
     body: RuleBody,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
     try:
         sla = Sla(body.ack_hours, body.resolve_hours, body.clock)
@@ -457,11 +399,7 @@ def put_rule(
         body.district_id,
         body.city_id,
     )
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "put_rule",
         rule_id,
         lambda rs: rs.with_rule(rule),
@@ -472,18 +410,12 @@ def put_rule(
 @router.delete("/rules/{rule_id}", responses=ERRORS)
 def delete_rule(
     rule_id: Id,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    r: RoutingDep,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
-    if all(x.id != rule_id for x in _current(_routing(request)).rules):
+    if all(x.id != rule_id for x in r.admin.current().rules):
         raise _missing("rule", rule_id)
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "delete_rule",
         rule_id,
         lambda rs: rs.without_rule(rule_id),
@@ -493,13 +425,10 @@ def delete_rule(
 
 # --- agencies' own systems: webhook secret and deliveries -----------------------------------
 @router.post("/agencies/{agency_id}/webhook-secret", status_code=201, responses=ERRORS)
-def rotate_webhook_secret(
-    agency_id: Id, request: Request, who: OperatorPrincipal
-) -> dict[str, Any]:
+def rotate_webhook_secret(agency_id: Id, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
     """A new signing secret for the agency's webhook, shown once; case events for the
     agency are queued from now on (none are queued while it has no secret)."""
-    r = _routing(request)
-    agency = _current(r).agencies.get(agency_id)
+    agency = r.admin.current().agencies.get(agency_id)
     if agency is None:
         raise _missing("agency", agency_id)
     if agency.contact.channel != "webhook":
@@ -516,14 +445,14 @@ def rotate_webhook_secret(
 @router.get("/agencies/{agency_id}/deliveries", responses=ERRORS)
 def agency_deliveries(
     agency_id: Id,
-    request: Request,
-    who: OperatorPrincipal,
+    r: RoutingDep,
+    who: OperatorDep,
     status: Literal["pending", "delivered", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
     """Case events sent (or being sent) to the agency's system, newest first."""
-    docs = _routing(request).deliveries.list(agency_id, status, limit, offset)
+    docs = r.deliveries.list(agency_id, status, limit, offset)
     keep = (
         "event_id",
         "event_type",
@@ -541,10 +470,9 @@ def agency_deliveries(
 
 @router.post("/agencies/{agency_id}/deliveries/{delivery_id}/retry", responses=ERRORS)
 def retry_delivery(
-    agency_id: Id, delivery_id: str, request: Request, who: OperatorPrincipal
+    agency_id: Id, delivery_id: str, request: Request, r: RoutingDep, who: OperatorDep
 ) -> dict[str, Any]:
     """Send a failed delivery again (after the agency fixed its system)."""
-    r = _routing(request)
     if not delivery_id.startswith(f"{agency_id}:") or not r.deliveries.retry(delivery_id, r.now()):
         raise _missing("failed_delivery", delivery_id)
     request.app.state.workers["agency_dispatcher"].wake()
@@ -553,9 +481,9 @@ def retry_delivery(
 
 # --- the SLA calendar: office hours and public holidays ----------------------------------------
 @router.get("/calendar", responses=ERRORS)
-def calendar(request: Request, response: Response, who: OperatorPrincipal) -> dict[str, Any]:
+def calendar(r: RoutingDep, response: Response, who: OperatorDep) -> dict[str, Any]:
     """Time zone, default and per-agency office hours, and holidays of the current version."""
-    rs = _current(_routing(request))
+    rs = r.admin.current()
     response.headers["ETag"] = f'"{rs.version}"'
     return {"version": rs.version, **calendar_to_dict(rs.calendar)}
 
@@ -570,18 +498,11 @@ def _week(body: OfficeHoursBody) -> tuple[OfficeInterval, ...]:
 @router.put("/calendar/office-hours", responses=ERRORS)
 def put_default_hours(
     body: OfficeHoursBody,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
     """The office hours of every agency that has none of its own."""
     week = _week(body)
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "put_office_hours",
         DEFAULT_HOURS,
         lambda rs: rs.with_calendar(rs.calendar.with_hours(DEFAULT_HOURS, week)),
@@ -590,9 +511,9 @@ def put_default_hours(
 
 
 @router.get("/agencies/{agency_id}/office-hours", responses=ERRORS)
-def agency_hours(agency_id: Id, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+def agency_hours(agency_id: Id, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
     """The hours a working SLA of this agency counts in, and whether they are its own."""
-    rs = _current(_routing(request))
+    rs = r.admin.current()
     if agency_id not in rs.agencies:
         raise _missing("agency", agency_id)
     own = rs.calendar.office_hours.get(agency_id)
@@ -610,19 +531,13 @@ def agency_hours(agency_id: Id, request: Request, who: OperatorPrincipal) -> dic
 def put_agency_hours(
     agency_id: Id,
     body: OfficeHoursBody,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    r: RoutingDep,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
-    if agency_id not in _current(_routing(request)).agencies:
+    if agency_id not in r.admin.current().agencies:
         raise _missing("agency", agency_id)
     week = _week(body)
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "put_office_hours",
         agency_id,
         lambda rs: rs.with_calendar(rs.calendar.with_hours(agency_id, week)),
@@ -633,19 +548,13 @@ def put_agency_hours(
 @router.delete("/agencies/{agency_id}/office-hours", responses=ERRORS)
 def delete_agency_hours(
     agency_id: Id,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    r: RoutingDep,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
     """The agency goes back to the default office hours."""
-    if agency_id not in _current(_routing(request)).calendar.office_hours:
+    if agency_id not in r.admin.current().calendar.office_hours:
         raise _missing("office_hours", agency_id)
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "delete_office_hours",
         agency_id,
         lambda rs: rs.with_calendar(rs.calendar.without_hours(agency_id)),
@@ -655,11 +564,11 @@ def delete_agency_hours(
 
 @router.get("/calendar/holidays", responses=ERRORS)
 def holidays(
-    request: Request,
-    who: OperatorPrincipal,
+    r: RoutingDep,
+    who: OperatorDep,
     year: Annotated[int | None, Query(ge=1970, le=2200)] = None,
 ) -> dict[str, Any]:
-    rs = _current(_routing(request))
+    rs = r.admin.current()
     items = [
         {"date": d.isoformat(), "name": n}
         for d, n in sorted(rs.calendar.holidays.items())
@@ -672,20 +581,13 @@ def holidays(
 def put_holiday(
     day: date,
     body: HolidayBody,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
     """A public holiday (YYYY-MM-DD): working SLAs do not count that local day."""
     name = body.name.strip()
     if not name:
         raise ApiError(422, "invalid_request", "A holiday needs a name.", fields={"name": "empty"})
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "put_holiday",
         day.isoformat(),
         lambda rs: rs.with_calendar(rs.calendar.with_holiday(day, name)),
@@ -696,18 +598,12 @@ def put_holiday(
 @router.delete("/calendar/holidays/{day}", responses=ERRORS)
 def delete_holiday(
     day: date,
-    request: Request,
-    response: Response,
-    who: OperatorPrincipal,
-    if_match: IfMatch = None,
+    r: RoutingDep,
+    edit: RuleSetEditDep,
 ) -> dict[str, Any]:
-    if day not in _current(_routing(request)).calendar.holidays:
+    if day not in r.admin.current().calendar.holidays:
         raise _missing("holiday", day.isoformat())
-    return _change(
-        request,
-        response,
-        who,
-        if_match,
+    return edit(
         "delete_holiday",
         day.isoformat(),
         lambda rs: rs.with_calendar(rs.calendar.without_holiday(day)),
@@ -717,7 +613,7 @@ def delete_holiday(
 
 # --- API keys and unrouted reports -----------------------------------------------------------
 @router.get("/keys", responses=ERRORS)
-def keys(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+def keys(r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
     """Key ids, roles and subjects (the keys themselves are not stored)."""
     return {
         "items": [
@@ -733,16 +629,15 @@ def keys(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
                     "revoked",
                 )
             }
-            for d in _routing(request).keys.list()
+            for d in r.keys.list()
         ]
     }
 
 
 @router.post("/keys", status_code=201, responses=ERRORS)
-def create_key(body: KeyBody, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+def create_key(body: KeyBody, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
     """A new key, shown once: only its SHA-256 is stored."""
-    r = _routing(request)
-    if body.role == "agency" and body.subject not in _current(r).agencies:
+    if body.role == "agency" and body.subject not in r.admin.current().agencies:
         raise ApiError(
             422,
             "invalid_request",
@@ -762,12 +657,9 @@ def create_key(body: KeyBody, request: Request, who: OperatorPrincipal) -> dict[
 
 
 @router.post("/keys/{key_id}/rotate", status_code=201, responses=ERRORS)
-def rotate_key(
-    key_id: Id, body: RotateBody, request: Request, who: OperatorPrincipal
-) -> dict[str, Any]:
+def rotate_key(key_id: Id, body: RotateBody, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
     """A new key (shown once) for the same role and subject; the old one keeps working
     for ``grace_hours`` so its holder can switch, then expires."""
-    r = _routing(request)
     rotated = r.keys.rotate(key_id, who.actor, r.now(), timedelta(hours=body.grace_hours))
     if rotated is None:
         raise _missing("key", key_id)
@@ -776,16 +668,15 @@ def rotate_key(
 
 
 @router.delete("/keys/{key_id}", responses=ERRORS)
-def revoke_key(key_id: Id, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
-    if not _routing(request).keys.revoke(key_id):
+def revoke_key(key_id: Id, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
+    if not r.keys.revoke(key_id):
         raise _missing("key", key_id)
     return {"key_id": key_id, "revoked": True}
 
 
 @router.get("/cases/{case_id}", responses=ERRORS)
-def any_case(case_id: str, request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+def any_case(case_id: str, r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
     """Operators (support, audits) read any case, whichever agency holds it."""
-    r = _routing(request)
     doc = r.cases.get(case_id) or r.cases.by_report(case_id)
     if doc is None:
         raise _missing("case", case_id)
@@ -793,9 +684,9 @@ def any_case(case_id: str, request: Request, who: OperatorPrincipal) -> dict[str
 
 
 @router.get("/unrouted", responses=ERRORS)
-def unrouted(request: Request, who: OperatorPrincipal) -> dict[str, Any]:
+def unrouted(r: RoutingDep, who: OperatorDep) -> dict[str, Any]:
     """Reports no rule matched (they need a rule, then a resubmission)."""
-    docs = _routing(request).unrouted.list()
+    docs = r.unrouted.list()
     return {
         "items": [
             {
