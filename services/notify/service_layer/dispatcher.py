@@ -42,7 +42,6 @@ import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, Literal
 
 from jembatan import clock
 from jembatan.backoff import retry_delay
@@ -50,8 +49,8 @@ from jembatan.bus.port import Bus, OutgoingRecord
 from jembatan.events.catalog import dead_letter_topic
 from jembatan.store.port import Document
 from services.notify.adapters.channels import ChannelAdapter, DeliveryError, OutboundMessage, Target
-from services.notify.adapters.metrics import NotifyMetrics
-from services.notify.adapters.repository import NotifyRepository
+from services.notify.adapters.repository import Lane, NotifyRepository
+from services.notify.service_layer.metrics import NotifyMetrics
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ class Dispatcher:
         name: str = "notify-dispatcher",
         claim_batch: int = 10,
         unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
-        lane: Literal["people", "webhooks"] | None = None,
+        lane: Lane | None = None,
     ) -> None:
         """``claim_batch``: deliveries claimed in one store commit (a crash leaves at most
         that many in ``sending``); ``unit_of_work``: the store's, to make claims and local
@@ -101,11 +100,6 @@ class Dispatcher:
         #: which deliveries this dispatcher sends: None every one; "webhooks" the webhook
         #: channel's; "people" every other channel's (emails, SMS, push, feed)
         self.lane = lane
-        self._channels: dict[str, Any] | None = {
-            None: None,
-            "webhooks": {"$eq": "webhook"},
-            "people": {"$ne": "webhook"},
-        }[lane]
         self.healthy = True
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -136,9 +130,7 @@ class Dispatcher:
                 self._stop.wait(self.poll_interval)
 
     def count_due(self) -> int:
-        return self.repo.deliveries.count_documents(
-            {"status": "pending", "next_attempt_at": {"$lte": clock.iso(clock.now())}}
-        )
+        return self.repo.count_due(clock.now())
 
     def reclaim_local(self) -> int:
         """Put local deliveries left in ``sending`` by a dead process back to pending."""
@@ -152,10 +144,7 @@ class Dispatcher:
         return n
 
     def count_stuck(self) -> int:
-        limit = clock.iso(clock.now() - timedelta(seconds=self.stuck_after))
-        return self.repo.deliveries.count_documents(
-            {"status": "sending", "claimed_at": {"$lt": limit}}
-        )
+        return self.repo.count_stuck(clock.now() - timedelta(seconds=self.stuck_after))
 
     # -- deliveries ---------------------------------------------------------------------
     def process_batch(self) -> bool:
@@ -166,7 +155,7 @@ class Dispatcher:
         alike. The others are sent after the claims commit: no network call holds the
         store."""
         with self.unit_of_work():
-            claimed = self.repo.claim_due(clock.now(), self.claim_batch, self._channels)
+            claimed = self.repo.claim_due(clock.now(), self.claim_batch, self.lane)
             local: list[Document] = []
             remote: list[Document] = []
             for doc in claimed:
@@ -387,22 +376,3 @@ class Dispatcher:
                 return Target(address=agency["email"])
             raise RecipientGone(f"agency has no {channel}")
         raise RecipientGone(f"unknown recipient kind {kind!r}")
-
-
-def describe(doc: Document) -> dict[str, Any]:
-    """A delivery as the admin API shows it (no addresses)."""
-    keep = (
-        "_id",
-        "event_id",
-        "event_type",
-        "recipient",
-        "channel",
-        "audience",
-        "status",
-        "attempts",
-        "last_error",
-        "created_at",
-        "sent_at",
-        "report_id",
-    )
-    return {k: doc.get(k) for k in keep}
