@@ -35,7 +35,7 @@ from services.routing.entrypoints.agency_webhooks import WEBHOOK_GROUP, delivery
 from services.routing.entrypoints.assignments import FEED_GROUP
 from services.routing.entrypoints.consumer import GROUP, TYPES, make_handler
 from services.routing.entrypoints.container import Routing
-from services.routing.entrypoints.errors import install_errors
+from services.routing.entrypoints.errors import install_error_handlers
 from services.routing.seed import seed, seed_keys
 from services.routing.service_layer.admin import AdminService
 from services.routing.service_layer.agency_delivery import (
@@ -197,7 +197,7 @@ def build(
 
     checks["ruleset"] = ruleset_loaded
     install(app, runtime.metrics, checks, body_limit=settings.max_body_bytes)
-    install_errors(app)
+    install_error_handlers(app)
     app.include_router(agency_api.router)
     app.include_router(admin_api.router)
     return runtime, app

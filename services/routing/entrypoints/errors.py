@@ -1,5 +1,5 @@
 """Routing's REST answers to what its use cases refuse, registered once on the app
-(``install_errors``): refused case actions as ``transitions.case_error`` says them, and
+(``install_error_handlers``): refused case actions as ``transitions.case_error`` says them, and
 refused rule-set changes."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def ruleset_error(exc: Exception) -> ApiError:
     return ApiError(409, "in_use", str(exc))  # StillInUse
 
 
-def install_errors(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI) -> None:
     async def case_refused(_: Request, exc: Exception) -> JSONResponse:
         return api_error_response(case_error(exc, "rest"))
 
