@@ -154,6 +154,18 @@ class CaseRepository:
             {"_id": case_id, "version": version, **(extra or {})}, update
         )
 
+    def find(
+        self,
+        filter: Mapping[str, Any],
+        sort: list[tuple[str, int]] | None = None,
+        limit: int = 0,
+        skip: int = 0,
+    ) -> list[Document]:
+        return self.c.find(filter, sort=sort, limit=limit, skip=skip)
+
+    def count(self, filter: Mapping[str, Any]) -> int:
+        return self.c.count_documents(filter)
+
     # -- one change of a case: state, history and events in ONE guarded write -----------
     def record_change(
         self,
