@@ -166,7 +166,7 @@ class CaseOpening:
             "reopened": False,
             "supporters": 0,
             # people affected: the reporter, each supporter, each duplicate's reporter;
-            # kept as a field (moved by $inc with the change it counts) to sort the queue
+            # kept as a field (moved in the same write as the change it counts) to sort the queue
             "affected": 1,
             "duplicate_ids": [],
             "dups_pending": False,
