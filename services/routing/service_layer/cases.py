@@ -47,11 +47,6 @@ class CaseService:
         now: Callable[[], datetime] = clock.now,
         on_write: Callable[[], None] = lambda: None,
     ) -> None:
-        self.cases = cases
-        self.rules = rules
-        self.unrouted = unrouted
-        self.metrics = metrics
-        self.now = now
         self.duplicates = DuplicateSync(cases, metrics, now, on_write)
         self.workflow = Workflow(cases, rules, evidence, metrics, self.duplicates, now, on_write)
         self.opening = CaseOpening(
@@ -69,7 +64,6 @@ class CaseService:
         # the faces and consumers call these; each is its use case's own method
         self.open_case = self.opening.open_case
         self.transition = self.workflow.transition
-        self.verified_media = self.workflow.verified_media
         self.sync_duplicates = self.duplicates.sync
         self.sync_pending = self.duplicates.sync_pending
         self.support = self.reporters.support
