@@ -11,9 +11,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -50,6 +50,15 @@ class ApiError(Exception):
         self.fields = dict(fields or {})
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+
+
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The uniform answer to an ``ApiError``."""
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.fields, **exc.extra),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
 
 
 def error_body(
@@ -231,11 +240,7 @@ def install(
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.fields, **exc.extra),
-            status_code=exc.status,
-            headers=exc.headers,
-        )
+        return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -291,3 +296,19 @@ def bearer_key(authorization: str | None) -> str:
             headers={"WWW-Authenticate": "Bearer"},
         )
     return key.strip()
+
+
+#: The ``If-Match`` request header: the version of a resource the caller saw.
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+
+def if_match_version(if_match: str | None, what: str) -> int | None:
+    """The version an ``If-Match`` header names (``3``, ``"3"`` or ``W/"3"``), None
+    without one; any other value answers 400 ``invalid_if_match`` ("If-Match must be
+    ``what``.")."""
+    if not if_match:
+        return None
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ApiError(400, "invalid_if_match", f"If-Match must be {what}.") from None

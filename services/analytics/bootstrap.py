@@ -22,6 +22,7 @@ from jembatan.store.port import DocumentStore
 from services.analytics.adapters.repository import AggregateSnapshots, ReportStateRepository
 from services.analytics.entrypoints import api
 from services.analytics.entrypoints.consumer import GROUP, consumer
+from services.analytics.entrypoints.errors import install_error_handlers
 from services.analytics.entrypoints.grpc_api import grpc_server
 from services.analytics.entrypoints.prometheus import AnalyticsCollector
 from services.analytics.service_layer.engine import AnalyticsEngine
@@ -67,11 +68,12 @@ def build(
         version="1",
         description="Per-district and per-agency follow-up metrics (see docs/analytics.md).",
     )
-    app.include_router(api.router(queries))
-    install(app, runtime.metrics, runtime.readiness(), body_limit=settings.max_body_bytes)
     app.state.runtime = runtime
     app.state.queries = queries
     app.state.grpc = grpc
+    install(app, runtime.metrics, runtime.readiness(), body_limit=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(api.router)
     return runtime, app
 
 

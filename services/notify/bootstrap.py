@@ -29,13 +29,15 @@ from services.notify.adapters.channels import (
     SmtpEmailChannel,
     WebhookChannel,
 )
-from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository
-from services.notify.entrypoints.api import build_router
+from services.notify.entrypoints import admin_api, feed_api, subscriptions_api
 from services.notify.entrypoints.consumer import CONTACTS_GROUP, REPORTS_GROUP, consumer_runners
+from services.notify.entrypoints.dependencies import NotifyApi
+from services.notify.entrypoints.errors import install_error_handlers
 from services.notify.service_layer.dispatcher import WEBHOOK_DLQ_GROUP, Dispatcher
 from services.notify.service_layer.handlers import NotifyHandlers
 from services.notify.service_layer.messages import Links, MessageQueue
+from services.notify.service_layer.metrics import NotifyMetrics
 from services.notify.service_layer.subscriptions import SubscriptionService
 from services.notify.service_layer.workers import (
     ContactEraser,
@@ -222,28 +224,29 @@ def build(
         version="1",
         description="Subscriptions, the reporter's feed and agency contacts.",
     )
-    app.include_router(
-        build_router(
-            subs,
-            repo,
-            default_language=settings.notify_default_language,
-            admin_token=settings.notify_admin_token.get_secret_value()
-            if settings.notify_admin_token
-            else None,
-            webhook_networks=webhook_networks(settings),
-            any_webhook_target=bool(settings.notify_webhook_allow_private),
-            verify_webhook=adapters["webhook"].verify,  # type: ignore[attr-defined]
-            # the unauthenticated admin API of the local demo never faces a network
-            admin_open=settings.mode == "embedded" and is_loopback_host(settings.http_host),
-            rate_limited=limit_anonymous_writes(
-                RateLimiter(
-                    settings.notify_subscription_rate_limit_capacity,
-                    settings.notify_subscription_rate_limit_per_second,
-                ),
-                settings.trusted_proxies,
+    app.state.notify_api = NotifyApi(
+        subs,
+        repo,
+        default_language=settings.notify_default_language,
+        admin_token=settings.notify_admin_token.get_secret_value()
+        if settings.notify_admin_token
+        else None,
+        webhook_networks=webhook_networks(settings),
+        any_webhook_target=bool(settings.notify_webhook_allow_private),
+        verify_webhook=adapters["webhook"].verify,  # type: ignore[attr-defined]
+        # the unauthenticated admin API of the local demo never faces a network
+        admin_open=settings.mode == "embedded" and is_loopback_host(settings.http_host),
+        rate_limit=limit_anonymous_writes(
+            RateLimiter(
+                settings.notify_subscription_rate_limit_capacity,
+                settings.notify_subscription_rate_limit_per_second,
             ),
-        )
+            settings.trusted_proxies,
+        ),
     )
+    install_error_handlers(app)
+    for router in (subscriptions_api.router, feed_api.router, admin_api.router):
+        app.include_router(router)
     install(app, runtime.metrics, runtime.readiness(), body_limit=settings.max_body_bytes)
     app.state.notify = Notify(repo, queue, handlers, dispatchers, digest, metrics, subs)
     return runtime, app

@@ -29,11 +29,21 @@ from services.routing.adapters.repository import (
     RuleSetRepository,
     UnroutedRepository,
 )
-from services.routing.entrypoints import admin_api, agency_api, grpc_api
+from services.routing.entrypoints import (
+    admin_api,
+    admin_calendar_api,
+    admin_keys_api,
+    admin_places_api,
+    admin_rules_api,
+    admin_webhooks_api,
+    agency_api,
+    grpc_api,
+)
 from services.routing.entrypoints.agency_webhooks import WEBHOOK_GROUP, delivery_consumer
 from services.routing.entrypoints.assignments import FEED_GROUP
 from services.routing.entrypoints.consumer import GROUP, TYPES, make_handler
 from services.routing.entrypoints.container import Routing
+from services.routing.entrypoints.errors import install_error_handlers
 from services.routing.seed import seed, seed_keys
 from services.routing.service_layer.admin import AdminService
 from services.routing.service_layer.agency_delivery import (
@@ -206,8 +216,17 @@ def build(
 
     checks["ruleset"] = ruleset_loaded
     install(app, runtime.metrics, checks, body_limit=settings.max_body_bytes)
-    app.include_router(agency_api.router)
-    app.include_router(admin_api.router)
+    install_error_handlers(app)
+    for router in (
+        agency_api.router,
+        admin_api.router,
+        admin_places_api.router,
+        admin_rules_api.router,
+        admin_calendar_api.router,
+        admin_webhooks_api.router,
+        admin_keys_api.router,
+    ):
+        app.include_router(router)
     return runtime, app
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jembatan.grpc_server import Principal
-from jembatan.http import ApiError
+from jembatan.http import ApiError, if_match_version
 from services.intake.domain.attributes import Attribute, ServiceDefinition
 from services.intake.entrypoints.dependencies import DefinitionsDep
 from services.intake.entrypoints.operators import require_operator
@@ -41,12 +41,7 @@ DEFINITIONS_SCOPE = "definitions:edit"
 
 
 def _if_match(value: str | None) -> int | None:
-    if not value:
-        return None
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise ApiError(400, "invalid_if_match", "If-Match must be a definition version.") from None
+    return if_match_version(value, "a definition version")
 
 
 router = APIRouter(prefix="/v1")

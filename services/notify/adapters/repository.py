@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from jembatan import clock
 from jembatan.store.port import Document, DocumentStore, DuplicateKey
@@ -31,6 +31,13 @@ from services.notify.domain.model import (
 )
 
 ACTIVE_DELIVERY = ("pending", "sending", "sent")
+#: A dispatcher's lane: the webhook channel's deliveries, or every other channel's
+#: (people's: emails, SMS, push, feed).
+Lane = Literal["people", "webhooks"]
+LANE_CHANNELS: dict[str, dict[str, str]] = {
+    "webhooks": {"$eq": "webhook"},
+    "people": {"$ne": "webhook"},
+}
 
 
 def delivery_id(event_id: str, recipient: str, channel: str) -> str:
@@ -90,6 +97,24 @@ class NotifyRepository:
         doc = self.reopen_reasons.find_one({"_id": report_id})
         return str(doc["reason"]) if doc else None
 
+    def closed_reports_with_contact(
+        self, final_events: tuple[str, ...], closed_before: datetime, limit: int = 1000
+    ) -> list[Document]:
+        """Reports whose last event (one of ``final_events``) came before then and whose
+        reporter's contact is not erased yet."""
+        return self.reports.find(
+            {
+                "status": {"$in": list(final_events)},
+                "status_at": {"$lt": clock.iso(closed_before)},
+                "contact_erased_at": {"$exists": False},
+            },
+            limit=limit,
+        )
+
+    def erase_contacts_before(self, updated_before: datetime) -> int:
+        """Forget every contact last written before then; how many."""
+        return self.contacts.delete_many({"updated_at": {"$lt": clock.iso(updated_before)}})
+
     def erase_reporter(self, report_id: str) -> int:
         """Forget how to reach this report's reporter and what they wrote privately."""
         erased = self.contacts.delete_many({"_id": report_id})
@@ -147,6 +172,10 @@ class NotifyRepository:
             },
             upsert=True,
         )
+
+    def reports_with_deadline_before(self, until: datetime, limit: int = 1000) -> list[Document]:
+        """Reports whose next SLA deadline to warn about comes before ``until``."""
+        return self.reports.find({"sla_next": {"$lte": clock.iso(until)}}, limit=limit)
 
     def update_report(self, report_id: str, fields: dict[str, Any]) -> None:
         self.reports.update_one({"_id": report_id}, {"$set": fields}, upsert=True)
@@ -274,19 +303,16 @@ class NotifyRepository:
             sort=[("next_attempt_at", 1)],
         )
 
-    def claim_due(
-        self, now: datetime, limit: int, channels: dict[str, Any] | None = None
-    ) -> list[Document]:
+    def claim_due(self, now: datetime, limit: int, lane: Lane | None = None) -> list[Document]:
         """Claim up to ``limit`` due deliveries, oldest first, each moved from pending to
         sending by its own conditional update (another dispatcher may win some). Three
         round trips for the page, not one per delivery: read the due page, move what is
         still pending with one update_many stamped with this claim's token (each
         document's update is atomic, so a delivery goes to one claimant), read back
-        what carries the token. ``channels``: a condition on the channel (a dispatcher's
-        lane)."""
+        what carries the token. ``lane``: only that lane's channels (None: every one)."""
         flt: dict[str, Any] = {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}}
-        if channels is not None:
-            flt["channel"] = channels
+        if lane is not None:
+            flt["channel"] = LANE_CHANNELS[lane]
         due = self.deliveries.find(
             flt,
             sort=[("next_attempt_at", 1)],
@@ -342,6 +368,39 @@ class NotifyRepository:
     def delivery(self, doc_id: str) -> Document | None:
         return self.deliveries.find_one({"_id": doc_id})
 
+    def delivery_log(self, report_id: str | None, status: str | None, limit: int) -> list[Document]:
+        """The delivery log, newest first, of one report and/or in one status."""
+        flt: dict[str, Any] = {}
+        if report_id:
+            flt["report_id"] = report_id
+        if status:
+            flt["status"] = status
+        return self.deliveries.find(flt, sort=[("created_at", -1)], limit=limit)
+
+    def count_due(self, now: datetime) -> int:
+        """Deliveries waiting whose time has come: the dispatch queue's depth."""
+        return self.deliveries.count_documents(
+            {"status": "pending", "next_attempt_at": {"$lte": clock.iso(now)}}
+        )
+
+    def count_stuck(self, claimed_before: datetime) -> int:
+        """Deliveries claimed before then and still in ``sending``."""
+        return self.deliveries.count_documents(
+            {"status": "sending", "claimed_at": {"$lt": clock.iso(claimed_before)}}
+        )
+
+    # -- digests ----------------------------------------------------------------------
+    def waiting_for_digest(self, limit: int = 5000) -> list[Document]:
+        """Messages held back by the hourly limit, oldest first."""
+        return self.deliveries.find({"status": "digest"}, sort=[("created_at", 1)], limit=limit)
+
+    def mark_digested(self, ids: list[str], digest_id: str) -> None:
+        """The messages a digest sums up (those still waiting for one)."""
+        self.deliveries.update_many(
+            {"_id": {"$in": ids}, "status": "digest"},
+            {"$set": {"status": "digested", "digest_id": digest_id}},
+        )
+
     # -- reporter messages waiting for a contact ----------------------------------------
     def add_pending(self, doc: Document) -> None:
         with contextlib.suppress(DuplicateKey):  # the same event twice is one entry
@@ -352,6 +411,10 @@ class NotifyRepository:
 
     def drop_pending(self, pending_id: str) -> None:
         self.pending.delete_one({"_id": pending_id})
+
+    def drop_pending_before(self, created_before: datetime) -> int:
+        """Drop reporter messages that waited since before then; how many."""
+        return self.pending.delete_many({"created_at": {"$lt": clock.iso(created_before)}})
 
     # -- feed -------------------------------------------------------------------------
     def add_feed_item(self, doc: Document) -> None:

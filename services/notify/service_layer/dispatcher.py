@@ -41,7 +41,6 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
-from typing import Any, Literal
 
 from jembatan import clock
 from jembatan.bus.port import Bus, OutgoingRecord
@@ -49,8 +48,8 @@ from jembatan.delivery import DeliveryLoop, RetryPolicy, Undelivered
 from jembatan.events.catalog import dead_letter_topic
 from jembatan.store.port import Document
 from services.notify.adapters.channels import ChannelAdapter, DeliveryError, OutboundMessage, Target
-from services.notify.adapters.metrics import NotifyMetrics
-from services.notify.adapters.repository import NotifyRepository
+from services.notify.adapters.repository import Lane, NotifyRepository
+from services.notify.service_layer.metrics import NotifyMetrics
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ class Dispatcher(DeliveryLoop[Document]):
         name: str = "notify-dispatcher",
         claim_batch: int = 10,
         unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
-        lane: Literal["people", "webhooks"] | None = None,
+        lane: Lane | None = None,
     ) -> None:
         """``claim_batch``: deliveries claimed in one store commit (a crash leaves at most
         that many in ``sending``); ``unit_of_work``: the store's, to make claims and local
@@ -102,11 +101,6 @@ class Dispatcher(DeliveryLoop[Document]):
         #: which deliveries this dispatcher sends: None every one; "webhooks" the webhook
         #: channel's; "people" every other channel's (emails, SMS, push, feed)
         self.lane = lane
-        self._channels: dict[str, Any] | None = {
-            None: None,
-            "webhooks": {"$eq": "webhook"},
-            "people": {"$ne": "webhook"},
-        }[lane]
         self._next_stuck_check = 0.0
 
     # -- worker -----------------------------------------------------------------------
@@ -121,9 +115,7 @@ class Dispatcher(DeliveryLoop[Document]):
         return busy
 
     def count_due(self) -> int:
-        return self.repo.deliveries.count_documents(
-            {"status": "pending", "next_attempt_at": {"$lte": clock.iso(clock.now())}}
-        )
+        return self.repo.count_due(clock.now())
 
     def reclaim_local(self) -> int:
         """Put local deliveries left in ``sending`` by a dead process back to pending."""
@@ -137,10 +129,7 @@ class Dispatcher(DeliveryLoop[Document]):
         return n
 
     def count_stuck(self) -> int:
-        limit = clock.iso(clock.now() - timedelta(seconds=self.stuck_after))
-        return self.repo.deliveries.count_documents(
-            {"status": "sending", "claimed_at": {"$lt": limit}}
-        )
+        return self.repo.count_stuck(clock.now() - timedelta(seconds=self.stuck_after))
 
     # -- deliveries ---------------------------------------------------------------------
     def process_batch(self) -> bool:
@@ -151,7 +140,7 @@ class Dispatcher(DeliveryLoop[Document]):
         alike. The others are sent after the claims commit: no network call holds the
         store."""
         with self.unit_of_work():
-            claimed = self.repo.claim_due(clock.now(), self.claim_batch, self._channels)
+            claimed = self.repo.claim_due(clock.now(), self.claim_batch, self.lane)
             local: list[Document] = []
             remote: list[Document] = []
             for doc in claimed:
@@ -378,22 +367,3 @@ class Dispatcher(DeliveryLoop[Document]):
                 return Target(address=agency["email"])
             raise RecipientGone(f"agency has no {channel}")
         raise RecipientGone(f"unknown recipient kind {kind!r}")
-
-
-def describe(doc: Document) -> dict[str, Any]:
-    """A delivery as the admin API shows it (no addresses)."""
-    keep = (
-        "_id",
-        "event_id",
-        "event_type",
-        "recipient",
-        "channel",
-        "audience",
-        "status",
-        "attempts",
-        "last_error",
-        "created_at",
-        "sent_at",
-        "report_id",
-    )
-    return {k: doc.get(k) for k in keep}

@@ -1,6 +1,6 @@
 """Consumer-side use cases: keep report facts and contacts, decide recipients, claim deliveries.
 
-Idempotent by construction: the facts are ``$set`` upserts, and every message
+Idempotent by construction: the facts are upserts, and every message
 is a delivery-log key that can be claimed once (see ``messages``).
 """
 

@@ -24,11 +24,11 @@ from typing import Any
 from jembatan import clock
 from jembatan.events import catalog as ev
 from jembatan.events.envelope import CloudEvent
-from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository, delivery_id
 from services.notify.domain.model import Contact, Intent, Language, reporter_channels
 from services.notify.domain.templates import UNSUBSCRIBE_FOOTER, choose_language, render
 from services.notify.domain.tokens import make_token, sha256_hex
+from services.notify.service_layer.metrics import NotifyMetrics
 
 log = logging.getLogger(__name__)
 

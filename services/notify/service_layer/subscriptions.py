@@ -20,7 +20,9 @@ from services.notify.service_layer.messages import Links, MessageQueue
 
 
 class SubscriptionNotFound(Exception):
-    pass
+    def __init__(self, sub_id: str, what: str = "subscription") -> None:
+        self.what = what  # what the caller asked for: a subscription, a webhook one
+        super().__init__(sub_id)
 
 
 class BadToken(Exception):
@@ -125,23 +127,11 @@ class SubscriptionService:
             or doc.get("channel") != "webhook"
             or not secrets.compare_digest(str(doc.get("secret", "")), secret)
         ):
-            raise SubscriptionNotFound(sub_id)  # same answer for wrong secret: no probing
+            # the same answer for a wrong secret: no probing
+            raise SubscriptionNotFound(sub_id, "webhook subscription")
         self.repo.set_subscription(
             sub_id, {"active": False, "unsubscribed_at": clock.iso(clock.now())}
         )
-
-    def public_view(self, sub_id: str) -> dict[str, Any]:
-        doc = self.repo.subscription_doc(sub_id)
-        if doc is None:
-            raise SubscriptionNotFound(sub_id)
-        status = (
-            "unsubscribed"
-            if not doc.get("active")
-            else "active"
-            if doc.get("confirmed")
-            else "pending_confirmation"
-        )
-        return {"id": sub_id, "kind": doc["kind"], "channel": doc["channel"], "status": status}
 
 
 def describe_target(doc: dict[str, Any]) -> str:

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 from jembatan import clock
 from jembatan.periodic import PeriodicWorker
-from services.notify.adapters.metrics import NotifyMetrics
 from services.notify.adapters.repository import NotifyRepository
 from services.notify.domain.recipients import fmt_time
 from services.notify.domain.templates import UNSUBSCRIBE_FOOTER, choose_language
 from services.notify.service_layer.messages import Links, MessageQueue
+from services.notify.service_layer.metrics import NotifyMetrics
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,7 @@ class DigestWorker(PeriodicWorker):
         self.repo, self.queue, self.links, self.metrics = repo, queue, links, metrics
 
     def tick(self) -> int:
-        waiting = self.repo.deliveries.find(
-            {"status": "digest"}, sort=[("created_at", 1)], limit=5000
-        )
+        waiting = self.repo.waiting_for_digest()
         groups: dict[str, list[dict]] = defaultdict(list)  # type: ignore[type-arg]
         for d in waiting:
             groups[d.get("address_key") or d["recipient"]].append(d)
@@ -69,10 +67,7 @@ class DigestWorker(PeriodicWorker):
             ):
                 made += 1
                 self.metrics.digests.inc()
-            self.repo.deliveries.update_many(
-                {"_id": {"$in": ids}, "status": "digest"},
-                {"$set": {"status": "digested", "digest_id": key}},
-            )
+            self.repo.mark_digested(ids, key)
         return made
 
 
@@ -94,9 +89,7 @@ class SlaWarningWorker(PeriodicWorker):
 
     def tick(self) -> int:
         now = clock.now()
-        due_docs = self.repo.reports.find(
-            {"sla_next": {"$lte": clock.iso(now + self.warning)}}, limit=1000
-        )
+        due_docs = self.repo.reports_with_deadline_before(now + self.warning)
         made = 0
         for doc in due_docs:
             deadline = doc.get("sla_next_deadline", "resolve")
@@ -143,8 +136,7 @@ class PendingExpiryWorker(PeriodicWorker):
         self.repo, self.metrics, self.contact_wait = repo, metrics, contact_wait
 
     def tick(self) -> int:
-        limit = clock.iso(clock.now() - self.contact_wait)
-        dropped = self.repo.pending.delete_many({"created_at": {"$lt": limit}})
+        dropped = self.repo.drop_pending_before(clock.now() - self.contact_wait)
         if dropped:
             self.metrics.expired_pending.inc(dropped)
             log.warning("reporter messages expired without a contact", extra={"count": dropped})
@@ -175,20 +167,11 @@ class ContactEraser(PeriodicWorker):
 
     def tick(self) -> int:
         now = clock.now()
-        done = self.repo.reports.find(
-            {
-                "status": {"$in": list(self.FINAL)},
-                "status_at": {"$lt": clock.iso(now - self.retention)},
-                "contact_erased_at": {"$exists": False},
-            },
-            limit=1000,
-        )
+        done = self.repo.closed_reports_with_contact(self.FINAL, now - self.retention)
         erased = 0
         for doc in done:
             erased += self.repo.erase_reporter(str(doc["_id"]))
-        erased += self.repo.contacts.delete_many(
-            {"updated_at": {"$lt": clock.iso(now - self.max_age)}}
-        )
+        erased += self.repo.erase_contacts_before(now - self.max_age)
         if erased:
             log.info("reporter contacts erased", extra={"count": erased})
         return erased

@@ -16,13 +16,16 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from jembatan import clock
+from jembatan.events.envelope import CloudEvent
+from jembatan.outbox import outbox_update
 from jembatan.store.port import Collection, Document, DocumentStore, DuplicateKey
-from services.routing.domain.case import Case, affected
+from services.routing.domain.case import OPEN_STATUSES, Case, affected
 from services.routing.domain.rules import RuleSet, ruleset_from_dict, ruleset_to_dict
 from services.routing.domain.sla import Sla
 
@@ -162,6 +165,197 @@ class CaseRepository:
 
     def count(self, filter: Mapping[str, Any]) -> int:
         return self.c.count_documents(filter)
+
+    # -- one change of a case: state, history and events in ONE guarded write -----------
+    def record_change(
+        self,
+        case_id: str,
+        version: int,
+        fields: Mapping[str, Any],
+        history: Sequence[Mapping[str, Any]],
+        events: Sequence[tuple[str, CloudEvent]],
+        seq: int,
+        *,
+        applied_event: str | None = None,
+        new_version: bool = True,
+        guard: Mapping[str, Any] | None = None,
+    ) -> Document | None:
+        """Store a change of the case read at ``version``: its fields, its history entries
+        and its events (into the outbox from ``seq``), with ``version + 1`` unless
+        ``new_version`` is false; ``applied_event`` marks a consumed event as applied.
+        The new document, or None when the case moved on (or ``guard`` no longer holds)."""
+        update: dict[str, Any] = {
+            "$set": dict(fields),
+            "$push": {"history": {"$each": list(history)}},
+        }
+        if new_version:
+            update["$inc"] = {"version": 1}
+        if applied_event is not None:
+            update["$addToSet"] = {"applied_events": applied_event}
+        update = merge_updates(update, outbox_update(events, seq))
+        return self.compare_and_set(case_id, version, update, guard)
+
+    # -- duplicates and their original ---------------------------------------------------
+    def originals_near(
+        self, category: str, cells: Sequence[str], since: datetime
+    ) -> list[Document]:
+        """Open cases of the category in the grid cells, submitted since: the candidates
+        a new report may duplicate (the caller measures the exact distance)."""
+        return self.c.find(
+            {
+                "category": category,
+                "cell": {"$in": list(cells)},
+                "status": {"$in": list(OPEN_STATUSES)},
+                "duplicate_of": None,
+                "submitted_at": {"$gte": clock.iso(since)},
+            }
+        )
+
+    def link_duplicate(self, original_id: str, duplicate_id: str) -> None:
+        """Register the duplicate on its original (once: it counts one more person
+        affected) and mark the original's duplicates as to be synced."""
+        linked = self.c.update_one(
+            {"_id": original_id, "duplicate_ids": {"$ne": duplicate_id}},
+            {
+                "$addToSet": {"duplicate_ids": duplicate_id},
+                "$set": {"dups_pending": True},
+                "$inc": {"affected": 1},
+            },
+        )
+        if not linked.matched:  # linked before (a redelivery): still catch it up
+            self.c.update_one({"_id": original_id}, {"$set": {"dups_pending": True}})
+
+    def duplicates_of(self, original_id: str) -> list[Document]:
+        return self.c.find({"duplicate_of": original_id})
+
+    def duplicates_synced(self, original_id: str, version: int) -> None:
+        """Nothing left to replay onto the duplicates, unless the original changed since."""
+        self.c.update_one(
+            {"_id": original_id, "version": version}, {"$set": {"dups_pending": False}}
+        )
+
+    def with_duplicates_pending(self, limit: int) -> list[Document]:
+        return self.c.find({"dups_pending": True}, limit=limit)
+
+    # -- what reporters add: supporters and feedback ---------------------------------
+    def record_supporters(self, doc: Document, supporters: int) -> Document | None:
+        """The running count of the case's supporters, if it is still the count read in
+        ``doc`` (the people affected move with it); None when another count came first."""
+        current = int(doc.get("supporters") or 0)
+        guard: dict[str, Any] = (
+            {"$or": [{"supporters": 0}, {"supporters": {"$exists": False}}]}
+            if current == 0
+            else {"supporters": current}
+        )
+        update: dict[str, Any] = {"$set": {"supporters": supporters}}
+        if "affected" in doc:
+            update["$inc"] = {"affected": supporters - current}
+        else:  # a case stored before the field existed, not backfilled yet
+            update["$set"]["affected"] = affected({**doc, "supporters": supporters})
+        return self.c.find_one_and_update({"_id": doc["_id"], **guard}, update)
+
+    def add_affected(self, case_id: str, people: int) -> None:
+        self.c.update_one({"_id": case_id}, {"$inc": {"affected": people}})
+
+    def add_feedback(
+        self, case_id: str, entry: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> None:
+        """Append a reporter's feedback once per event (``entry["event_id"]``) with the
+        fields it sets (rating, confirmed_at)."""
+        update: dict[str, Any] = {"$push": {"feedback": dict(entry)}}
+        if fields:
+            update["$set"] = dict(fields)
+        self.c.update_one({"_id": case_id, "feedback.event_id": {"$ne": entry["event_id"]}}, update)
+
+    # -- deadlines and queues ----------------------------------------------------------
+    def past_deadline(
+        self, statuses: Sequence[str], flag: str, due_field: str, now: datetime, limit: int
+    ) -> list[Document]:
+        """Originals in the statuses whose ``due_field`` passed and whose breach ``flag``
+        is still unset, oldest deadline first."""
+        return self.c.find(
+            {
+                "status": {"$in": list(statuses)},
+                flag: False,
+                due_field: {"$lte": clock.iso(now)},
+                "duplicate_of": None,
+            },
+            sort=[(due_field, 1)],
+            limit=limit,
+        )
+
+    def claim_breach(
+        self,
+        doc: Document,
+        flag: str,
+        due_field: str,
+        fields: Mapping[str, Any],
+        entry: Mapping[str, Any],
+        events: Sequence[tuple[str, CloudEvent]],
+        seq: int,
+    ) -> Document | None:
+        """Set the breach flag with its history entry and event, only while the case is
+        as read (same version, status and deadline, flag unset): one replica wins."""
+        due_path = due_field.split(".")
+        return self.record_change(
+            doc["_id"],
+            doc["version"],
+            {flag: True, **fields},
+            [entry],
+            events,
+            seq,
+            new_version=False,
+            guard={flag: False, due_field: doc[due_path[0]][due_path[1]], "status": doc["status"]},
+        )
+
+    def count_open(self, agency_id: str) -> int:
+        """Open cases the agency holds."""
+        return self.c.count_documents(
+            {"agency_id": agency_id, "status": {"$in": list(OPEN_STATUSES)}}
+        )
+
+    def queue(self, query: QueueQuery, now: datetime) -> tuple[list[Document], int]:
+        """A page of an agency's queue (no duplicates) and the total it is a page of."""
+        statuses = list(query.statuses) if query.statuses else list(OPEN_STATUSES)
+        flt: dict[str, Any] = {"agency_id": query.agency_id, "duplicate_of": None}
+        if query.overdue is True:
+            statuses = [s for s in statuses if s in OPEN_STATUSES]
+            flt["due_at"] = {"$lt": clock.iso(now)}
+        elif query.overdue is False:
+            flt["$or"] = [
+                {"status": {"$nin": list(OPEN_STATUSES)}},
+                {"due_at": {"$gte": clock.iso(now)}},
+            ]
+        flt["status"] = {"$in": statuses or ["-none-"]}
+        if query.district_id:
+            flt["district_id"] = query.district_id
+        if query.category:
+            flt["category"] = query.category
+        # index agency_id+status+due_at / agency_id+status+affected
+        order = QUEUE_ORDER[query.sort]
+        docs = self.c.find(flt, sort=order, limit=query.limit, skip=query.offset)
+        return docs, self.c.count_documents(flt)
+
+
+#: The queue's orders, each served by an index: soonest deadline or most people first.
+QUEUE_ORDER: dict[str, list[tuple[str, int]]] = {
+    "due": [("due_at", 1), ("_id", 1)],
+    "affected": [("affected", -1), ("due_at", 1), ("_id", 1)],
+}
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """Which of an agency's cases to list: open ones unless ``statuses`` says otherwise."""
+
+    agency_id: str
+    statuses: Sequence[str] = ()
+    overdue: bool | None = None
+    district_id: str | None = None
+    category: str | None = None
+    sort: str = "due"
+    limit: int = 50
+    offset: int = 0
 
 
 class RuleSetRepository:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from jembatan import clock
 from jembatan.events.catalog import MediaRef
-from jembatan.http import ApiError
-from services.routing.domain.case import OPEN_STATUSES, STATUSES
-from services.routing.entrypoints.admin_api import _current
-from services.routing.entrypoints.auth import AgencyPrincipal, AnyPrincipal
-from services.routing.entrypoints.container import Routing
-from services.routing.entrypoints.transitions import case_not_found, transition
-from services.routing.service_layer.cases import public_view
+from jembatan.http import ApiError, IfMatch, if_match_version
+from services.routing.adapters.repository import QueueQuery
+from services.routing.domain.case import STATUSES
+from services.routing.entrypoints.auth import AgencyDep, PrincipalDep
+from services.routing.entrypoints.container import RoutingDep
+from services.routing.entrypoints.transitions import case_not_found
+from services.routing.entrypoints.views import public_view
 
 router = APIRouter(prefix="/v1", tags=["agency"])
 
@@ -56,33 +55,17 @@ class TransferBody(_Body):
     reason: str = Field(max_length=2000)
 
 
-def _routing(request: Request) -> Routing:
-    return request.app.state.routing  # type: ignore[no-any-return]
-
-
 def _expected_version(body: _Body, if_match: str | None) -> int | None:
-    header: int | None = None
-    if if_match:
-        raw = if_match.strip().removeprefix("W/").strip('"')
-        try:
-            header = int(raw)
-        except ValueError:
-            raise ApiError(400, "invalid_if_match", "If-Match must be the case version.") from None
+    header = if_match_version(if_match, "the case version")
     if header is not None and body.version is not None and header != body.version:
         raise ApiError(400, "invalid_if_match", "If-Match and version in the body differ.")
     return body.version if body.version is not None else header
 
 
-QUEUE_ORDER: dict[str, list[tuple[str, int]]] = {
-    "due": [("due_at", 1), ("_id", 1)],
-    "affected": [("affected", -1), ("due_at", 1), ("_id", 1)],
-}
-
-
 @router.get("/agencies", tags=["catalogue"])
-def agency_names(request: Request) -> dict[str, Any]:
+def agency_names(r: RoutingDep) -> dict[str, Any]:
     """Public: every agency's id and name, so apps show names, never ids (no contacts)."""
-    rs = _current(_routing(request))
+    rs = r.admin.current()
     return {
         "items": [
             {"id": a.id, "name": a.name} for a in sorted(rs.agencies.values(), key=lambda a: a.id)
@@ -91,7 +74,7 @@ def agency_names(request: Request) -> dict[str, Any]:
 
 
 @router.get("/whoami", responses=ERRORS)
-def whoami(who: AnyPrincipal) -> dict[str, str]:
+def whoami(who: PrincipalDep) -> dict[str, str]:
     """Whose key this is: role (agency or operator) and subject; the pages' sign-in."""
     out = {"role": who.role, "subject": who.subject}
     if who.role == "agency":
@@ -101,8 +84,8 @@ def whoami(who: AnyPrincipal) -> dict[str, str]:
 
 @router.get("/cases", responses=ERRORS)
 def queue(
-    request: Request,
-    who: AgencyPrincipal,
+    r: RoutingDep,
+    who: AgencyDep,
     status: Annotated[
         list[Literal["routed", "acknowledged", "in_progress", "resolved", "rejected"]] | None,
         Query(),
@@ -119,38 +102,21 @@ def queue(
 ) -> dict[str, Any]:
     """The agency's cases, soonest deadline first or most people affected first (open
     cases unless status says otherwise)."""
-    r = _routing(request)
     now = r.now()
-    statuses = list(status) if status else list(OPEN_STATUSES)
-    flt: dict[str, Any] = {"agency_id": who.subject, "duplicate_of": None}
-    if overdue is True:
-        statuses = [s for s in statuses if s in OPEN_STATUSES]
-        flt["due_at"] = {"$lt": clock.iso(now)}
-    elif overdue is False:
-        flt["$or"] = [
-            {"status": {"$nin": list(OPEN_STATUSES)}},
-            {"due_at": {"$gte": clock.iso(now)}},
-        ]
-    flt["status"] = {"$in": statuses or ["-none-"]}
-    if district_id:
-        flt["district_id"] = district_id
-    if category:
-        flt["category"] = category
-    order = QUEUE_ORDER[sort]  # index agency_id+status+due_at / agency_id+status+affected
-    docs = r.cases.find(flt, sort=order, limit=limit, skip=offset)
+    query = QueueQuery(
+        who.subject, tuple(status or ()), overdue, district_id, category, sort, limit, offset
+    )
+    docs, total = r.cases.queue(query, now)
     items = []
     for doc in docs:
         view = public_view(doc, now)
         view.pop("history")
         items.append(view)
-    return {"items": items, "total": r.cases.count(flt), "limit": limit, "offset": offset}
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/cases/{case_id}", responses=ERRORS)
-def get_case(
-    case_id: str, request: Request, response: Response, who: AgencyPrincipal
-) -> dict[str, Any]:
-    r = _routing(request)
+def get_case(case_id: str, r: RoutingDep, response: Response, who: AgencyDep) -> dict[str, Any]:
     doc = r.cases.get(case_id)
     if doc is None or doc["agency_id"] != who.subject:
         raise case_not_found(case_id)
@@ -158,96 +124,46 @@ def get_case(
     return public_view(doc, r.now())
 
 
-def _act(
-    request: Request,
-    response: Response,
-    who: AgencyPrincipal,
-    case_id: str,
-    action: str,
-    body: _Body,
-    if_match: str | None,
-    **params: Any,
-) -> dict[str, Any]:
-    r = _routing(request)
-    expected = _expected_version(body, if_match)
-    doc = transition(r.service, who, case_id, action, expected, face="rest", **params)
-    response.headers["ETag"] = f'"{doc["version"]}"'
-    return public_view(doc, r.now())
+#: The workflow actions an agency takes, each with the body it sends.
+ACTIONS: dict[str, type[_Body]] = {
+    "acknowledge": NoteBody,
+    "start": NoteBody,
+    "resolve": ResolveBody,
+    "reject": RejectBody,
+    "transfer": TransferBody,
+}
 
 
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
+def _action_route(action: str, body_type: type[_Body]) -> None:
+    """``POST /v1/cases/{case_id}/<action>``: the body's fields are the command's."""
+
+    def act(
+        case_id: str,
+        body: _Body,
+        r: RoutingDep,
+        response: Response,
+        who: AgencyDep,
+        if_match: IfMatch = None,
+    ) -> dict[str, Any]:
+        command = {k: getattr(body, k) for k in type(body).model_fields if k != "version"}
+        doc = r.service.transition(
+            case_id,
+            action,
+            who.actor,
+            agency_scope=who.subject,
+            expected_version=_expected_version(body, if_match),
+            **command,
+        )
+        response.headers["ETag"] = f'"{doc["version"]}"'
+        return public_view(doc, r.now())
+
+    act.__annotations__["body"] = body_type  # each action validates its own body
+    act.__name__ = action
+    router.post(f"/cases/{{case_id}}/{action}", responses=ERRORS)(act)
 
 
-@router.post("/cases/{case_id}/acknowledge", responses=ERRORS)
-def acknowledge(
-    case_id: str,
-    body: NoteBody,
-    request: Request,
-    response: Response,
-    who: AgencyPrincipal,
-    if_match: IfMatch = None,
-) -> dict[str, Any]:
-    return _act(request, response, who, case_id, "acknowledge", body, if_match, note=body.note)
-
-
-@router.post("/cases/{case_id}/start", responses=ERRORS)
-def start(
-    case_id: str,
-    body: NoteBody,
-    request: Request,
-    response: Response,
-    who: AgencyPrincipal,
-    if_match: IfMatch = None,
-) -> dict[str, Any]:
-    return _act(request, response, who, case_id, "start", body, if_match, note=body.note)
-
-
-@router.post("/cases/{case_id}/resolve", responses=ERRORS)
-def resolve(
-    case_id: str,
-    body: ResolveBody,
-    request: Request,
-    response: Response,
-    who: AgencyPrincipal,
-    if_match: IfMatch = None,
-) -> dict[str, Any]:
-    return _act(
-        request, response, who, case_id, "resolve", body, if_match, note=body.note, media=body.media
-    )
-
-
-@router.post("/cases/{case_id}/reject", responses=ERRORS)
-def reject(
-    case_id: str,
-    body: RejectBody,
-    request: Request,
-    response: Response,
-    who: AgencyPrincipal,
-    if_match: IfMatch = None,
-) -> dict[str, Any]:
-    return _act(request, response, who, case_id, "reject", body, if_match, reason=body.reason)
-
-
-@router.post("/cases/{case_id}/transfer", responses=ERRORS)
-def transfer(
-    case_id: str,
-    body: TransferBody,
-    request: Request,
-    response: Response,
-    who: AgencyPrincipal,
-    if_match: IfMatch = None,
-) -> dict[str, Any]:
-    return _act(
-        request,
-        response,
-        who,
-        case_id,
-        "transfer",
-        body,
-        if_match,
-        reason=body.reason,
-        to_agency_id=body.to_agency_id,
-    )
+for _action, _body_type in ACTIONS.items():
+    _action_route(_action, _body_type)
 
 
 __all__ = ["router", "STATUSES"]

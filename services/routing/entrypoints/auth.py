@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header
 
-from jembatan.http import ApiError
-from services.routing.adapters.repository import ApiKeyRepository
+from jembatan.http import ApiError, bearer_key
+from services.routing.entrypoints.container import RoutingDep
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,8 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization:
-        raise _unauthorized("Send an API key: Authorization: Bearer <key>.")
-    scheme, _, key = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise _unauthorized("Send an API key: Authorization: Bearer <key>.")
-    keys: ApiKeyRepository = request.app.state.routing.keys
-    doc = keys.lookup(key.strip(), request.app.state.routing.now())
+def principal(r: RoutingDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    doc = r.keys.lookup(bearer_key(authorization), r.now())
     if doc is None:
         raise _unauthorized("Unknown, revoked or expired API key.")
     return Principal(doc["role"], doc["subject"])
@@ -50,6 +44,6 @@ def operator(p: Annotated[Principal, Depends(principal)]) -> Principal:
     return p
 
 
-AnyPrincipal = Annotated[Principal, Depends(principal)]
-AgencyPrincipal = Annotated[Principal, Depends(agency)]
-OperatorPrincipal = Annotated[Principal, Depends(operator)]
+PrincipalDep = Annotated[Principal, Depends(principal)]
+AgencyDep = Annotated[Principal, Depends(agency)]
+OperatorDep = Annotated[Principal, Depends(operator)]

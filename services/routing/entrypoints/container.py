@@ -1,10 +1,14 @@
-"""What the HTTP entrypoints need, hung on ``app.state.routing`` by the composition root."""
+"""What the HTTP entrypoints need, hung on ``app.state.routing`` by the composition root,
+and the ``RoutingDep`` dependency that hands it to a route."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from jembatan.webhooks import SignedWebhookClient
 from services.routing.adapters.agency_webhooks import DeliveryRepository, WebhookSecrets
@@ -30,3 +34,10 @@ class Routing:
     webhook_secrets: WebhookSecrets
     deliveries: DeliveryRepository
     webhook_client: SignedWebhookClient
+
+
+def routing(request: Request) -> Routing:
+    return request.app.state.routing  # type: ignore[no-any-return]
+
+
+RoutingDep = Annotated[Routing, Depends(routing)]

@@ -65,7 +65,8 @@ from services.routing.entrypoints import auth
 from services.routing.entrypoints.agency_api import NoteBody, RejectBody, ResolveBody, TransferBody
 from services.routing.entrypoints.assignments import assignment_consumer
 from services.routing.entrypoints.transitions import case_not_found, transition
-from services.routing.service_layer.cases import CaseService, public_view
+from services.routing.entrypoints.views import public_view
+from services.routing.service_layer.cases import CaseService
 
 SERVICE_NAME: str = cases_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 READ = "cases:read"

@@ -1,6 +1,8 @@
 """An agency's workflow action, as both faces (REST ``agency_api`` and gRPC ``grpc_api``)
-call it: ``CaseService.transition`` with the service's errors as ``ApiError``.
+call it: ``CaseService.transition``, its refusals as ``ApiError`` (``case_error``).
 
+REST answers with them through the handlers ``entrypoints/errors`` registers once;
+gRPC translates in ``transition``.
 The faces differ only where their error shapes do: REST answers a stale version with code
 ``stale_version`` and carries the details (status, allowed actions, current version) in
 extra body members; a gRPC status has no such members, so there a stale version is
@@ -26,10 +28,52 @@ from services.routing.service_layer.cases import (
 )
 
 Face = Literal["rest", "grpc"]
+#: What ``CaseService.transition`` refuses with; ``case_error`` says each to a caller.
+REFUSALS = (
+    CaseNotFound,
+    IllegalTransition,
+    DuplicateCaseLocked,
+    StaleVersion,
+    InvalidCommand,
+    Conflict,
+)
 
 
 def case_not_found(case_id: str) -> ApiError:
     return ApiError(404, "case_not_found", f"No case {case_id!r} for this agency.")
+
+
+def case_error(exc: Exception, face: Face, renames: Mapping[str, str] | None = None) -> ApiError:
+    """A refused action as the face's error; ``renames``: the face's names of fields."""
+    if isinstance(exc, CaseNotFound):
+        return case_not_found(str(exc.args[0]))
+    if isinstance(exc, IllegalTransition):
+        allowed = [a for a in exc.allowed if a != "reopen"]  # reopen is the reporter's
+        return ApiError(
+            409,
+            "illegal_transition",
+            f"Cannot {exc.action} a case that is {exc.status}; allowed: "
+            + (", ".join(allowed) or "nothing"),
+            extra={"status": exc.status, "allowed": allowed},
+        )
+    if isinstance(exc, DuplicateCaseLocked):
+        return ApiError(
+            409,
+            "duplicate_case",
+            f"{exc}; allowed: nothing" if face == "grpc" else str(exc),
+            extra={"original_case_id": exc.original_case_id, "allowed": []},
+        )
+    if isinstance(exc, StaleVersion):
+        return ApiError(
+            409,
+            "version_conflict" if face == "grpc" else "stale_version",
+            f"The case changed (now version {exc.current}); reload and retry.",
+            extra={"current_version": exc.current},
+        )
+    if isinstance(exc, InvalidCommand):
+        field = (renames or {}).get(exc.field, exc.field)
+        return ApiError(422, "invalid_command", str(exc), fields={field: str(exc)})
+    return ApiError(409, "conflict", str(exc))  # Conflict: it kept changing
 
 
 def transition(
@@ -53,33 +97,5 @@ def transition(
             expected_version=expected_version,
             **params,
         )
-    except CaseNotFound:
-        raise case_not_found(case_id) from None
-    except IllegalTransition as exc:
-        allowed = [a for a in exc.allowed if a != "reopen"]  # reopen is the reporter's
-        raise ApiError(
-            409,
-            "illegal_transition",
-            f"Cannot {action} a case that is {exc.status}; allowed: "
-            + (", ".join(allowed) or "nothing"),
-            extra={"status": exc.status, "allowed": allowed},
-        ) from None
-    except DuplicateCaseLocked as exc:
-        raise ApiError(
-            409,
-            "duplicate_case",
-            f"{exc}; allowed: nothing" if face == "grpc" else str(exc),
-            extra={"original_case_id": exc.original_case_id, "allowed": []},
-        ) from None
-    except StaleVersion as exc:
-        raise ApiError(
-            409,
-            "version_conflict" if face == "grpc" else "stale_version",
-            f"The case changed (now version {exc.current}); reload and retry.",
-            extra={"current_version": exc.current},
-        ) from None
-    except InvalidCommand as exc:
-        field = (renames or {}).get(exc.field, exc.field)
-        raise ApiError(422, "invalid_command", str(exc), fields={field: str(exc)}) from None
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    except REFUSALS as exc:
+        raise case_error(exc, face, renames) from None

@@ -15,7 +15,6 @@ from typing import Any
 from jembatan import clock
 from jembatan.store.port import DuplicateKey
 from services.routing.adapters.repository import CaseRepository, RuleSetRepository
-from services.routing.domain.case import OPEN_STATUSES
 from services.routing.domain.rules import RuleSet, RuleSetInvalid
 
 Change = Callable[[RuleSet], RuleSet]
@@ -98,7 +97,7 @@ class AdminService:
         raise RuleSetConflict(-1)  # three lost races in a row: the caller retries
 
     def ensure_no_open_cases(self, agency_id: str) -> None:
-        n = self.cases.count({"agency_id": agency_id, "status": {"$in": list(OPEN_STATUSES)}})
+        n = self.cases.count_open(agency_id)
         if n:
             raise StillInUse(
                 f"agency {agency_id!r} still holds {n} open case(s); transfer them first"

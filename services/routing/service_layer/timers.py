@@ -15,11 +15,11 @@ from datetime import datetime
 
 from jembatan import clock
 from jembatan.events.catalog import REPORTS_TOPIC, CaseSlaBreached, make_event
-from jembatan.outbox import outbox_update
 from jembatan.periodic import PeriodicWorker
-from services.routing.adapters.repository import CaseRepository, merge_updates
+from services.routing.adapters.repository import CaseRepository
 from services.routing.domain.case import OPEN_STATUSES
-from services.routing.service_layer.cases import SOURCE, CaseService, history_entry
+from services.routing.service_layer.cases import CaseService
+from services.routing.service_layer.history import SOURCE, history_entry
 from services.routing.service_layer.metrics import RoutingMetrics
 
 log = logging.getLogger(__name__)
@@ -64,16 +64,7 @@ class SlaScanner(PeriodicWorker):
         won = 0
         for deadline, flag, due_field, statuses in DEADLINES:
             due_path = due_field.split(".")
-            for doc in self.cases.find(
-                {
-                    "status": {"$in": list(statuses)},
-                    flag: False,
-                    due_field: {"$lte": clock.iso(now)},
-                    "duplicate_of": None,
-                },
-                sort=[(due_field, 1)],
-                limit=self.batch,
-            ):
+            for doc in self.cases.past_deadline(statuses, flag, due_field, now, self.batch):
                 due = doc[due_path[0]][due_path[1]]
                 if due > clock.iso(now) or doc["status"] not in statuses:
                     continue  # only what the store said; never trust a stale read further
@@ -88,18 +79,14 @@ class SlaScanner(PeriodicWorker):
                 )
                 event = make_event(data, SOURCE)
                 seq = doc["version"] * 100 + (50 if deadline == "acknowledge" else 51)
-                update = merge_updates(
-                    {
-                        "$set": {flag: True, "updated_at": clock.iso(now)},
-                        "$push": {"history": history_entry(doc["version"], data, event.id)},
-                    },
-                    outbox_update([(REPORTS_TOPIC, event)], seq),
-                )
-                claimed = self.cases.compare_and_set(
-                    doc["_id"],
-                    doc["version"],
-                    update,
-                    extra={flag: False, due_field: due, "status": doc["status"]},
+                claimed = self.cases.claim_breach(
+                    doc,
+                    flag,
+                    due_field,
+                    {"updated_at": clock.iso(now)},
+                    history_entry(doc["version"], data, event.id),
+                    [(REPORTS_TOPIC, event)],
+                    seq,
                 )
                 if claimed is not None:
                     won += 1

@@ -20,6 +20,7 @@ from services.analytics.domain.league import league, score
 from services.analytics.domain.metrics import summarize, trend
 from services.analytics.domain.report_state import ReportState
 from services.analytics.entrypoints import api
+from services.analytics.entrypoints.errors import install_error_handlers
 from services.analytics.entrypoints.prometheus import AnalyticsCollector
 from services.analytics.service_layer.engine import AnalyticsEngine, ConcurrentUpdate
 from services.analytics.service_layer.queries import AnalyticsQueries, Geography
@@ -172,7 +173,9 @@ def plans_client() -> tuple[list[Any], TestClient, ServiceMetrics]:
     metrics = ServiceMetrics("analytics")
     metrics.registry.register(AnalyticsCollector(queries))
     app = FastAPI()
-    app.include_router(api.router(queries))
+    app.state.queries = queries
+    install_error_handlers(app)
+    app.include_router(api.router)
     install(app, metrics, {})
     return plans, TestClient(app), metrics
 
@@ -200,7 +203,9 @@ def test_api_district_city_agency_trends(plans_client: Any) -> None:
 def test_api_known_places_without_reports_answer_zeros() -> None:
     engine, _ = engine_with([])
     app = FastAPI()
-    app.include_router(api.router(AnalyticsQueries(engine, Geography.load())))
+    app.state.queries = AnalyticsQueries(engine, Geography.load())
+    install_error_handlers(app)
+    app.include_router(api.router)
     install(app, ServiceMetrics("analytics"), {})
     client = TestClient(app)
     body = client.get("/v1/districts/jakarta-pusat.gambir").json()

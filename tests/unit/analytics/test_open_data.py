@@ -15,6 +15,7 @@ from jembatan.http import install
 from jembatan.metrics import ServiceMetrics
 from services.analytics.domain.opendata import COLUMNS
 from services.analytics.entrypoints import api
+from services.analytics.entrypoints.errors import install_error_handlers
 from services.analytics.service_layer.queries import AnalyticsQueries, Geography, load_shapes
 from services.analytics.settings import AnalyticsSettings
 from tests.unit.analytics.simulation import all_events, simulate
@@ -29,7 +30,9 @@ def client() -> tuple[list[Any], TestClient]:
     shapes = load_shapes(AnalyticsSettings().analytics_districts_geojson)
     queries = AnalyticsQueries(engine, Geography.load(), now=lambda: NOW, shapes=shapes)
     app = FastAPI()
-    app.include_router(api.router(queries))
+    app.state.queries = queries
+    install_error_handlers(app)
+    app.include_router(api.router)
     install(app, ServiceMetrics("analytics"), {})
     return plans, TestClient(app)
 

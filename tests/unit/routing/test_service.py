@@ -158,10 +158,10 @@ def test_a_sync_left_pending_by_a_crash_is_finished_once(env: Env) -> None:
     svc = env.routing.service
     svc.open_case(report("R1"))
     svc.open_case(report("R2", at=destination(*GAMBIR, 90, 5)))
-    svc.sync_duplicates = lambda original_id: 0  # type: ignore[method-assign,assignment] # crash
+    svc.duplicates.sync = lambda original_id: 0  # type: ignore[method-assign,assignment] # crash
     svc.transition("case-R1", "acknowledge", "agency:kecamatan-gambir")
     assert env.routing.cases.get("case-R1")["dups_pending"] is True  # type: ignore[index]
-    del svc.sync_duplicates  # back to the real method
+    del svc.duplicates.sync  # back to the real method
     assert svc.sync_pending() == 1
     assert svc.sync_pending() == 0
     assert [t for t, _ in env.events_for("R2")] == ["duplicate", "acknowledged"]
@@ -314,7 +314,10 @@ def test_two_replicas_racing_for_one_breach_emit_once(env: Env) -> None:
     b.cases = type(
         "Stale",
         (),
-        {"find": lambda *_a, **_k: seen_by_b, "compare_and_set": env.routing.cases.compare_and_set},
+        {
+            "past_deadline": lambda *_a, **_k: seen_by_b,
+            "claim_breach": env.routing.cases.claim_breach,
+        },
     )()
     assert b.scan_once() == 0
     assert [t for t, _ in env.events_for("R1")].count("sla_breached") == 1
