@@ -379,7 +379,7 @@ def test_a_compressed_sla_clock_brings_deadlines_near_and_keeps_them_on_transfer
     """The development speed-up: garbage in Gambir (ack 12 h, resolve 48 h) at 3600x is
     acknowledged within 12 s and resolved within 48 s; a transfer counts in the same
     compressed hours, and the breach is announced once, as on the real clock."""
-    with running_env(tmp_path, sla_speedup=3600) as env:
+    with running_env(tmp_path, routing_sla_speedup=3600) as env:
         routing, clock = env.routing, env.clock
         routing.service.open_case(report("R1"))
         doc = routing.cases.get("case-R1")
@@ -405,18 +405,18 @@ def test_a_compressed_sla_clock_brings_deadlines_near_and_keeps_them_on_transfer
 
 
 def test_a_compressed_sla_clock_is_refused_outside_a_local_demo(tmp_path: Path) -> None:
-    local = RoutingSettings(mode="embedded", data_dir=tmp_path, sla_speedup=60)
-    assert not [n for n, _ in local.production_problems() if n == "sla_speedup"]
+    local = RoutingSettings(mode="embedded", data_dir=tmp_path, routing_sla_speedup=60)
+    assert not [n for n, _ in local.production_problems() if n == "routing_sla_speedup"]
     exposed = RoutingSettings(
-        mode="embedded", data_dir=tmp_path, sla_speedup=60, http_host="0.0.0.0"
+        mode="embedded", data_dir=tmp_path, routing_sla_speedup=60, http_host="0.0.0.0"
     )
-    assert [n for n, _ in exposed.production_problems()] == ["sla_speedup"]
-    production = RoutingSettings(mode="distributed", sla_speedup=60)
-    assert "sla_speedup" in [n for n, _ in production.production_problems()]
-    assert "sla_speedup" not in [
+    assert [n for n, _ in exposed.production_problems()] == ["routing_sla_speedup"]
+    production = RoutingSettings(mode="distributed", routing_sla_speedup=60)
+    assert "routing_sla_speedup" in [n for n, _ in production.production_problems()]
+    assert "routing_sla_speedup" not in [
         n for n, _ in RoutingSettings(mode="distributed").production_problems()
     ]
     with pytest.raises(ValueError):
-        RoutingSettings(sla_speedup=0.5)  # a clock is compressed, never stretched
+        RoutingSettings(routing_sla_speedup=0.5)  # a clock is compressed, never stretched
     assert Sla(12, 48).compressed(1) == Sla(12, 48)
     assert Sla(12, 48, "working").compressed(4) == Sla(3, 12, "working")
