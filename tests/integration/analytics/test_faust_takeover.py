@@ -32,6 +32,7 @@ from tests.integration.analytics.test_faust_kafka import (
     worker_env,
 )
 from tests.tools import wait_for
+from tests.unit.analytics.simulation import Plan
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mongo, pytest.mark.timeout(420)]
 
@@ -49,6 +50,22 @@ def store(mongo_atomic_url: str, unique_name: str) -> Iterator[MongoStore]:
 
 N_EVENTS = 3000
 CHUNKS = 12
+
+
+def until_the_recount(plans: list[Plan], snapshots: AggregateSnapshots, *workers: Worker) -> None:
+    """Wait while the published aggregates move until they equal the recount of ``plans``;
+    else fail with what differs and the workers' logs."""
+    try:
+        wait_while_progressing(
+            lambda: not mismatches(plans, snapshots.scope),
+            lambda: repr(sorted(snapshots.scope("city").items())),
+        )
+    except AssertionError as exc:
+        left = mismatches(plans, snapshots.scope)
+        logs = "\n\n".join(f"{w.log.name}:\n{w.tail()}" for w in workers)
+        raise AssertionError(
+            f"{exc}: {len(left)} entities differ from the recount, e.g. {left[:3]}\n{logs}"
+        ) from None
 
 
 def _ready(worker: Worker, after: int = 0) -> bool:
@@ -89,17 +106,7 @@ def test_the_survivor_counts_what_its_killed_partner_held(
                 time.sleep(0.3)  # mid-batch, mid-flush
                 partner.kill()
             time.sleep(0.5)
-        try:
-            wait_while_progressing(
-                lambda: not mismatches(plans, snapshots.scope),
-                lambda: repr(sorted(snapshots.scope("city").items())),
-            )
-        except AssertionError as exc:
-            left = mismatches(plans, snapshots.scope)
-            raise AssertionError(
-                f"{exc}: {len(left)} entities differ from the recount, e.g. {left[:3]}\n"
-                f"survivor:\n{survivor.tail()}\n\npartner:\n{partner.tail()}"
-            ) from None
+        until_the_recount(plans, snapshots, survivor, partner)
         assert survivor.proc.poll() is None, survivor.tail()
     finally:
         survivor.stop()
@@ -177,17 +184,7 @@ def test_a_former_owners_late_writes_do_not_roll_rows_back(
         )
         producer.send([e.to_record(REPORTS_TOPIC) for e in all_events(more)], timeout=60)
         everything = plans + more
-        try:
-            wait_while_progressing(
-                lambda: not mismatches(everything, snapshots.scope),
-                lambda: repr(sorted(snapshots.scope("city").items())),
-            )
-        except AssertionError as exc:
-            left = mismatches(everything, snapshots.scope)
-            raise AssertionError(
-                f"{exc}: {len(left)} entities differ from the recount, e.g. {left[:3]}\n"
-                f"{worker.tail()}"
-            ) from None
+        until_the_recount(everything, snapshots, worker)
         skipped = worker.log.read_text(errors="replace").count("skipped a stale changelog record")
         assert skipped >= sum(stale.values()), (skipped, stale)
     finally:
