@@ -183,6 +183,34 @@ class Progress:
             sys.stderr.flush()
 
 
+def report_body(
+    p: PlannedReport, answers: dict[str, Any] | None = None, photo: str | None = None
+) -> dict[str, Any]:
+    """The REST body of a planned report: its answers and photo attached, its planned
+    mistake (``p.bad``) made."""
+    body: dict[str, Any] = {
+        "category": p.category,
+        "description": p.description,
+        "location": {"lat": p.lat, "lon": p.lon},
+        "language": p.language,
+    }
+    if p.email:
+        body["contact"] = {"email": p.email}
+    if answers:
+        body["attributes"] = answers
+    if photo:
+        body["photos"] = [photo]
+    if p.bad == "unknown_category":
+        body["category"] = "alien-landing"
+    elif p.bad == "outside_city":
+        body["location"] = {"lat": -7.25, "lon": 112.75}  # Surabaya
+    elif p.bad == "empty_description":
+        body["description"] = ""
+    elif p.bad == "bad_coordinates":
+        body["location"] = {"lat": 123.0, "lon": 500.0}
+    return body
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -367,27 +395,7 @@ class Simulation:
 
     def _body(self, p: PlannedReport) -> dict[str, Any]:
         answers, photo = self.attached.get(p.index, ({}, None))
-        body: dict[str, Any] = {
-            "category": p.category,
-            "description": p.description,
-            "location": {"lat": p.lat, "lon": p.lon},
-            "language": p.language,
-        }
-        if p.email:
-            body["contact"] = {"email": p.email}
-        if answers:
-            body["attributes"] = answers
-        if photo:
-            body["photos"] = [photo]
-        if p.bad == "unknown_category":
-            body["category"] = "alien-landing"
-        elif p.bad == "outside_city":
-            body["location"] = {"lat": -7.25, "lon": 112.75}  # Surabaya
-        elif p.bad == "empty_description":
-            body["description"] = ""
-        elif p.bad == "bad_coordinates":
-            body["location"] = {"lat": 123.0, "lon": 500.0}
-        return body
+        return report_body(p, answers, photo)
 
     def _post_report(
         self, p: PlannedReport, citizen: Citizen | None = None

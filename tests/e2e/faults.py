@@ -21,12 +21,12 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
 from services.simulation import GEOJSON
-from services.simulation.driver import Simulation, district_shapes
+from services.simulation.driver import district_shapes, report_body
 from services.simulation.scenario import PlannedReport, plan_day
 from tests.e2e.harness import ROOT, free_port
 
@@ -126,12 +126,6 @@ def report_plans(n: int, seed: int) -> list[PlannedReport]:
     day = plan_day(n * 2, list(district_shapes(GEOJSON)), seed=seed)
     good = [p for p in day.reports if not p.bad and p.duplicate_of is None]
     return good[:n]
-
-
-def report_body(p: PlannedReport) -> dict[str, Any]:
-    """The body the simulation posts for a planned report: one way to write it, the
-    driver's (``_body`` reads nothing of its simulation, only the plan)."""
-    return Simulation._body(cast(Simulation, None), p)
 
 
 @dataclass

@@ -51,9 +51,11 @@ def ecosystem(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ecosys
         # the supporters' app of the simulation listens on this machine
         extra["JEMBATAN_NOTIFY_WEBHOOK_ALLOWED_NETWORKS"] = '["127.0.0.1/32"]'
     else:
-        # an SLA hour lasts a second: deadlines fall due within the simulated day
+        # an SLA hour lasts a quarter of a second: a day's acknowledgement deadline (24 h)
+        # falls within the 15 s the simulation waits for breaches, however fast the day ran
+        # (at 3600 a quick day ended before its deadlines were due, and none was expected)
         extra.update(
-            {"JEMBATAN_ROUTING_SLA_SPEEDUP": "3600", "JEMBATAN_ROUTING_SLA_SCAN_INTERVAL_S": "1"}
+            {"JEMBATAN_ROUTING_SLA_SPEEDUP": "14400", "JEMBATAN_ROUTING_SLA_SCAN_INTERVAL_S": "1"}
         )
     eco.extra_env.update(extra)
     eco.start(timeout=180)
