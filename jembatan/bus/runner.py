@@ -126,12 +126,15 @@ class ConsumerRunner(PeriodicWorker):
         consumer = self._consumer
         assert consumer is not None
         records = consumer.poll(self.poll_timeout)
-        if records:
-            with self.hold():
-                self._process_batch(consumer, records)
-        if time.monotonic() >= self._next_lag:
-            self._next_lag = time.monotonic() + self.lag_interval
-            self._report_lag(consumer)
+        try:
+            if records:
+                with self.hold():
+                    self._process_batch(consumer, records)
+        finally:
+            # also while a handler stalls: the lag it leaves is what ConsumerStalled sees
+            if time.monotonic() >= self._next_lag:
+                self._next_lag = time.monotonic() + self.lag_interval
+                self._report_lag(consumer)
         return True  # the poll waits; no pause between passes
 
     def closing(self) -> None:

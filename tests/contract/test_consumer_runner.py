@@ -153,6 +153,12 @@ def test_a_handler_that_keeps_failing_stalls_without_skipping(bus: Bus, unique_n
             "a second stall",
             timeout=DEADLINE,
         )
+        # ... and its lag shows while it stalls (lag without consumption is the alert)
+        wait_for(
+            lambda: sample("jembatan_consumer_lag_records") >= 1,
+            "the stalled group's lag",
+            timeout=DEADLINE,
+        )
         # A stall is not consumption: ConsumerStalled watches the consumed counter.
         consumed = [
             s
