@@ -374,6 +374,9 @@ class GrpcServer(PeriodicWorker):
             if self.server.add_insecure_port(self.address) == 0:
                 raise OSError(f"gRPC cannot listen on {self.address}")
             self._bound = True
+        # Health is known before the first call can arrive: a check right after start
+        # must answer SERVING or NOT_SERVING, never NOT_FOUND.
+        self._update_health()
         self.server.start()
         log.info("gRPC listening", extra={"grpc": self.address})
 

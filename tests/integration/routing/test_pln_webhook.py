@@ -239,8 +239,14 @@ def test_pln_receives_its_cases_and_works_them_through_the_agency_api(
             return got if got == want else None
 
         wait_for(all_taken, timeout=30)
-        deliveries = admin.get(f"/v1/admin/agencies/{PLN}/deliveries").json()["items"]
-        assert len(deliveries) == 6 and {d["status"] for d in deliveries} == {"delivered"}
+
+        # PLN has answered each one; the sender records that just after the answer
+        def all_delivered() -> list[dict[str, Any]] | None:
+            items = admin.get(f"/v1/admin/agencies/{PLN}/deliveries").json()["items"]
+            return items if {d["status"] for d in items} == {"delivered"} else None
+
+        deliveries = wait_for(all_delivered, "every delivery recorded as delivered", 15)
+        assert len(deliveries) == 6
         assert sorted(d["attempts"] for d in deliveries) == [1, 1, 1, 1, 1, 2]  # 503 once
         assert not [d for d in pln.done if not d[1].endswith(":200")], pln.done
     admin.close()
