@@ -371,9 +371,12 @@ class EmbeddedCollection:
     # ----------------------------------------------------------- plumbing
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
+        """``one_statement``: the read is a single SELECT, a consistent snapshot by
+        itself, so no transaction is opened around it (two fewer statements, which
+        matters for the look-ups by ``_id`` every request makes)."""
         conn = self._store._connection()
-        if self._store._in_unit_of_work():
+        if one_statement or self._store._in_unit_of_work():
             with _translate_errors():
                 yield conn  # sees the unit's own writes
             return
@@ -488,14 +491,12 @@ class EmbeddedCollection:
         """A filter naming one ``_id``: read that row and test the rest in Python, which
         spares compiling the other conditions (and their shape look-ups) to SQL. None for
         any other filter."""
-        if not isinstance(flt, Mapping):
-            return None
-        _id = flt.get("_id")
-        if _id is None or isinstance(_id, dict | list):
+        key = _id_key(flt)
+        if key is None:
             return None
         try:
             row = conn.execute(
-                f"SELECT rowid, doc FROM {self._table} WHERE id = ?", (_canonical_id(_id),)
+                f"SELECT rowid, doc FROM {self._table} WHERE id = ?", (key,)
             ).fetchone()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
@@ -599,7 +600,8 @@ class EmbeddedCollection:
         limit: int = 0,
         skip: int = 0,
     ) -> list[Document]:
-        with self._read() as conn:
+        # a filter by _id is one SELECT (_by_id); any other may read the shapes first
+        with self._read(one_statement=_id_key(filter) is not None) as conn:
             return [doc for _, doc in self._select(conn, filter, sort, limit, skip)]
 
     def update_one(self, filter: Filter, update: Update, upsert: bool = False) -> UpdateResult:
@@ -630,8 +632,64 @@ class EmbeddedCollection:
         return UpdateResult(len(rows), modified)
 
     def update_each(self, updates: Sequence[tuple[Filter, Update]]) -> int:
-        """One after the other; inside a unit of work (the relay's) they are one commit."""
-        return sum(self.update_one(f, u).modified for f, u in updates)
+        """Each pair as update_one, in order, in one write: one transaction (a savepoint
+        inside a unit of work), and the documents the filters name by ``_id`` read in one
+        query. The relay marks a page this way: per document, one UPDATE instead of five
+        statements and a commit. As MongoDB's ordered bulk write, an update that fails
+        stops the rest, and the ones before it stay."""
+        for _, update in updates:
+            q.validate_update(update)
+        modified = 0
+        failure: DuplicateKey | None = None
+        with self._write() as conn:
+            known = self._by_ids(conn, [f for f, _ in updates])
+            for flt, update in updates:
+                key = _id_key(flt)
+                if key is not None and key in known:
+                    row = known[key]
+                    q.matches({}, flt)  # reject a malformed filter as _select would
+                    rows = [row] if row is not None and q.matches(row[1], flt) else []
+                else:
+                    rows = self._select(conn, flt, limit=1)
+                if not rows:
+                    continue
+                rowid, old = rows[0]
+                new = q.apply_update(old, update)
+                if not self._changed(old, new):
+                    continue
+                try:
+                    self._replace(conn, rowid, new)
+                except DuplicateKey as exc:  # the failed statement wrote nothing
+                    failure = exc
+                    break
+                if key is not None:
+                    known[key] = (rowid, new)  # a later pair on it sees this one
+                modified += 1
+        if failure is not None:
+            raise failure
+        return modified
+
+    def _by_ids(
+        self, conn: sqlite3.Connection, filters: Sequence[Filter]
+    ) -> dict[str, tuple[int, Document] | None]:
+        """The rows the filters name by a plain ``_id``, by canonical id, in one query
+        per 500 ids (None: no such document)."""
+        keys = sorted({k for f in filters if (k := _id_key(f)) is not None})
+        found: dict[str, tuple[int, Document] | None] = dict.fromkeys(keys)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            try:
+                rows = conn.execute(
+                    f"SELECT id, rowid, doc FROM {self._table} WHERE id IN ({marks})", chunk
+                ).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return found
+                raise
+            for key, rowid, doc in rows:
+                found[key] = (rowid, json.loads(doc))
+        return found
 
     def find_one_and_update(
         self,
@@ -691,6 +749,16 @@ class EmbeddedCollection:
         with self._read() as conn:
             docs = [doc for _, doc in self._select(conn, filter)]
         return q.group_count(docs, by, sum_field)
+
+
+def _id_key(flt: Filter) -> str | None:
+    """The canonical ``_id`` a filter names as a plain value (the by-id fast path)."""
+    if not isinstance(flt, Mapping):
+        return None
+    _id = flt.get("_id")
+    if _id is None or isinstance(_id, dict | list):
+        return None
+    return _canonical_id(_id)
 
 
 class _GroupSync:

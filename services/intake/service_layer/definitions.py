@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jembatan import clock
+from jembatan.names import TtlCache
 from services.intake.adapters.repository import ServiceDefinitionRepository
 from services.intake.domain.attributes import Attribute, ServiceDefinition
 
@@ -22,9 +23,18 @@ class DefinitionError(Exception):
 
 
 class ServiceDefinitions:
-    def __init__(self, repo: ServiceDefinitionRepository, category_ids: Iterable[str]) -> None:
+    def __init__(
+        self,
+        repo: ServiceDefinitionRepository,
+        category_ids: Iterable[str],
+        fresh_for: float = 2.0,
+    ) -> None:
+        """``fresh_for``: seconds a category's questions are kept for submissions. Every
+        submission needs them and they change rarely; a change made here applies at once,
+        one made through another replica within that time."""
         self.repo = repo
         self.category_ids = frozenset(category_ids)
+        self._questions = TtlCache(fresh_for)
 
     def seed(self, seeded: Mapping[str, list[dict[str, Any]]]) -> None:
         """Every category gets a definition (the catalogue's, or none) unless it has one."""
@@ -39,10 +49,13 @@ class ServiceDefinitions:
 
     def attributes(self, category: str) -> list[Attribute]:
         """The current questions of a category (none for an unknown or unseeded one)."""
+        return list(self._questions.get(category, lambda: self._load(category)))
+
+    def _load(self, category: str) -> tuple[Attribute, ...]:
         doc = self.repo.get(category)
         if doc is None:
-            return []
-        return [Attribute.model_validate(a) for a in doc.get("attributes") or []]
+            return ()
+        return tuple(Attribute.model_validate(a) for a in doc.get("attributes") or [])
 
     def get(self, category: str) -> dict[str, Any]:
         self._known(category)
@@ -77,6 +90,7 @@ class ServiceDefinitions:
                 category, version, attributes, actor, reason, clock.iso(clock.now())
             )
             if updated is not None:
+                self._questions.put(category, (), 0.0)  # read again at the next submission
                 return _view(updated)
             if if_match is not None:
                 raise DefinitionError(
