@@ -123,23 +123,40 @@ def _canonical_id(value: Any) -> str:
     return _dumps(value)
 
 
+_ID_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _shape_key(path: str) -> str:
+    """The path a shape is recorded and looked up under: a key that is a UUID (the
+    outbox's ``outbox.<event id>``) stands as ``*``. Each event would otherwise add a
+    path for good, to the table and to every process's memory; merged, a shape seen
+    under one id counts for all, which can only make a translation less exact, never
+    wrong."""
+    if "-" not in path:
+        return path
+    return ".".join("*" if _ID_KEY.fullmatch(part) else part for part in path.split("."))
+
+
 def _shapes_of(value: Any, prefix: str, out: set[tuple[str, str]]) -> None:
-    """Paths (array indexes elided) at which the value holds arrays or objects."""
+    """Paths (array indexes elided, ids as ``*``) at which the value holds arrays or
+    objects; scalars are not walked into (most of a document)."""
     if isinstance(value, dict):
         if prefix:
             out.add((prefix, "object"))
         for key, sub in value.items():
-            _shapes_of(sub, f"{prefix}.{key}" if prefix else key, out)
+            if isinstance(sub, dict | list):
+                part = "*" if "-" in key and _ID_KEY.fullmatch(key) else key
+                _shapes_of(sub, f"{prefix}.{part}" if prefix else part, out)
     elif isinstance(value, list):
         out.add((prefix, "array"))
         for element in value:
-            _shapes_of(element, prefix, out)
+            if isinstance(element, dict | list):
+                _shapes_of(element, prefix, out)
 
 
 class _ShapeLookup:
     """Has this path ever held the kind (array / object)? Asked of SQLite per path, with a
-    memo for one query: documents keyed by ids (the outbox's ``outbox.<event id>``) give a
-    collection unboundedly many paths, so loading them all for every query is too slow."""
+    memo for one query."""
 
     def __init__(self, conn: sqlite3.Connection, coll: str, kind: str) -> None:
         self._conn = conn
@@ -148,7 +165,7 @@ class _ShapeLookup:
         self._memo: dict[str, bool] = {}
 
     def __contains__(self, path: object) -> bool:
-        key = str(path)
+        key = _shape_key(str(path))
         if key not in self._memo:
             row = self._conn.execute(
                 "SELECT 1 FROM _shapes WHERE coll = ? AND path = ? AND kind = ?",

@@ -769,6 +769,45 @@ def test_embedded_array_seen_only_in_an_undone_write_is_not_taken_as_recorded(
         store.close()
 
 
+def test_maps_keyed_by_ids_answer_as_mongo_does(store: Store) -> None:
+    # The outbox keys its entries by event id (a UUID). The embedded store records the
+    # shapes under such keys as one path; an array under one id must still be matched
+    # element-wise, and a scalar under another exactly.
+    coll = fresh(store)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    coll.insert_one({"_id": "A", "m": {a: {"x": [1, 2]}}})
+    coll.insert_one({"_id": "B", "m": {b: {"x": 2}}})
+    coll.insert_one({"_id": "C", "m": {b: {"x": [3]}}, "n": {a: 1}})
+    assert ids(coll.find({f"m.{a}.x": 2})) == ["A"]
+    assert ids(coll.find({f"m.{b}.x": 2})) == ["B"]
+    assert ids(coll.find({f"m.{b}.x": {"$gt": 1}}, sort=[("_id", 1)])) == ["B", "C"]
+    assert ids(coll.find({f"n.{a}": {"$gte": 1}})) == ["C"]
+    assert coll.count_documents({f"m.{b}.x": {"$in": [2, 3]}}) == 2
+
+
+def test_embedded_shapes_stay_bounded_as_outbox_ids_come_and_go(tmp_path: Any) -> None:
+    # One path per event id would grow the shapes table and every process's memory with
+    # each event, for good.
+    from jembatan.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "shapes")
+    try:
+        coll = fresh(store)
+        for i in range(50):
+            entry = {"topic": "t", "event": "{}", "sent_at": None, "tags": ["x"]}
+            coll.insert_one({"_id": i, "outbox": {str(uuid.uuid4()): entry}})
+        conn = store._connection()
+        rows = conn.execute("SELECT path, kind FROM _shapes WHERE coll = ?", (coll.name,))
+        assert sorted(rows) == [
+            ("outbox", "object"),
+            ("outbox.*", "object"),
+            ("outbox.*.tags", "array"),
+        ]
+        assert len(store._shapes_known) == 3
+    finally:
+        store.close()
+
+
 def test_embedded_writes_return_only_once_synced_and_concurrent_ones_share_syncs(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
