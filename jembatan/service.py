@@ -15,7 +15,6 @@ outbox exists to keep. Such trouble shows in metrics instead, which alerts watch
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -243,12 +242,6 @@ class ServiceRuntime:
             timeout_graceful_shutdown=10,
         )
         server = _Server(config)
-        # What start-up built (modules, routes, schemas, districts) lives as long as the
-        # process: frozen, the collector stops walking it. A full collection over it took
-        # 140-480 ms here, in the middle of requests; frozen, the submission and relay
-        # path costs 10-30% less and those pauses are gone.
-        gc.collect()
-        gc.freeze()
         log.info("service listening", extra={"http": f"http://{self.settings.http_host}:{port}"})
         try:
             server.run()
