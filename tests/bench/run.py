@@ -467,6 +467,8 @@ def bench_mode(
             costs = store_costs(mongo_url, eco.run_id) if mode == "distributed" else {}
         finally:
             eco.stop()
+            if mode == "distributed":
+                eco.drop_databases()
     ms = 1000.0
     return {
         "bus": "Kafka 3.9.1 (KRaft, one node)" if mode != "embedded" else "embedded log",

@@ -193,3 +193,20 @@ class Ecosystem:
                 proc.kill()
                 codes[service] = None
         return codes
+
+    def drop_databases(self) -> list[str]:
+        """Drop this run's databases on the Mongo-wire server (distributed mode), once the
+        run's data is no longer wanted: the test server keeps them otherwise, and grows
+        by every run (its H2 file reached 1 GB and slowed every later run)."""
+        import pymongo
+
+        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+            self.mongo_url, serverSelectionTimeoutMS=5000
+        )
+        try:
+            names = [n for n in client.list_database_names() if n.startswith(self.run_id)]
+            for name in names:
+                client.drop_database(name)
+            return names
+        finally:
+            client.close()
