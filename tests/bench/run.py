@@ -469,6 +469,8 @@ def bench_mode(
             eco.stop()
             if mode == "distributed":
                 eco.drop_databases()
+            if mode != "embedded":
+                eco.drop_topics(KAFKA)
     ms = 1000.0
     return {
         "bus": "Kafka 3.9.1 (KRaft, one node)" if mode != "embedded" else "embedded log",
