@@ -679,8 +679,9 @@ class EmbeddedCollection:
                 except DuplicateKey as exc:  # the failed statement wrote nothing
                     failure = exc
                     break
-                if key is not None:
-                    known[key] = (rowid, new)  # a later pair on it sees this one
+                written = _canonical_id(new["_id"])
+                if written in known:  # a later pair naming it sees this change
+                    known[written] = (rowid, new)
                 modified += 1
         if failure is not None:
             raise failure

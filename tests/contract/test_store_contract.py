@@ -399,13 +399,15 @@ def test_update_each_applies_each_pair_in_order_and_counts_the_modified(store: S
             ({"_id": "d0", "sent": None}, {"$set": {"sent": "u"}}),  # no longer matches
             ({"_id": "nope"}, {"$set": {"sent": "t"}}),
             ({"_id": "d1"}, {"$inc": {"v": 10}}),  # sees the earlier pair's change
+            ({"v": 0}, {"$set": {"sent": "w"}}),  # d2, found by a query, not by _id
+            ({"_id": "d2", "sent": "w"}, {"$inc": {"v": 5}}),  # sees that one too
         ]
     )
-    assert modified == 3
+    assert modified == 5
     assert {d["_id"]: (d["v"], d["sent"]) for d in coll.find({})} == {
         "d0": (1, "t"),
         "d1": (11, "t"),
-        "d2": (0, None),
+        "d2": (5, "w"),
     }
 
 

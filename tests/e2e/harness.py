@@ -195,8 +195,9 @@ class Ecosystem:
         return codes
 
     def drop_topics(self, bootstrap: str) -> list[str]:
-        """Delete this run's topics (its namespace) on Kafka, for the same reason: the
-        broker had 1,700 topics of finished runs to carry."""
+        """Delete this run's topics (its namespace) on Kafka once the run's data is no
+        longer wanted: the test broker keeps them otherwise (it had 1,700 topics of
+        finished runs to carry)."""
         from kafka.admin import KafkaAdminClient
 
         admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10_000)
