@@ -57,6 +57,11 @@ class TtlCache:
         with self._lock:
             self._values[key] = (self.now() + ttl, value)
 
+    def forget(self, key: str) -> None:
+        """Load it again at the next get."""
+        with self._lock:
+            self._values.pop(key, None)
+
 
 def name_tables(
     categories: Sequence[Mapping[str, Any]],

@@ -511,20 +511,7 @@ class EmbeddedCollection:
         key = _id_key(flt)
         if key is None:
             return None
-        try:
-            row = conn.execute(
-                f"SELECT rowid, doc FROM {self._table} WHERE id = ?", (key,)
-            ).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                q.matches({}, flt)  # still reject a malformed filter
-                return []
-            raise
-        if row is None:
-            q.matches({}, flt)
-            return []
-        doc = json.loads(row[1])
-        return [(row[0], doc)] if q.matches(doc, flt) else []
+        return _if_matches(self._by_ids(conn, [key])[key], flt)
 
     def _insert(self, conn: sqlite3.Connection, doc: Document) -> None:
         try:
@@ -659,13 +646,11 @@ class EmbeddedCollection:
         modified = 0
         failure: DuplicateKey | None = None
         with self._write() as conn:
-            known = self._by_ids(conn, [f for f, _ in updates])
+            known = self._by_ids(conn, [k for f, _ in updates if (k := _id_key(f)) is not None])
             for flt, update in updates:
                 key = _id_key(flt)
-                if key is not None and key in known:
-                    row = known[key]
-                    q.matches({}, flt)  # reject a malformed filter as _select would
-                    rows = [row] if row is not None and q.matches(row[1], flt) else []
+                if key is not None:
+                    rows = _if_matches(known[key], flt)
                 else:
                     rows = self._select(conn, flt, limit=1)
                 if not rows:
@@ -688,11 +673,11 @@ class EmbeddedCollection:
         return modified
 
     def _by_ids(
-        self, conn: sqlite3.Connection, filters: Sequence[Filter]
+        self, conn: sqlite3.Connection, ids: Sequence[str]
     ) -> dict[str, tuple[int, Document] | None]:
-        """The rows the filters name by a plain ``_id``, by canonical id, in one query
-        per 500 ids (None: no such document)."""
-        keys = sorted({k for f in filters if (k := _id_key(f)) is not None})
+        """The rows of these canonical ids, in one query per 500 (None: no such
+        document)."""
+        keys = sorted(set(ids))
         found: dict[str, tuple[int, Document] | None] = dict.fromkeys(keys)
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
@@ -777,6 +762,15 @@ def _id_key(flt: Filter) -> str | None:
     if _id is None or isinstance(_id, dict | list):
         return None
     return _canonical_id(_id)
+
+
+def _if_matches(row: tuple[int, Document] | None, flt: Filter) -> list[tuple[int, Document]]:
+    """A row read by ``_id``, as _select answers: itself if the rest of the filter
+    matches it, else nothing (a malformed filter raises either way)."""
+    if row is None:
+        q.matches({}, flt)
+        return []
+    return [row] if q.matches(row[1], flt) else []
 
 
 class _GroupSync:

@@ -90,7 +90,7 @@ class ServiceDefinitions:
                 category, version, attributes, actor, reason, clock.iso(clock.now())
             )
             if updated is not None:
-                self._questions.put(category, (), 0.0)  # read again at the next submission
+                self._questions.forget(category)  # read again at the next submission
                 return _view(updated)
             if if_match is not None:
                 raise DefinitionError(
