@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from jembatan.config import CommonSettings
 from jembatan.partner_keys import PartnerKey as SharedPartnerKey
@@ -46,6 +46,15 @@ class AnalyticsSettings(CommonSettings):
         "partitions to another member (heartbeats every tenth of it); short sessions "
         "expel workers that are merely starved of CPU",
     )
+    analytics_faust_stall_timeout: float = Field(
+        default=120.0,
+        ge=10.0,
+        le=3600.0,
+        description="seconds a Faust worker may leave records waiting on its partitions "
+        "without consuming, committing or restoring anything before it exits to be "
+        "restarted; must exceed a rebalance (the session timeout and Faust's 60 s "
+        "rebalance timeout)",
+    )
     analytics_faust_partitions: int | None = Field(
         default=None,
         ge=1,
@@ -80,6 +89,15 @@ class AnalyticsSettings(CommonSettings):
         'of the key>, "scopes": ["analytics:read"]}]; embedded mode also accepts the '
         "development partner keys of services/demo/dev_keys.json",
     )
+
+    @model_validator(mode="after")
+    def _stall_outlasts_a_rebalance(self) -> AnalyticsSettings:
+        if self.analytics_faust_stall_timeout <= self.analytics_faust_session_timeout:
+            raise ValueError(
+                "analytics_faust_stall_timeout must exceed analytics_faust_session_timeout: "
+                "a worker waiting for its group to rebalance has not stalled"
+            )
+        return self
 
     @property
     def engine(self) -> Literal["embedded", "faust"]:

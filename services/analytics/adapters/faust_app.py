@@ -56,6 +56,14 @@ Exactness under at-least-once processing and crashes:
    recovery keeps, per key, the row furthest along (``DurableTable.progress``) and
    skips a record behind it. The session timeout (``analytics_faust_session_timeout``,
    30 s) makes expulsions rare; this makes them harmless.
+8. A worker that stops moving ends (crash-only, see 4.). Faust can be left stuck after
+   a rebalance: its partitions assigned, records waiting on them, and nothing consumed,
+   committed or restored from then on (a replica's counts froze after another replica
+   was SIGKILLed). ``StallWatch`` sees records waiting on this worker's partitions
+   while no event, commit or restored changelog record has moved for
+   ``analytics_faust_stall_timeout`` seconds, and the worker exits; the restarted one
+   rejoins its group and recovers as after any crash. Longer than a rebalance (session
+   and rebalance timeouts), so a worker merely waiting for its group is left alone.
 
 Tables are mutated then reassigned (values are plain dicts, never modified in
 place). Store writes (the published snapshots) run in a thread, never on the
@@ -112,6 +120,8 @@ METADATA_MAX_AGE_MS = 5_000
 TOPIC_METADATA_WAIT = 30.0
 #: Seconds between updates of the worker's consumer-lag gauge.
 LAG_INTERVAL = 5.0
+#: Seconds between the stall watchdog's looks at the worker's progress (see 8.).
+WATCH_INTERVAL = 5.0
 #: An agent takes up to BATCH_MAX events, or what came within BATCH_WITHIN seconds.
 BATCH_MAX = 500
 BATCH_WITHIN = 0.05
@@ -150,6 +160,8 @@ class DurableTable(faust.Table):
     """
 
     last_write: Any = None
+    #: changelog records restored into this table (a recovery's progress, see 8.)
+    restored: int = 0
     #: how far along a row is (None: plain last-writer-wins recovery)
     progress: Callable[[Any], int] | None = None
     #: changelog records skipped by recovery as behind their key's row
@@ -161,6 +173,8 @@ class DurableTable(faust.Table):
         return fut
 
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        batch = list(batch)
+        self.restored += len(batch)
         progress = self.progress
         if progress is None:
             super().apply_changelog_batch(batch)
@@ -202,6 +216,33 @@ def aggregate_progress(row: dict[str, Any]) -> int:
     """An aggregate row's progress: the sum of its per-source high-water marks (each only
     grows, and one delta partition is read in order by every owner)."""
     return sum(int(offset) + 1 for offset in (row.get("hwm") or {}).values())
+
+
+class StallWatch:
+    """Tells when a worker has stopped moving (see 8.): records wait on its partitions, and
+    its progress marker (events taken, offsets committed, changelog records restored) has
+    not changed for ``timeout`` seconds. Nothing waiting is never a stall."""
+
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout = timeout
+        self._clock = clock
+        self._marker: Any = None
+        self._since: float | None = None  # when records were first seen waiting, unmoved
+
+    def observe(self, marker: Any, waiting: int) -> str | None:
+        """The reason to end the worker, or None."""
+        now = self._clock()
+        if waiting <= 0 or marker != self._marker or self._since is None:
+            self._marker = marker
+            self._since = now if waiting > 0 else None
+            return None
+        idle = now - self._since
+        if idle < self.timeout:
+            return None
+        return (
+            f"{waiting} records wait on this worker's partitions, and nothing was consumed, "
+            f"committed or restored for {idle:.0f} s"
+        )
 
 
 class SeekThenResumeRecovery(Recovery):
@@ -402,6 +443,8 @@ class AnalyticsFaust:
     states: Any
     aggregates: Any
     published: dict[str, Counts] = field(default_factory=dict)
+    #: events the agents have taken (with the commits and restores: the stall marker, 8.)
+    taken: int = 0
 
 
 def create_app(
@@ -555,7 +598,8 @@ def create_app(
                 max(0.0, (now() - event.time).total_seconds())
             )
 
-    async def process_events(batch: Iterable[Any]) -> None:
+    async def process_events(batch: list[Any]) -> None:
+        af.taken += len(batch)
         pending: list[Awaitable[Any]] = []
         batch_states: dict[str, tuple[ReportState, Any]] = {}
         for source_event in batch:
@@ -605,6 +649,7 @@ def create_app(
     async def aggregate_deltas(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             try:
+                af.taken += len(batch)
                 writes = [apply_delta_message(event) for event in batch]
                 await asyncio.gather(*(w for w in writes if w is not None))
             except asyncio.CancelledError:
@@ -613,12 +658,39 @@ def create_app(
                 fatal(exc)
                 raise
 
+    stream_topics = (source.get_topic_name(), deltas.get_topic_name())
     if metrics is not None:
 
         @app.timer(LAG_INTERVAL, name="report-lag")
         async def report_lag() -> None:
-            lag = stream_lag(app.consumer, (source.get_topic_name(), deltas.get_topic_name()))
+            lag = stream_lag(app.consumer, stream_topics)
             metrics.consumer_lag.labels(metrics.service, GROUP).set(lag)
+
+    watch = StallWatch(settings.analytics_faust_stall_timeout)
+
+    @app.timer(WATCH_INTERVAL, name="stall-watch")
+    async def watch_progress() -> None:
+        consumer: Any = app.consumer
+        try:
+            tps = [tp for tp in consumer.assignment() if tp.topic in stream_topics]
+            ends = await asyncio.wait_for(consumer.highwaters(*tps), WATCH_INTERVAL) if tps else {}
+        except Exception as exc:  # mid-rebalance, or the broker is away: look again later
+            log.debug("stall watch: no end offsets now: %r", exc)
+            return
+        committed = consumer._committed_offset  # Faust keeps no public accessor
+        waiting = sum(
+            max(0, int(end) - int(committed.get(tp) or 0))
+            for tp, end in ends.items()
+            if end is not None
+        )
+        marker = (
+            af.taken,
+            tuple(sorted((str(tp), committed.get(tp)) for tp in tps)),
+            cast(DurableTable, states).restored + cast(DurableTable, aggregates).restored,
+        )
+        reason = watch.observe(marker, waiting)
+        if reason is not None:
+            fatal(RuntimeError(f"the worker stalled: {reason}"))
 
     if snapshots is not None:
 

@@ -40,7 +40,12 @@ from jembatan.bus.kafka import KafkaBus
 from jembatan.bus.port import OutgoingRecord
 from jembatan.events.catalog import REPORTS_TOPIC
 from jembatan.store.mongo import MongoStore
-from services.analytics.adapters.faust_app import AGGREGATES_TABLE, APP_ID, STATES_TABLE
+from services.analytics.adapters.faust_app import (
+    AGGREGATES_TABLE,
+    APP_ID,
+    STATES_TABLE,
+    WATCH_INTERVAL,
+)
 from services.analytics.adapters.repository import AggregateSnapshots
 from services.analytics.bootstrap import build
 from services.analytics.settings import AnalyticsSettings
@@ -307,6 +312,66 @@ def test_faust_worker_consumes_the_topics_the_broker_shows_late(
         raise AssertionError(f"{exc}\n{worker.tail()}") from None
     finally:
         worker.stop()
+        bus.close()
+
+
+def test_a_stalled_worker_exits_and_an_idle_one_keeps_running(
+    kafka_bootstrap: str,
+    mongo_url: str,
+    unique_name: str,
+    tmp_path: Path,
+    mongo_db: MongoStore,
+) -> None:
+    """The stall watch (``StallWatch``): a worker that counted everything and then sat idle
+    past its stall timeout keeps running, since nothing waits on it; a worker whose fetches
+    stop while records wait on its partitions (as Faust was left after a rebalance) exits
+    with 70 soon after the timeout, for its supervisor to restart it."""
+    stall = 12.0
+    short = {
+        "JEMBATAN_ANALYTICS_FAUST_STALL_TIMEOUT": str(stall),
+        "JEMBATAN_ANALYTICS_FAUST_SESSION_TIMEOUT": "6",
+    }
+    settings, bus = with_topics(kafka_bootstrap, mongo_url, unique_name)
+    snapshots = AggregateSnapshots(mongo_db)
+    producer = bus.producer()
+    counted = plans_for(150, seed=11)
+    producer.send([e.to_record(REPORTS_TOPIC) for e in all_events(counted)], timeout=60)
+    idle = Worker(
+        worker_env(settings, JEMBATAN_DATA_DIR=str(tmp_path / "idle"), **short),
+        tmp_path / "idle.log",
+    )
+    try:
+        wait_while_progressing(
+            lambda: not mismatches(counted, snapshots.scope),
+            lambda: repr(sorted(snapshots.scope("city").items())),
+            stall=60.0,
+            cap=120.0,
+        )
+        # Only waiting shows that nothing happens: past the timeout and two looks more.
+        time.sleep(stall + 2 * WATCH_INTERVAL)
+        assert idle.proc.poll() is None, f"an idle worker ended\n{idle.tail()}"
+    finally:
+        idle.stop()
+
+    stuck = Worker(
+        worker_env(settings, JEMBATAN_DATA_DIR=str(tmp_path / "stuck"), **short),
+        tmp_path / "stuck.log",
+        module="tests.integration.analytics.faust_stuck",
+    )
+    try:
+        more = all_events(plans_for(150, seed=12))
+        producer.send([e.to_record(REPORTS_TOPIC) for e in more], timeout=60)
+        wait_for(
+            lambda: stuck.proc.poll() is not None,
+            lambda: f"the stuck worker to exit\n{stuck.tail()}",
+            timeout=stall + 90,
+            every=0.5,
+        )
+        log = stuck.log.read_text(errors="replace")
+        assert stuck.proc.returncode == 70, stuck.tail()
+        assert "the worker stalled" in log and "records wait" in log, stuck.tail()
+    finally:
+        stuck.stop()
         bus.close()
 
 
