@@ -402,6 +402,16 @@ class FakeClock:
         self.t += timedelta(**kw)
 
 
+class FakeMonotonic:
+    """A monotonic clock in seconds that moves only when a test moves ``t``."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+
 class FakeEvidence:
     """Routing's view of intake's media store: the photos a test says were uploaded
     (``m1`` by default, as the routing tests' PHOTO names it)."""

@@ -4,6 +4,7 @@ import pytest
 
 from jembatan.ratelimit import RateLimiter
 from services.intake.domain.media import sniff_image_type
+from tests.fakes import FakeMonotonic
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 20
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 20
@@ -26,16 +27,8 @@ def test_sniff(head: bytes, expected: str | None) -> None:
     assert sniff_image_type(head) == expected
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_bucket_allows_a_burst_then_refuses_with_the_wait() -> None:
-    clock = FakeClock()
+    clock = FakeMonotonic()
     limiter = RateLimiter(3, 0.5, clock=clock)
     assert [limiter.acquire("a") for _ in range(3)] == [0.0, 0.0, 0.0]
     wait = limiter.acquire("a")
@@ -48,7 +41,7 @@ def test_bucket_allows_a_burst_then_refuses_with_the_wait() -> None:
 
 
 def test_bucket_memory_is_bounded() -> None:
-    limiter = RateLimiter(1, 1, max_keys=10, clock=FakeClock())
+    limiter = RateLimiter(1, 1, max_keys=10, clock=FakeMonotonic())
     for i in range(100):
         limiter.acquire(f"ip{i}")
     assert len(limiter._buckets) == 10
