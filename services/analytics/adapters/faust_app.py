@@ -80,7 +80,7 @@ import ssl
 import sys
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -118,9 +118,8 @@ METADATA_MAX_AGE_MS = 5_000
 #: How long a member waits for its topics' partitions before it joins without them
 #: (left to the metadata refresh above; a source topic may be created later).
 TOPIC_METADATA_WAIT = 30.0
-#: Seconds between updates of the worker's consumer-lag gauge.
-LAG_INTERVAL = 5.0
-#: Seconds between the stall watchdog's looks at the worker's progress (see 8.).
+#: Seconds between the worker's looks at its lag: the consumer-lag gauge and the stall
+#: watch (see 8.), from the brokers' end offsets of its partitions.
 WATCH_INTERVAL = 5.0
 #: An agent takes up to BATCH_MAX events, or what came within BATCH_WITHIN seconds.
 BATCH_MAX = 500
@@ -659,30 +658,22 @@ def create_app(
                 raise
 
     stream_topics = (source.get_topic_name(), deltas.get_topic_name())
-    if metrics is not None:
-
-        @app.timer(LAG_INTERVAL, name="report-lag")
-        async def report_lag() -> None:
-            lag = stream_lag(app.consumer, stream_topics)
-            metrics.consumer_lag.labels(metrics.service, GROUP).set(lag)
-
     watch = StallWatch(settings.analytics_faust_stall_timeout)
 
-    @app.timer(WATCH_INTERVAL, name="stall-watch")
+    @app.timer(WATCH_INTERVAL, name="watch-progress")
     async def watch_progress() -> None:
+        """The lag gauge and the stall watch, from one look at the end offsets."""
         consumer: Any = app.consumer
         try:
-            tps = [tp for tp in consumer.assignment() if tp.topic in stream_topics]
+            tps = stream_partitions(consumer, stream_topics)
             ends = await asyncio.wait_for(consumer.highwaters(*tps), WATCH_INTERVAL) if tps else {}
         except Exception as exc:  # mid-rebalance, or the broker is away: look again later
-            log.debug("stall watch: no end offsets now: %r", exc)
+            log.debug("no end offsets now: %r", exc)
             return
+        waiting = stream_lag(consumer, ends)
+        if metrics is not None:
+            metrics.consumer_lag.labels(metrics.service, GROUP).set(waiting)
         committed = consumer._committed_offset  # Faust keeps no public accessor
-        waiting = sum(
-            max(0, int(end) - int(committed.get(tp) or 0))
-            for tp, end in ends.items()
-            if end is not None
-        )
         marker = (
             af.taken,
             tuple(sorted((str(tp), committed.get(tp)) for tp in tps)),
@@ -703,21 +694,21 @@ def create_app(
     return af
 
 
-def stream_lag(consumer: Any, topics: Iterable[str]) -> int:
-    """Records of ``topics``' assigned partitions not yet committed by this worker: the
-    last fetched high-water mark minus the committed offset (partitions not fetched yet
-    are left out)."""
+def stream_partitions(consumer: Any, topics: Iterable[str]) -> list[Any]:
+    """The partitions of ``topics`` assigned to this worker (its changelogs left out)."""
     wanted = set(topics)
-    lag = 0
-    for tp in consumer.assignment():
-        if tp.topic not in wanted:
-            continue
-        highwater = consumer.highwater(tp)
-        if highwater is None:
-            continue
-        committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor
-        lag += max(0, int(highwater) - int(committed or 0))
-    return lag
+    return [tp for tp in consumer.assignment() if tp.topic in wanted]
+
+
+def stream_lag(consumer: Any, ends: Mapping[Any, int | None]) -> int:
+    """Records of the partitions in ``ends`` not yet committed by this worker: each end
+    offset minus the committed offset (partitions without an end offset are left out)."""
+    committed = consumer._committed_offset  # Faust keeps no public accessor
+    return sum(
+        max(0, int(end) - int(committed.get(tp) or 0))
+        for tp, end in ends.items()
+        if end is not None
+    )
 
 
 def changed_rows(af: AnalyticsFaust) -> dict[str, Counts]:
