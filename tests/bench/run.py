@@ -279,13 +279,34 @@ def paused(eco: Ecosystem, services: tuple[str, ...]) -> Iterator[None]:
     """SIGSTOP the services for the block (SIGCONT after), so that intake is measured
     alone on the cores it shares with them here, under the same conditions as its
     trivial-endpoint baseline. What piled up meanwhile is drained afterwards."""
-    for service in services:
-        eco.procs[service].send_signal(signal.SIGSTOP)
+    # With their children: analytics on Kafka counts in a Faust worker of its own,
+    # which went on counting the submissions (a third of a core) while its parent slept.
+    pids = [pid for service in services for pid in _tree(eco.procs[service].pid)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        for service in services:
-            eco.procs[service].send_signal(signal.SIGCONT)
+        for pid in reversed(pids):
+            os.kill(pid, signal.SIGCONT)
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants, parents first (Linux: /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop(0))
+        todo.extend(children.get(out[-1], []))
+    return out
 
 
 def _metrics(eco: Ecosystem) -> dict[str, str]:
