@@ -68,6 +68,13 @@ class CommonSettings(BaseSettings):
         "machine (every replica must share it): for measuring Kafka without a database "
         "server (make bench), never for production",
     )
+    outbox_relay: Literal["auto", "process", "thread"] = Field(
+        default="auto",
+        description="where a service's outbox relay runs: process, a child process of "
+        "the service (the relay and the Kafka producer off the request path's GIL); "
+        "thread, beside the requests; auto: process in distributed mode, thread in "
+        "embedded mode (appending to the embedded log costs little)",
+    )
     topic_partitions: int = Field(default=6, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "127.0.0.1"

@@ -86,7 +86,82 @@ def _event_of(entry: dict[str, Any]) -> CloudEvent:
     return CloudEvent.from_dict(json.loads(body) if isinstance(body, str) else body)
 
 
-class OutboxRelay(PeriodicWorker):
+class RelayMetrics:
+    """What a relay tells the service's /metrics: its backlog, the age of its oldest
+    unsent event, and what it published. A relay in a process of its own reports the
+    same through its parent (``jembatan.outbox_process``)."""
+
+    def __init__(self, metrics: ServiceMetrics, collection: str) -> None:
+        self.labels = (metrics.service, collection)
+        self.metrics = metrics
+        self.backlog = Gauge(
+            "jembatan_outbox_backlog_documents",
+            "Documents with events not yet published.",
+            ["service", "collection"],
+            registry=metrics.registry,
+        )
+        self.relay_lag = Gauge(
+            "jembatan_outbox_oldest_pending_seconds",
+            "Age of the oldest unpublished event seen by the relay (0 when none).",
+            ["service", "collection"],
+            registry=metrics.registry,
+        )
+
+    def pending(self, documents: int, oldest_seconds: float) -> None:
+        self.backlog.labels(*self.labels).set(documents)
+        self.relay_lag.labels(*self.labels).set(oldest_seconds)
+
+    def sent(self, batch: int) -> None:
+        """One send of ``batch`` records."""
+        self.metrics.batch_records.labels(self.labels[0], "relay", self.labels[1]).observe(batch)
+
+    def published(self, topic: str, count: int = 1) -> None:
+        self.metrics.events_published.labels(self.labels[0], topic).inc(count)
+
+
+class WakeOnWrite:
+    """``wake`` after a write, and ``hold`` to gather the wakes of a batch of writes into
+    one: shared by the relay and by the handle of a relay in a process of its own."""
+
+    def __init__(self) -> None:
+        self._held = 0  # blocks inside hold(): wakes wait for the last one to end
+        self._deferred = False
+        self._hold_lock = threading.Lock()
+
+    def wake_now(self) -> None:
+        raise NotImplementedError
+
+    def wake(self) -> None:
+        """Called after a write: publish now instead of at the next poll (or, inside
+        hold(), once the held work is done)."""
+        with self._hold_lock:
+            if self._held:
+                self._deferred = True
+                return
+        self.wake_now()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Defer wakes to the end of the block: a consumer handling a batch of events
+        writes one document per event, and woken per write the relay would publish them
+        one or two at a time, each publication a log round trip and a read of the
+        pending page. Held, they go out together when the batch is done (and at the
+        latest at the relay's next poll, ``idle_wait``)."""
+        with self._hold_lock:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._hold_lock:
+                self._held -= 1
+                fire = self._held == 0 and self._deferred
+                if fire:
+                    self._deferred = False
+            if fire:
+                self.wake_now()
+
+
+class OutboxRelay(WakeOnWrite, PeriodicWorker):
     """Publishes pending outbox events of one collection; runs as a service worker.
 
     A full page is followed by the next at once (a backlog is drained at full speed); a
@@ -110,67 +185,31 @@ class OutboxRelay(PeriodicWorker):
         linger: float = 0.02,
         unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
         durable: Callable[[], None] = lambda: None,
+        report: RelayMetrics | None = None,
     ) -> None:
         """``unit_of_work``, ``durable``: the store's, so that a batch's marks are one
         commit and nothing is published before it is on disk.
         ``linger``: after a batch that was not full, wait this long before the next, so
         that writes arriving together are published together (as Kafka's linger.ms):
         a batch costs a log sync and a store commit whatever its size, so one-document
-        batches under load cost several times more per event."""
-        super().__init__(f"outbox-relay-{collection.name}", idle_wait, error_wait=error_wait)
+        batches under load cost several times more per event.
+        ``report``: where the figures go (the service's metrics unless given)."""
+        PeriodicWorker.__init__(
+            self, f"outbox-relay-{collection.name}", idle_wait, error_wait=error_wait
+        )
+        WakeOnWrite.__init__(self)
         self.collection = collection
         self.bus = bus
-        self.metrics = metrics
+        self.report = report or RelayMetrics(metrics, collection.name)
         self.batch = batch
         self.linger = linger
         self.page_full = False
         self.unit_of_work = unit_of_work
         self.durable = durable  # the store's: publish only what is on disk
-        self._held = 0  # blocks inside hold(): wakes wait for the last one to end
-        self._deferred = False
-        self._hold_lock = threading.Lock()
-        self.backlog = Gauge(
-            "jembatan_outbox_backlog_documents",
-            "Documents with events not yet published.",
-            ["service", "collection"],
-            registry=metrics.registry,
-        )
-        self.relay_lag = Gauge(
-            "jembatan_outbox_oldest_pending_seconds",
-            "Age of the oldest unpublished event seen by the relay (0 when none).",
-            ["service", "collection"],
-            registry=metrics.registry,
-        )
         collection.create_index([PENDING])
 
-    def wake(self) -> None:
-        """Called after a write: publish now instead of at the next poll (or, inside
-        hold(), once the held work is done)."""
-        with self._hold_lock:
-            if self._held:
-                self._deferred = True
-                return
-        super().wake()
-
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Defer wakes to the end of the block: a consumer handling a batch of events
-        writes one document per event, and woken per write the relay would publish them
-        one or two at a time, each publication a log round trip and a read of the
-        pending page. Held, they go out together when the batch is done (and at the
-        latest at the relay's next poll, ``idle_wait``)."""
-        with self._hold_lock:
-            self._held += 1
-        try:
-            yield
-        finally:
-            with self._hold_lock:
-                self._held -= 1
-                fire = self._held == 0 and self._deferred
-                if fire:
-                    self._deferred = False
-            if fire:
-                super().wake()
+    def wake_now(self) -> None:
+        PeriodicWorker.wake(self)
 
     def tick(self) -> bool:
         self.relay_once()
@@ -187,17 +226,14 @@ class OutboxRelay(PeriodicWorker):
         """Publish one batch of pending events; return how many were published."""
         docs = self.collection.find({PENDING: {"$gt": 0}}, limit=self.batch)
         self.page_full = len(docs) >= self.batch
-        labels = (self.metrics.service, self.collection.name)
         if not docs:
-            self.backlog.labels(*labels).set(0)
-            self.relay_lag.labels(*labels).set(0)
+            self.report.pending(0, 0.0)
             return 0
         backlog = (  # a short page holds every pending document: no need to count them
             len(docs)
             if len(docs) < self.batch
             else self.collection.count_documents({PENDING: {"$gt": 0}})
         )
-        self.backlog.labels(*labels).set(backlog)
         oldest = min(
             (
                 clock.parse(e["created_at"])
@@ -207,7 +243,7 @@ class OutboxRelay(PeriodicWorker):
             ),
             default=None,
         )
-        self.relay_lag.labels(*labels).set((clock.now() - oldest).total_seconds() if oldest else 0)
+        self.report.pending(backlog, (clock.now() - oldest).total_seconds() if oldest else 0.0)
         batch = [(doc["_id"], pending) for doc in docs if (pending := pending_events(doc))]
         # A document read here may have been committed by another thread a moment before
         # that thread's sync: publish nothing that a power cut could still take back.
@@ -217,14 +253,12 @@ class OutboxRelay(PeriodicWorker):
         self.bus.producer().send(
             [event.to_record(topic) for _, pending in batch for _, topic, event in pending]
         )
-        self.metrics.batch_records.labels(labels[0], "relay", labels[1]).observe(
-            sum(len(pending) for _, pending in batch)
-        )
+        self.report.sent(sum(len(pending) for _, pending in batch))
         now = clock.iso(clock.now())
         with self.unit_of_work():  # counted once committed
             marked = self._mark_batch(batch, now)
         for topic in marked:
-            self.metrics.events_published.labels(self.metrics.service, topic).inc()
+            self.report.published(topic)
         return len(marked)
 
     def _mark_batch(

@@ -32,6 +32,7 @@ from jembatan.config import CommonSettings
 from jembatan.http import ReadinessCheck
 from jembatan.metrics import ServiceMetrics
 from jembatan.outbox import OutboxRelay
+from jembatan.outbox_process import OutboxRelayProcess
 from jembatan.store.port import Collection, DocumentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class ServiceRuntime:
         self.name = name
         self.settings = settings
         self.metrics = ServiceMetrics(name)
+        self._own_adapters = bus is None and store is None
         self.bus = bus or open_bus(settings, client_id=name)
         self.store = store or open_store(settings, name)
         self.wait_for_store()
@@ -177,9 +179,16 @@ class ServiceRuntime:
             lambda: 1.0 if worker.healthy else 0.0
         )
 
-    def outbox_relay(self, collection: Collection) -> OutboxRelay:
+    def outbox_relay(self, collection: Collection) -> OutboxRelay | OutboxRelayProcess:
         """The relay of a collection's outbox, on this service's bus, metrics and store
-        (its unit of work and durability barrier). Register it with add_worker."""
+        (its unit of work and durability barrier). Register it with add_worker.
+        In a child process when settings say so (``outbox_relay``, jembatan.outbox_process),
+        unless the bus or the store was handed in (tests): a child opens its own."""
+        where = self.settings.outbox_relay
+        if where == "auto":
+            where = "process" if self.settings.mode == "distributed" else "thread"
+        if where == "process" and self._own_adapters:
+            return OutboxRelayProcess(self.name, collection.name, self.metrics, self.settings)
         return OutboxRelay(
             collection,
             self.bus,

@@ -987,6 +987,12 @@ class EmbeddedStore:
         before that thread's sync."""
         self._group_sync().barrier()
 
+    def durable_for_all(self) -> None:
+        """Return once every commit made so far is on disk, other processes' too (they
+        sync their own in groups): one sync of the log, which holds them all. For a
+        relay that runs in a process of its own (``jembatan.outbox_process``)."""
+        self._group_sync().commit_made()  # a new ticket: a sync that starts after now
+
     def _writer_turn(self) -> threading.Lock:
         """The lock a thread holds around its write transaction. SQLite makes a writer that
         finds the database locked sleep and poll (1 ms, then up to 100 ms); queueing this

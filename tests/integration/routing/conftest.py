@@ -105,6 +105,9 @@ class Stack:
         runtime.ensure_topics()
         runtime.start_workers()
         self.started.append(runtime)
+        # Ready, as a deployment waits for it: the outbox relay runs in a child process
+        # (distributed mode), which reports healthy a second or two after its start.
+        wait_for(lambda: _ready(runtime), timeout=60)
         return runtime, app
 
     def stop(self, runtime: ServiceRuntime) -> None:
@@ -116,6 +119,15 @@ class Stack:
         event = event or make_event(report, "test/intake")
         self.bus.producer().send([event.to_record(REPORTS_TOPIC)])
         return event
+
+
+def _ready(runtime: ServiceRuntime) -> bool:
+    try:
+        for check in runtime.readiness().values():
+            check()
+    except Exception:
+        return False
+    return True
 
 
 @pytest.fixture

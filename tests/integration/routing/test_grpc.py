@@ -103,6 +103,14 @@ def served(stack: Stack) -> Iterator[Served]:
     app.state.routing.keys.add(PARTNER_KEY, "partner", "jakarta-aman", "test", clock.now())
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     grpc.channel_ready_future(channel).result(timeout=20)
+    # Health follows readiness every 2 s: the server may still say NOT_SERVING just after
+    # the last worker started (the relay's child process reports a second or two late).
+    health = health_pb2_grpc.HealthStub(channel)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    wait_for(
+        lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == serving,
+        "gRPC health SERVING",
+    )
     try:
         yield Served(stack, runtime, app, port, channel, cases_pb2_grpc.CaseServiceStub(channel))
     finally:
