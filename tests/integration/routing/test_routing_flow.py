@@ -25,9 +25,20 @@ def near(lat: float, lon: float, north_m: float) -> tuple[float, float]:
 
 
 def test_report_to_case_workflow_duplicates_transfer_reopen(stack: Stack) -> None:
-    _, app = stack.start()
+    runtime, app = stack.start()
     api = TestClient(app)
     w = stack.watcher
+
+    def handled() -> float:
+        """Submissions routing's consumer has handled: each can still change a case after
+        the events seen on the log (the relay publishes from a process of its own)."""
+        return sum(
+            sample.value
+            for metric in runtime.metrics.registry.collect()
+            if metric.name == "jembatan_events_consumed"
+            for sample in metric.samples
+            if sample.name.endswith("_total") and sample.labels.get("group") == "routing"
+        )
 
     first = stack.submit(report("R1"))
     stack.submit(report("R1"), first)  # redelivered: same event
@@ -37,6 +48,7 @@ def test_report_to_case_workflow_duplicates_transfer_reopen(stack: Stack) -> Non
     w.wait_types("R1", ["case.routed"])
     w.wait_types("R2", ["case.duplicate"])
     w.wait_types("R3", ["case.routed"])
+    wait_for(lambda: handled() >= 5, "routing to handle the five submissions")
     (routed,) = w.data("R1", "case.routed")
     assert (
         routed.agency_id == "kecamatan-gambir" and routed.rule_id == "garbage.jakarta-pusat.gambir"
