@@ -188,7 +188,13 @@ class ServiceRuntime:
         if where == "auto":
             where = "process" if self.settings.mode == "distributed" else "thread"
         if where == "process" and self._own_adapters:
-            return OutboxRelayProcess(self.name, collection.name, self.metrics, self.settings)
+            if _atomic_across_processes(self.store):
+                return OutboxRelayProcess(self.name, collection.name, self.metrics, self.settings)
+            log.warning(
+                "outbox relay kept in a thread: the store's writes are atomic only inside "
+                "this process (FerretDB), and the relay's marks write the same documents",
+                extra={"collection": collection.name},
+            )
         return OutboxRelay(
             collection,
             self.bus,
@@ -283,3 +289,12 @@ def _guarded(worker: Worker) -> Callable[[], None]:
                 stopping.wait(3)
 
     return loop
+
+
+def _atomic_across_processes(store: DocumentStore) -> bool:
+    """Whether another process may write the same documents as this one: the relay's
+    child marks events sent on the documents the service changes. Stores say so when they
+    can tell (MongoStore: not on FerretDB); the embedded store's transactions span
+    processes."""
+    check = getattr(store, "atomic_across_processes", None)
+    return bool(check()) if callable(check) else True

@@ -15,8 +15,9 @@ transaction (FerretDB/FerretDB#3040; measured: 4 processes x 40 compare-and-set
 updates, ~110 reported wins, ~45 kept). The service integration tests still run on
 FerretDB for its protocol coverage, with several worker threads per process, so on
 FerretDB only, writes to a collection are serialized inside the process. That cannot
-help across processes, which is why no multi-process test uses FerretDB. Against
-MongoDB (or mongo-atomic) the lock is never taken.
+help across processes, which is why no multi-process test uses FerretDB, and why a
+service on FerretDB keeps its outbox relay in a thread (``atomic_across_processes``).
+Against MongoDB (or mongo-atomic) the lock is never taken.
 """
 
 from __future__ import annotations
@@ -216,6 +217,12 @@ class MongoStore:
             info = _guard(lambda: self._client.admin.command("buildInfo"))
             self._ferretdb = "ferretdbVersion" in info
         return self._ferretdb
+
+    def atomic_across_processes(self) -> bool:
+        """False on FerretDB: its writes are serialized by a lock inside this process only,
+        so another process writing the same documents (a relay's child, a replica) can
+        lose updates; the service keeps such writers in its own process there."""
+        return not self._serialized_writes()
 
     def collection(self, name: str) -> MongoCollection:
         lock = _collection_lock(self.database, name)

@@ -160,3 +160,37 @@ def test_the_parent_stops_its_child_on_the_way_out(data_dir: Path, store: Embedd
     handle.stop()
     thread.join(30)
     assert child.returncode == 0  # it exited by itself, not killed
+
+
+@pytest.mark.parametrize(("server", "in_child"), [("mongo_url", False), ("mongo_atomic_url", True)])
+def test_the_relay_leaves_the_process_only_on_a_store_atomic_across_processes(
+    request: pytest.FixtureRequest,
+    kafka_bootstrap: str,
+    unique_name: str,
+    server: str,
+    in_child: bool,
+) -> None:
+    """FerretDB serializes writes inside one process only: a relay's child marking events
+    sent on the documents its parent changes could undo the parent's update there (seen:
+    an agency's "start" answered 200 and then was gone). On a server that keeps each
+    write atomic across processes (mongo-atomic, MongoDB) the relay goes to its child."""
+    from jembatan.service import ServiceRuntime
+    from jembatan.store.mongo import MongoStore
+
+    settings = CommonSettings(
+        mode="distributed",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongo_url=request.getfixturevalue(server),
+        kafka_namespace=unique_name + ".",
+        mongo_database_prefix=unique_name,
+        dev_keys=True,
+    )
+    runtime = ServiceRuntime(SERVICE, settings)
+    try:
+        assert isinstance(runtime.store, MongoStore)
+        assert runtime.store.atomic_across_processes() is in_child
+        relay = runtime.outbox_relay(runtime.store.collection("reports"))
+        assert isinstance(relay, OutboxRelayProcess) is in_child
+    finally:
+        runtime.store.drop()
+        runtime.close()

@@ -105,7 +105,8 @@ class Stack:
         runtime.ensure_topics()
         runtime.start_workers()
         self.started.append(runtime)
-        # The outbox relay runs in a child process (distributed mode), which reports
+        # In distributed mode the outbox relay may run in a child process (not on
+        # FerretDB, whose writes are atomic only inside one process), which reports
         # healthy a second or two after its start: wait for it, as a deployment waits for
         # readiness. Only for it: a second replica built here on the same settings cannot
         # bind the first one's gRPC port, and some tests run one.

@@ -208,13 +208,24 @@ def test_pln_receives_its_cases_and_works_them_through_the_agency_api(
             resp = admin.get("/v1/admin/cases/case-LAMP1")
             return resp.status_code == 200 and resp.json()["status"] == "resolved"
 
-        wait_for(lamp_resolved, timeout=60)
+        def state() -> str:
+            cases = {
+                c: admin.get(f"/v1/admin/cases/{c}").json() for c in ("case-LAMP1", "case-POLE1")
+            }
+            deliveries = admin.get(f"/v1/admin/agencies/{PLN}/deliveries").json()
+            health = {w.name: (w.healthy, w.last_error) for w in runtime.workers}
+            return (
+                f"LAMP1 resolved; cases {cases}, deliveries {deliveries}, PLN took "
+                f"{list(pln.taken)}, did {pln.done}, workers {health}"
+            )
+
+        wait_for(lamp_resolved, state, timeout=60)
 
         def pole_moved() -> bool:
             resp = admin.get("/v1/admin/cases/case-POLE1")
             return resp.status_code == 200 and resp.json()["agency_id"] == "dinas-bina-marga"
 
-        wait_for(pole_moved, timeout=60)
+        wait_for(pole_moved, state, timeout=60)
         lamp_case = admin.get("/v1/admin/cases/case-LAMP1").json()
         steps = [(h["type"], h["actor"]) for h in lamp_case["history"]]
         assert steps == [
