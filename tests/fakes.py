@@ -61,7 +61,7 @@ class FakeCollection:
     def insert_one(self, doc: Document) -> Any:
         with self.lock:
             doc = copy.deepcopy(doc)
-            doc.setdefault("_id", uuid.uuid4().hex)
+            doc = {"_id": doc.pop("_id", uuid.uuid4().hex), **doc}  # first, as Mongo stores it
             self._check(doc)
             self.docs.append(doc)
             return doc["_id"]

@@ -513,11 +513,12 @@ class EmbeddedCollection:
             return None
         return _if_matches(self._by_ids(conn, [key])[key], flt)
 
-    def _insert(self, conn: sqlite3.Connection, doc: Document) -> None:
+    def _insert(self, conn: sqlite3.Connection, doc: Document, text: str | None = None) -> None:
+        """``text``: the document as stored, when the caller has encoded it already."""
         try:
             conn.execute(
                 f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)",
-                (_canonical_id(doc["_id"]), _dumps(doc)),
+                (_canonical_id(doc["_id"]), text if text is not None else _dumps(doc)),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateKey(f"{self.name}: {exc}") from exc
@@ -531,18 +532,27 @@ class EmbeddedCollection:
         self._record(conn, doc)
 
     @staticmethod
-    def _prepare(doc: Document) -> Document:
+    def _prepare(doc: Document) -> tuple[Document, str]:
+        """A private, JSON-only copy of the document, ``_id`` first, and its text as
+        stored. Encoded once when ``_id`` leads already, as the services write it: the
+        text of the copy is then the text it was decoded from."""
         if not isinstance(doc, dict):
             raise TypeError("a document is a dict")
-        clean = json.loads(_dumps(doc))  # a private, JSON-only copy
+        text = _dumps(doc)
+        clean = json.loads(text)
+        if next(iter(clean), None) == "_id":
+            if isinstance(clean["_id"], list):
+                raise ValueError("_id cannot be an array")
+            return clean, text
         _id = clean.pop("_id", None) if "_id" in clean else uuid.uuid4().hex
         if isinstance(_id, list):
             raise ValueError("_id cannot be an array")
-        return {"_id": _id, **clean}
+        prepared = {"_id": _id, **clean}
+        return prepared, _dumps(prepared)
 
     def _upsert(self, conn: sqlite3.Connection, flt: Filter, update: Update) -> Document:
-        doc = self._prepare(q.apply_update(q.upsert_seed(flt), update, inserting=True))
-        self._insert(conn, doc)
+        doc, text = self._prepare(q.apply_update(q.upsert_seed(flt), update, inserting=True))
+        self._insert(conn, doc, text)
         return doc
 
     @staticmethod
@@ -588,9 +598,9 @@ class EmbeddedCollection:
                     raise DuplicateKey(f"{self.name}: existing documents clash: {exc}") from exc
 
     def insert_one(self, doc: Document) -> Any:
-        prepared = self._prepare(doc)
+        prepared, text = self._prepare(doc)
         with self._write() as conn:
-            self._insert(conn, prepared)
+            self._insert(conn, prepared, text)
         return prepared["_id"]
 
     def find_one(self, filter: Filter) -> Document | None:

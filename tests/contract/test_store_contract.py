@@ -76,6 +76,14 @@ def test_generated_id_is_a_string_and_found_by_it(store: Store) -> None:
     assert found is not None and found["title"] == "no id given"
 
 
+def test_an_id_given_last_is_stored_first(store: Store) -> None:
+    coll = fresh(store)
+    assert coll.insert_one({"title": "id last", "tags": ["a", "b"], "_id": "late"}) == "late"
+    found = coll.find_one({"_id": "late"})
+    assert found == {"_id": "late", "title": "id last", "tags": ["a", "b"]}
+    assert next(iter(found)) == "_id"
+
+
 def test_duplicate_id_raises(store: Store) -> None:
     coll = fresh(store)
     coll.insert_one({"_id": "x", "v": 1})
