@@ -64,6 +64,18 @@ Exactness under at-least-once processing and crashes:
    ``analytics_faust_stall_timeout`` seconds, and the worker exits; the restarted one
    rejoins its group and recovers as after any crash. Longer than a rebalance (session
    and rebalance timeouts), so a worker merely waiting for its group is left alone.
+9. A worker whose stream skips a record ends (crash-only, see 4.) before it handles
+   anything after the hole. The first record of a partition nothing had been committed
+   on, fetched during a rebalance, could reach no agent while the next one did: seen
+   as a report's ``report.submitted`` never counted while its next event was (a
+   recount one report short; the reports topic had the record, the deltas had none
+   from its offset). Faust commits past such a hole (its head-gap check is off by
+   one, and skipped while nothing is committed), so the loss was for good.
+   ``StreamPositions`` knows, per stream partition, the next offset the agents must
+   see: the committed one after each seek (the earliest one where nothing was
+   committed yet), then one past each record taken. A batch that jumps beyond it is
+   not handled and the worker exits; the restarted one resumes from the committed
+   offset, at the missing record.
 
 Tables are mutated then reassigned (values are plain dicts, never modified in
 place). Store writes (the published snapshots) run in a thread, never on the
@@ -244,6 +256,42 @@ class StallWatch:
         )
 
 
+class SkippedRecords(RuntimeError):
+    """The stream jumped over records this worker never saw (see 9.)."""
+
+
+class StreamPositions:
+    """The next offset the agents must see, per stream partition (see 9.)."""
+
+    def __init__(self) -> None:
+        self.expected: dict[Any, int] = {}
+
+    def sought(self, positions: Mapping[Any, int | None]) -> None:
+        """After a seek to the committed offsets. A position only moves forward: a batch
+        taken before the rebalance and acked after it is not a hole. A partition without
+        a committed offset (a new group) is known from its first record on."""
+        for tp, offset in positions.items():
+            if offset is not None and offset >= 0:
+                self.expected[tp] = max(self.expected.get(tp, offset), int(offset))
+
+    def check(self, messages: Iterable[Any]) -> None:
+        """Raise SkippedRecords before any of a batch is handled if it jumps past the next
+        expected offset of its partition; else move the positions past the batch. A record
+        seen again (below the position) is fine: handling is idempotent (see 1. and 2.)."""
+        ahead = dict(self.expected)
+        for message in messages:
+            tp, offset = message.tp, int(message.offset)
+            want = ahead.get(tp)
+            if want is not None and offset > want:
+                raise SkippedRecords(
+                    f"{tp.topic}[{tp.partition}]: got offset {offset}, expected {want}: "
+                    f"{offset - want} record(s) skipped"
+                )
+            if want is None or offset >= want:
+                ahead[tp] = offset + 1
+        self.expected = ahead
+
+
 class SeekThenResumeRecovery(Recovery):
     """Faust's table recovery, with the stream partitions sought BEFORE they are resumed.
 
@@ -297,6 +345,9 @@ class SeekThenResumeRecovery(Recovery):
         if assignment:
             self.log.info("Seek stream partitions to committed offsets (still paused).")
             await self._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
+        positions = getattr(app, "stream_positions", None)
+        if positions is not None and streams:
+            await self._note_positions(positions, consumer, streams)
         self.completed.set()
         app.flow_control.resume()  # clears the queues, which hold nothing of these partitions
         consumer.resume_flow()
@@ -307,6 +358,29 @@ class SeekThenResumeRecovery(Recovery):
             self.tables.on_standbys_ready()
         app.on_rebalance_end()
         self.log.info("Worker ready")
+
+    async def _note_positions(
+        self, positions: StreamPositions, consumer: Any, streams: set[Any]
+    ) -> None:
+        """Where each stream partition must go on (see 9.): the committed offset, which the
+        read offsets hold after the seek (Faust keeps no public accessor), or, for a
+        partition nothing was committed on yet, its earliest offset: where
+        ``auto_offset_reset`` starts. Both holes seen were the first record of a
+        partition nothing had been committed on."""
+        read = consumer._read_offset
+        sought: dict[Any, int | None] = {tp: read.get(tp) for tp in streams}
+        fresh = [tp for tp, offset in sought.items() if offset is None]
+        if fresh:
+            try:
+                sought.update(
+                    await asyncio.wait_for(
+                        consumer.earliest_offsets(*fresh),
+                        timeout=float(self.app.conf.broker_request_timeout),
+                    )
+                )
+            except Exception as exc:  # the broker is slow: known from their first record
+                self.log.info("earliest offsets unknown now: %r", exc)
+        positions.sought(sought)
 
 
 class SeekThenResumeTableManager(TableManager):
@@ -383,7 +457,10 @@ class MetadataFirstTransport(faust_aiokafka.Transport):
 
 
 class AnalyticsApp(faust.App):
-    """A Faust app whose consumer joins its group only once it knows its topics."""
+    """A Faust app whose consumer joins its group only once it knows its topics, and
+    whose agents check that their streams skip no record (``stream_positions``, 9.)."""
+
+    stream_positions: StreamPositions | None = None
 
     def _new_transport(self) -> Any:
         return MetadataFirstTransport(self.conf.broker_consumer, self)
@@ -523,6 +600,7 @@ def create_app(
     cast(DurableTable, states).progress = state_progress
     cast(DurableTable, aggregates).progress = aggregate_progress
     af = AnalyticsFaust(app, source, deltas, dead_letters, states, aggregates)
+    positions = app.stream_positions = StreamPositions()
 
     def fatal(exc: BaseException) -> None:
         log.critical("analytics worker failed; exiting for a clean restart: %r", exc)
@@ -637,6 +715,7 @@ def create_app(
     async def report_events(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             try:
+                positions.check(event.message for event in batch)
                 await process_events(batch)
             except asyncio.CancelledError:
                 raise
@@ -648,6 +727,7 @@ def create_app(
     async def aggregate_deltas(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             try:
+                positions.check(event.message for event in batch)
                 af.taken += len(batch)
                 writes = [apply_delta_message(event) for event in batch]
                 await asyncio.gather(*(w for w in writes if w is not None))
