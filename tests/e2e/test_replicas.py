@@ -244,9 +244,7 @@ def test_replicas_survive_a_sigkill_of_one_of_each(replicated: Ecosystem) -> Non
         eco.log_tail(n, 100_000).count("the worker stalled") for n in eco.names("analytics")
     )
     print(f"Faust workers ended by their stall watch: {stalls}")
-    holes = sum(
-        eco.log_tail(n, 100_000).count("record(s) skipped") for n in eco.names("analytics")
-    )
+    holes = sum(eco.log_tail(n, 100_000).count("record(s) skipped") for n in eco.names("analytics"))
     print(f"Faust workers ended for a record their stream skipped: {holes}")
     assert sorted(killed) == [f"{s}-2" for s in sorted(SERVICES)], "the kill never happened"
     # analytics equals the recount too: a former Faust owner's late changelog writes no
