@@ -139,12 +139,8 @@ def test_aggregate_agent_ignores_replayed_deltas(af: AnalyticsFaust) -> None:
     assert changed_rows(af) == {}
 
 
-def test_a_batch_writes_each_key_to_the_changelog_partition_of_its_own_events(
-    af: AnalyticsFaust, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Agents take events in batches; Faust writes a table key to the changelog partition
-    of the event being processed, which in a batch must be one of that key's own events
-    (co-partitioning: the worker that owns a source partition recovers its states)."""
+def _acknowledged_delta_keys(af: AnalyticsFaust, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the deltas the source agent sends, each acknowledged at once."""
     sent: list[str] = []
 
     async def fake_send(*, key: str, **_: Any) -> Any:
@@ -154,6 +150,16 @@ def test_a_batch_writes_each_key_to_the_changelog_partition_of_its_own_events(
         return fut
 
     monkeypatch.setattr(af.deltas, "send", fake_send)
+    return sent
+
+
+def test_a_batch_writes_each_key_to_the_changelog_partition_of_its_own_events(
+    af: AnalyticsFaust, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agents take events in batches; Faust writes a table key to the changelog partition
+    of the event being processed, which in a batch must be one of that key's own events
+    (co-partitioning: the worker that owns a source partition recovers its states)."""
+    sent = _acknowledged_delta_keys(af, monkeypatch)
     # Faust's test_context numbers offsets with one counter for every partition: per
     # partition they have holes that a real log never has
     monkeypatch.setattr(af.app.stream_positions, "check", lambda messages: None)
@@ -257,15 +263,7 @@ def test_a_stream_that_skips_a_record_ends_the_worker_before_handling_past_it(
     module). The agent now hands the hole to ``fatal`` (the worker exits, and the
     restarted one resumes at the committed offset, the missing record) without handling
     the batch that jumped."""
-    sent: list[str] = []
-
-    async def fake_send(*, key: str, **_: Any) -> Any:
-        sent.append(key)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
-        return fut
-
-    monkeypatch.setattr(af.deltas, "send", fake_send)
+    _acknowledged_delta_keys(af, monkeypatch)
     plans = simulate(3, seed=5, now=NOW)
     submitted = [all_events([p])[0] for p in plans]
 
