@@ -75,7 +75,9 @@ Exactness under at-least-once processing and crashes:
    see: the committed one after each seek (the earliest one where nothing was
    committed yet), then one past each record taken. A batch that jumps beyond it is
    not handled and the worker exits; the restarted one resumes from the committed
-   offset, at the missing record.
+   offset, at the missing record. Unless the missing records have left the log
+   (retention, after a long outage): then the position moves on, with a warning,
+   rather than the worker ending at every restart.
 
 Tables are mutated then reassigned (values are plain dicts, never modified in
 place). Store writes (the published snapshots) run in a thread, never on the
@@ -259,6 +261,13 @@ class StallWatch:
 class SkippedRecords(RuntimeError):
     """The stream jumped over records this worker never saw (see 9.)."""
 
+    def __init__(self, tp: Any, expected: int, got: int) -> None:
+        super().__init__(
+            f"{tp.topic}[{tp.partition}]: got offset {got}, expected {expected}: "
+            f"{got - expected} record(s) skipped"
+        )
+        self.tp, self.expected, self.got = tp, expected, got
+
 
 class StreamPositions:
     """The next offset the agents must see, per stream partition (see 9.)."""
@@ -267,9 +276,9 @@ class StreamPositions:
         self.expected: dict[Any, int] = {}
 
     def sought(self, positions: Mapping[Any, int | None]) -> None:
-        """After a seek to the committed offsets. A position only moves forward: a batch
-        taken before the rebalance and acked after it is not a hole. A partition without
-        a committed offset (a new group) is known from its first record on."""
+        """After a seek to the committed offsets (or the earliest ones). A position only
+        moves forward: a batch taken before the rebalance and acked after it is not a
+        hole. A partition given None is known from its first record on."""
         for tp, offset in positions.items():
             if offset is not None and offset >= 0:
                 self.expected[tp] = max(self.expected.get(tp, offset), int(offset))
@@ -283,13 +292,19 @@ class StreamPositions:
             tp, offset = message.tp, int(message.offset)
             want = ahead.get(tp)
             if want is not None and offset > want:
-                raise SkippedRecords(
-                    f"{tp.topic}[{tp.partition}]: got offset {offset}, expected {want}: "
-                    f"{offset - want} record(s) skipped"
-                )
+                raise SkippedRecords(tp, want, offset)
             if want is None or offset >= want:
                 ahead[tp] = offset + 1
         self.expected = ahead
+
+    def gone(self, hole: SkippedRecords, earliest: int) -> bool:
+        """Whether the hole's records left the log (retention, after a long outage): none
+        of them can be read again, so the position moves on instead of the worker ending
+        at every restart. True when it moved."""
+        if earliest <= hole.expected:
+            return False
+        self.expected[hole.tp] = earliest
+        return True
 
 
 class SeekThenResumeRecovery(Recovery):
@@ -373,10 +388,8 @@ class SeekThenResumeRecovery(Recovery):
         if fresh:
             try:
                 sought.update(
-                    await asyncio.wait_for(
-                        consumer.earliest_offsets(*fresh),
-                        timeout=float(self.app.conf.broker_request_timeout),
-                    )
+                    # bounded: a rebalance waits for this (unknown ones are learned later)
+                    await asyncio.wait_for(consumer.earliest_offsets(*fresh), timeout=10.0)
                 )
             except Exception as exc:  # the broker is slow: known from their first record
                 self.log.info("earliest offsets unknown now: %r", exc)
@@ -602,6 +615,24 @@ def create_app(
     af = AnalyticsFaust(app, source, deltas, dead_letters, states, aggregates)
     positions = app.stream_positions = StreamPositions()
 
+    async def check_positions(batch: list[Any]) -> None:
+        """SkippedRecords if the batch jumps over records still in the log (see 9.)."""
+        messages = [event.message for event in batch]
+        for _ in range(len(messages) + 1):
+            try:
+                positions.check(messages)
+                return
+            except SkippedRecords as hole:
+                try:
+                    earliest = await asyncio.wait_for(
+                        app.consumer.earliest_offsets(hole.tp), timeout=10.0
+                    )
+                except Exception as exc:  # not known: end, as for any hole
+                    raise hole from exc
+                if not positions.gone(hole, int(earliest.get(hole.tp, 0))):
+                    raise
+                log.warning("records no longer in the log were passed over: %s", hole)
+
     def fatal(exc: BaseException) -> None:
         log.critical("analytics worker failed; exiting for a clean restart: %r", exc)
         if on_fatal is not None:
@@ -715,7 +746,7 @@ def create_app(
     async def report_events(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             try:
-                positions.check(event.message for event in batch)
+                await check_positions(batch)
                 await process_events(batch)
             except asyncio.CancelledError:
                 raise
@@ -727,7 +758,7 @@ def create_app(
     async def aggregate_deltas(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             try:
-                positions.check(event.message for event in batch)
+                await check_positions(batch)
                 af.taken += len(batch)
                 writes = [apply_delta_message(event) for event in batch]
                 await asyncio.gather(*(w for w in writes if w is not None))

@@ -60,3 +60,18 @@ def test_a_seek_never_moves_a_position_back() -> None:
     p.sought({A: 10})  # another owner moved on meanwhile
     with pytest.raises(SkippedRecords):
         p.check(msgs((A, 11)))
+
+
+def test_a_hole_whose_records_left_the_log_moves_the_position_on() -> None:
+    """Retention deleted them (an outage longer than the topic keeps records): they can
+    never be read again, so ending the worker would only repeat at every restart."""
+    p = StreamPositions()
+    p.sought({A: 10})
+    with pytest.raises(SkippedRecords) as hole:
+        p.check(msgs((A, 50)))
+    assert (hole.value.tp, hole.value.expected, hole.value.got) == (A, 10, 50)
+    assert not p.gone(hole.value, earliest=10)  # still in the log: a real hole
+    assert p.expected == {A: 10}
+    assert p.gone(hole.value, earliest=50)
+    p.check(msgs((A, 50), (A, 51)))
+    assert p.expected == {A: 52}
