@@ -540,15 +540,13 @@ class EmbeddedCollection:
             raise TypeError("a document is a dict")
         text = _dumps(doc)
         clean = json.loads(text)
-        if next(iter(clean), None) == "_id":
-            if isinstance(clean["_id"], list):
-                raise ValueError("_id cannot be an array")
-            return clean, text
-        _id = clean.pop("_id", None) if "_id" in clean else uuid.uuid4().hex
-        if isinstance(_id, list):
+        if next(iter(clean), None) != "_id":
+            _id = clean.pop("_id", None) if "_id" in clean else uuid.uuid4().hex
+            clean = {"_id": _id, **clean}
+            text = _dumps(clean)
+        if isinstance(clean["_id"], list):
             raise ValueError("_id cannot be an array")
-        prepared = {"_id": _id, **clean}
-        return prepared, _dumps(prepared)
+        return clean, text
 
     def _upsert(self, conn: sqlite3.Connection, flt: Filter, update: Update) -> Document:
         doc, text = self._prepare(q.apply_update(q.upsert_seed(flt), update, inserting=True))

@@ -129,6 +129,9 @@ AGGREGATES_TABLE = "aggregates"
 #: Faust's default is 5 min: a topic missing when the group was formed went unconsumed
 #: that long. The shared Kafka adapter refreshes every 5 s as well.
 METADATA_MAX_AGE_MS = 5_000
+#: Bound on a look-up of partitions' earliest offsets (see 9.): a rebalance or a batch
+#: waits for it.
+EARLIEST_LOOKUP_S = 10.0
 #: How long a member waits for its topics' partitions before it joins without them
 #: (left to the metadata refresh above; a source topic may be created later).
 TOPIC_METADATA_WAIT = 30.0
@@ -388,10 +391,11 @@ class SeekThenResumeRecovery(Recovery):
         if fresh:
             try:
                 sought.update(
-                    # bounded: a rebalance waits for this (unknown ones are learned later)
-                    await asyncio.wait_for(consumer.earliest_offsets(*fresh), timeout=10.0)
+                    await asyncio.wait_for(
+                        consumer.earliest_offsets(*fresh), timeout=EARLIEST_LOOKUP_S
+                    )
                 )
-            except Exception as exc:  # the broker is slow: known from their first record
+            except Exception as exc:  # not known now: learned from their first record
                 self.log.info("earliest offsets unknown now: %r", exc)
         positions.sought(sought)
 
@@ -625,7 +629,7 @@ def create_app(
             except SkippedRecords as hole:
                 try:
                     earliest = await asyncio.wait_for(
-                        app.consumer.earliest_offsets(hole.tp), timeout=10.0
+                        app.consumer.earliest_offsets(hole.tp), timeout=EARLIEST_LOOKUP_S
                     )
                 except Exception as exc:  # not known: end, as for any hole
                     raise hole from exc
