@@ -338,6 +338,129 @@ def test_embedded_matches_reference(
     assert coll.group_count(flt, ["a"]) == q.group_count(expected, ["a"])
 
 
+UPDATE_PATHS = st.sampled_from(["a", "b", "c", "c.d", "b.d", "w x", "c.0", "n"])
+UPDATE_FILTERS = st.dictionaries(UPDATE_PATHS, SCALARS, max_size=2)
+UPDATES = st.one_of(
+    st.dictionaries(UPDATE_PATHS, VALUES, min_size=1, max_size=2).map(lambda f: {"$set": f}),
+    st.dictionaries(
+        UPDATE_PATHS, st.one_of(st.integers(-2, 2), st.just(2**63 - 1)), min_size=1, max_size=2
+    ).map(lambda f: {"$inc": f}),
+    st.builds(lambda s, i: {"$set": {"a": s}, "$inc": {"n": i}}, SCALARS, st.integers(-1, 1)),
+)
+
+
+def _both_ways(
+    store: EmbeddedStore, docs: list[dict[str, Any]], updates: list[tuple[Any, Any]]
+) -> tuple[object, object]:
+    """What update_each does to these documents (count or error, then the documents),
+    with the in-place path and with the general path alone."""
+    from jembatan.store import embedded
+
+    def outcome(coll: Any) -> object:
+        try:
+            return coll.update_each(updates), coll.find({})
+        except (ValueError, TypeError, DuplicateKey) as exc:
+            return type(exc), coll.find({})
+
+    fast, general = (store.collection("u" + uuid.uuid4().hex[:12]) for _ in "ab")
+    for coll in (fast, general):
+        for doc in docs:
+            coll.insert_one(doc)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(embedded, "_scalar_changes", lambda *args: None)
+        expected = outcome(general)
+    return outcome(fast), expected
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    docs=DOCS,
+    pairs=st.lists(st.tuples(st.integers(0, 3), UPDATE_FILTERS, UPDATES), min_size=1, max_size=4),
+)
+def test_updates_done_inside_sqlite_equal_the_general_path(
+    scratch_store: EmbeddedStore,
+    docs: list[dict[str, Any]],
+    pairs: list[tuple[int, dict[str, Any], dict[str, Any]]],
+) -> None:
+    """update_each writes scalar changes inside SQLite (_scalar_changes); whatever that
+    does not cover goes the general way. Both must end in the same documents and counts."""
+    fast, general = _both_ways(
+        scratch_store,
+        [{"_id": i, "n": i, **doc} for i, doc in enumerate(docs)],
+        [({"_id": i, **flt}, update) for i, flt, update in pairs],
+    )
+    assert fast == general
+
+
+@pytest.mark.parametrize(
+    ("doc", "flt", "update"),
+    [
+        # MongoDB looks into arrays on a path; SQLite's json_extract does not
+        ({"b": [{"d": 1}]}, {"b.d": None}, {"$set": {"a": "x"}}),
+        ({"b": [{"d": 1}]}, {"b.d": 1}, {"$set": {"a": "x"}}),
+        ({"b": ["x"]}, {"b": "x"}, {"$set": {"a": "x"}}),
+        # json_extract gives 1 for true and an object's text for an object
+        ({"a": True}, {"a": 1}, {"$set": {"c": "x"}}),
+        ({"a": {"d": 1}}, {"a": '{"d":1}'}, {"$set": {"c": "x"}}),
+        ({"a": 1.0}, {"a": 1}, {"$set": {"c": "x"}}),
+        # a field under a scalar or an array: an error in MongoDB, a no-op in json_set
+        ({"b": 5}, {}, {"$set": {"b.d": "x"}}),
+        ({"b": [1]}, {}, {"$set": {"b.d": "x"}}),
+        # a parent that is missing is created, a field that is missing is incremented
+        ({}, {}, {"$set": {"b.d": "x"}}),
+        ({}, {}, {"$inc": {"n": 1}}),
+        ({"n": 1.5}, {}, {"$inc": {"n": 1}}),
+        ({"n": True}, {}, {"$inc": {"n": 1}}),
+        ({"n": 2**63 - 1}, {}, {"$inc": {"n": 1}}),
+        # true and 1.0 equal 1 in Python, not as stored
+        ({"a": True}, {}, {"$set": {"a": 1}}),
+        ({"a": 1.0}, {}, {"$set": {"a": 1}}),
+        # a write that changes nothing is not counted
+        ({"a": "x"}, {}, {"$set": {"a": "x"}}),
+        ({"a": None}, {}, {"$set": {"a": None}}),
+        ({"n": 3}, {}, {"$inc": {"n": 0}}),
+        ({"a": "x"}, {"a": None}, {"$set": {"c": "x"}}),
+    ],
+)
+def test_what_sqlite_would_get_wrong_goes_the_general_way(
+    tmp_path: Path, doc: dict[str, Any], flt: dict[str, Any], update: dict[str, Any]
+) -> None:
+    fast, general = _both_ways(
+        EmbeddedStore(tmp_path), [{"_id": 0, **doc}], [({"_id": 0, **flt}, update)]
+    )
+    assert fast == general
+
+
+def test_the_relays_marks_are_done_inside_sqlite(tmp_path: Path) -> None:
+    """The outbox relay's mark of a page (jembatan.outbox) is a change _scalar_changes
+    covers: the relay's cost per event depends on it."""
+    from jembatan import outbox
+    from jembatan.events.envelope import CloudEvent
+    from jembatan.store import embedded
+
+    event = CloudEvent(type="t", source="s", subject="r1", data={"k": "v"})
+    coll = EmbeddedStore(tmp_path).collection("reports")
+    coll.insert_one({"_id": "r1", **outbox.new_document_outbox([("topic", event)])})
+    flt, update = outbox.OutboxRelay._mark_all("r1", [(event.id, "topic", event)], "now")
+    doc = coll.find_one({"_id": "r1"})
+    assert doc is not None and embedded._scalar_changes(doc, update) == [
+        (f'$.outbox."{event.id}".sent_at', "now"),
+        (f'$.outbox."{event.id}".event', None),
+        ("$.outbox_pending", 0),
+    ]
+    assert coll.update_each([(flt, update)]) == 1
+    entry = coll.find_one({"_id": "r1"})
+    assert entry is not None and entry["outbox_pending"] == 0
+    assert entry["outbox"][event.id] | {"created_at": "c"} == {
+        "topic": "topic",
+        "seq": 0,
+        "event": None,
+        "created_at": "c",
+        "sent_at": "now",
+    }
+    assert coll.update_each([(flt, update)]) == 0  # marked already: nothing to do
+
+
 def test_scalar_field_that_later_holds_an_array(tmp_path: Path) -> None:
     """Exact SQL for a path that never held an array must not stick once one appears."""
     coll = EmbeddedStore(tmp_path).collection("c")
