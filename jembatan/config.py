@@ -71,9 +71,9 @@ class CommonSettings(BaseSettings):
     outbox_relay: Literal["auto", "process", "thread"] = Field(
         default="auto",
         description="where a service's outbox relay runs: process, a child process of "
-        "the service (the relay and the Kafka producer off the request path's GIL); "
-        "thread, beside the requests; auto: process in distributed mode, thread in "
-        "embedded mode (appending to the embedded log costs little)",
+        "the service (the relay, its store marks and the Kafka producer off the request "
+        "path's GIL); thread, beside the requests (one process fewer per service); auto, "
+        "the default: process, in both modes (docs/architecture.md, Intake's own cost)",
     )
     topic_partitions: int = Field(default=6, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -182,12 +182,10 @@ class ServiceRuntime:
     def outbox_relay(self, collection: Collection) -> OutboxRelay | OutboxRelayProcess:
         """The relay of a collection's outbox, on this service's bus, metrics and store
         (its unit of work and durability barrier). Register it with add_worker.
-        In a child process when settings say so (``outbox_relay``, jembatan.outbox_process),
-        unless the bus or the store was handed in (tests): a child opens its own."""
-        where = self.settings.outbox_relay
-        if where == "auto":
-            where = "process" if self.settings.mode == "distributed" else "thread"
-        if where == "process" and self._own_adapters:
+        In a child process (jembatan.outbox_process) unless settings say ``thread``
+        (``outbox_relay``), the store is atomic only inside one process (FerretDB), or
+        the bus or the store was handed in (tests): a child opens its own."""
+        if self.settings.outbox_relay != "thread" and self._own_adapters:
             if _atomic_across_processes(self.store):
                 return OutboxRelayProcess(self.name, collection.name, self.metrics, self.settings)
             log.warning(

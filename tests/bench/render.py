@@ -30,8 +30,7 @@ uses none but `_id` and unique ones (see the store's share below).
 - **Intake alone**: closed-loop clients submit reports for the stated time, against the
   same clients calling `/healthz` of the same server, both while routing, notify and
   analytics (with their child processes) are paused (SIGSTOP): the ratio is intake's
-  cost over a trivial request. Intake's own outbox relay runs, in its child process in
-  the Kafka modes.
+  cost over a trivial request. Intake's own outbox relay runs, in its child process.
 - **Capacity**: reports intake accepts in a closed-loop run with every service running,
   divided by the time until the last of them is routed, notified and counted (every
   consumer at lag 0, no outbox backlog, no delivery due).
