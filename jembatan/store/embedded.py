@@ -538,6 +538,24 @@ class EmbeddedCollection:
             raise DuplicateKey(f"{self.name}: {exc}") from exc
         self._record(conn, doc)
 
+    def _update_row(
+        self, conn: sqlite3.Connection, rowid: int, old: Document, update: Update
+    ) -> tuple[bool, Document | None]:
+        """Write the update of a row read as ``old``: (whether it changed, the new document
+        when it was built here; None when the change was made inside SQLite). update_one,
+        update_many and update_each write through here; find_one_and_update returns the
+        new document, so it builds it in Python."""
+        scalars = _scalar_changes(old, update)
+        if scalars is not None:
+            if scalars:
+                self._set_scalars(conn, rowid, scalars)
+            return bool(scalars), None
+        new = q.apply_update(old, update)
+        if not self._changed(old, new):
+            return False, new
+        self._replace(conn, rowid, new)
+        return True, new
+
     def _set_scalars(
         self, conn: sqlite3.Connection, rowid: int, scalars: list[tuple[str, Any]]
     ) -> None:
@@ -644,11 +662,7 @@ class EmbeddedCollection:
             rows = self._select(conn, filter, limit=1)
             if rows:
                 rowid, old = rows[0]
-                new = q.apply_update(old, update)
-                if not self._changed(old, new):
-                    return UpdateResult(1, 0)
-                self._replace(conn, rowid, new)
-                return UpdateResult(1, 1)
+                return UpdateResult(1, int(self._update_row(conn, rowid, old, update)[0]))
             if upsert:
                 return UpdateResult(0, 0, self._upsert(conn, filter, update)["_id"])
             return UpdateResult(0, 0)
@@ -659,20 +673,15 @@ class EmbeddedCollection:
         with self._write() as conn:
             rows = self._select(conn, filter)
             for rowid, old in rows:
-                new = q.apply_update(old, update)
-                if self._changed(old, new):
-                    self._replace(conn, rowid, new)
-                    modified += 1
+                modified += self._update_row(conn, rowid, old, update)[0]
         return UpdateResult(len(rows), modified)
 
     def update_each(self, updates: Sequence[tuple[Filter, Update]]) -> int:
         """Each pair as update_one, in order, in one write: one transaction (a savepoint
         inside a unit of work), and the documents the filters name by ``_id`` read in one
         query. The relay marks a page this way: per document, one UPDATE instead of five
-        statements and a commit, and a change of scalars only (the relay's marks) is
-        made inside SQLite, without copying and encoding the document (_scalar_changes). As
-        MongoDB's ordered bulk write, an update that fails stops the rest, and the ones
-        before it stay."""
+        statements and a commit. As MongoDB's ordered bulk write, an update that fails
+        stops the rest, and the ones before it stay."""
         for _, update in updates:
             q.validate_update(update)
         modified = 0
@@ -690,24 +699,18 @@ class EmbeddedCollection:
                 if not rows:
                     continue
                 rowid, old = rows[0]
-                scalars = _scalar_changes(old, update)
-                if scalars == []:
-                    continue
-                written = _canonical_id(old["_id"])
                 try:
-                    if scalars is not None:
-                        self._set_scalars(conn, rowid, scalars)
-                        known.pop(written, None)  # read again if a later pair names it
-                    else:
-                        new = q.apply_update(old, update)
-                        if not self._changed(old, new):
-                            continue
-                        self._replace(conn, rowid, new)
-                        if written in known:  # a later pair naming it sees this change
-                            known[written] = (rowid, new)
+                    changed, new = self._update_row(conn, rowid, old, update)
                 except DuplicateKey as exc:  # the failed statement wrote nothing
                     failure = exc
                     break
+                if not changed:
+                    continue
+                written = _canonical_id(old["_id"])
+                if new is None:  # changed inside SQLite: read again if a later pair names it
+                    known.pop(written, None)
+                elif written in known:  # a later pair naming it sees this change
+                    known[written] = (rowid, new)
                 modified += 1
         if failure is not None:
             raise failure

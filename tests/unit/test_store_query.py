@@ -350,15 +350,24 @@ UPDATES = st.one_of(
 
 
 def _both_ways(
-    store: EmbeddedStore, docs: list[dict[str, Any]], updates: list[tuple[Any, Any]]
+    store: EmbeddedStore,
+    docs: list[dict[str, Any]],
+    updates: list[tuple[Any, Any]],
+    method: str = "update_each",
 ) -> tuple[object, object]:
-    """What update_each does to these documents (count or error, then the documents),
-    with the in-place path and with the general path alone."""
+    """What the update method does to these documents (count or error, then the
+    documents), with the in-place path and with the general path alone. update_one and
+    update_many are called once per pair, their modified counts summed."""
     from jembatan.store import embedded
+
+    def run(coll: Any) -> int:
+        if method == "update_each":
+            return int(coll.update_each(updates))
+        return sum(getattr(coll, method)(flt, update).modified for flt, update in updates)
 
     def outcome(coll: Any) -> object:
         try:
-            return coll.update_each(updates), coll.find({})
+            return run(coll), coll.find({})
         except (ValueError, TypeError, DuplicateKey) as exc:
             return type(exc), coll.find({})
 
@@ -376,11 +385,13 @@ def _both_ways(
 @given(
     docs=DOCS,
     pairs=st.lists(st.tuples(st.integers(0, 3), UPDATE_FILTERS, UPDATES), min_size=1, max_size=4),
+    method=st.sampled_from(["update_each", "update_one", "update_many"]),
 )
 def test_updates_done_inside_sqlite_equal_the_general_path(
     scratch_store: EmbeddedStore,
     docs: list[dict[str, Any]],
     pairs: list[tuple[int, dict[str, Any], dict[str, Any]]],
+    method: str,
 ) -> None:
     """update_each writes scalar changes inside SQLite (_scalar_changes); whatever that
     does not cover goes the general way. Both must end in the same documents and counts."""
@@ -388,6 +399,7 @@ def test_updates_done_inside_sqlite_equal_the_general_path(
         scratch_store,
         [{"_id": i, "n": i, **doc} for i, doc in enumerate(docs)],
         [({"_id": i, **flt}, update) for i, flt, update in pairs],
+        method,
     )
     assert fast == general
 
@@ -424,12 +436,17 @@ def test_updates_done_inside_sqlite_equal_the_general_path(
         ({"a": "x"}, {"a": None}, {"$set": {"c": "x"}}),
     ],
 )
+@pytest.mark.parametrize("method", ["update_each", "update_one", "update_many"])
 def test_what_sqlite_would_get_wrong_goes_the_general_way(
-    tmp_path: Path, doc: dict[str, Any], flt: dict[str, Any], update: dict[str, Any]
+    tmp_path: Path,
+    doc: dict[str, Any],
+    flt: dict[str, Any],
+    update: dict[str, Any],
+    method: str,
 ) -> None:
     stored = {"_id": 0, **doc}
     fast, general = _both_ways(
-        EmbeddedStore(tmp_path), [stored], [({"_id": stored["_id"], **flt}, update)]
+        EmbeddedStore(tmp_path), [stored], [({"_id": stored["_id"], **flt}, update)], method
     )
     assert fast == general
 
